@@ -1,0 +1,82 @@
+# mpigan build. Dependencies come from pkg-config and mpicc only; tools/deps.sh installs
+# missing Debian packages first (as root) or names them (otherwise).
+#   make            build build/mpigan
+#   make test       build and run the test suite (the CI command)
+#   make run        the main job (see README)
+#   make bench      speed benchmarks
+#   make asan       AddressSanitizer + UBSan build running the same tests
+#   make install PREFIX=/usr/local
+
+CC      := mpicc
+PKGS    := hdf5-openmpi yaml-0.1 libpng openblas zlib
+# Optimised, but never -ffast-math/-Ofast: they break NaN checks.
+OPTFLAGS ?= -O3 -march=native
+# -Wno-format-truncation: names and messages are cut to their buffers on purpose.
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wno-format-truncation -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude $(OPTFLAGS) -g
+LDLIBS  += -lm -lpthread
+PREFIX  ?= /usr/local
+BUILD   ?= build
+MPIRUN  := tools/mpirun.sh
+
+SRC      := $(sort $(wildcard src/*.c src/layers/*.c))
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard tools/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all test run bench asan clean install deps
+all: $(BUILD)/mpigan
+
+# pkg-config flags are resolved once into a generated makefile (after deps are present).
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+-include $(BUILD)/config.mk
+endif
+$(BUILD)/config.mk: tools/deps.sh Makefile
+	@tools/deps.sh
+	@mkdir -p $(BUILD)
+	@pkg-config --exists $(PKGS) || { echo "mpigan: pkg-config cannot find: $(PKGS)" >&2; exit 1; }
+	@printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\nTEST_LIBS := %s\n' \
+	  "$$(pkg-config --cflags $(PKGS))" "$$(pkg-config --libs $(PKGS))" "$$(pkg-config --libs cmocka)" > $@
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h) $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libmpigan.a: $(LIB_OBJ)
+	@ar rcs $@ $^
+
+$(BUILD)/mpigan: $(BUILD)/src/main.o $(BUILD)/libmpigan.a
+	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/mg_test.h $(BUILD)/libmpigan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+
+$(BUILD)/tools/%: tools/%.c $(BUILD)/libmpigan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(LDLIBS)
+
+test: $(BUILD)/mpigan $(TEST_BIN)
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+
+bench: $(BUILD)/mpigan $(BENCH_BIN)
+	@BUILD=$(BUILD) tools/bench.sh
+
+run: $(BUILD)/mpigan
+	@tools/deps.sh --run
+	@BUILD=$(BUILD) tools/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDLIBS="-lm -lpthread -fsanitize=address,undefined" test
+
+install: $(BUILD)/mpigan
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mpigan/configs
+	install -m 755 $(BUILD)/mpigan $(DESTDIR)$(PREFIX)/bin/mpigan
+	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/mpigan/configs/
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,31 @@
+/* C constructors of every layer kind (the YAML path calls these too).
+ * Each fills l for input shape in and fails through mg_error naming l->name. */
+#ifndef MG_LAYERS_H
+#define MG_LAYERS_H
+
+#include "mg_layer.h"
+
+/* (n, in) -> (n, out): y = W x + b, W is out x in (row-major, as PyTorch). */
+void mg_linear_make(mg_layer *l, mg_shape in, int out, bool bias);
+
+/* (n, cin, h, w) -> (n, cout, ho, wo), ho = (h + 2p - k) / s + 1. W is cout x cin x k x k. */
+void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad, bool bias);
+
+/* The adjoint of conv2d: ho = (h - 1) s - 2p + k (+ output_padding). W is cin x cout x k x k. */
+void mg_conv_transpose2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad,
+                              int output_pad, bool bias);
+
+/* Per-channel batch normalisation: 1-d over (n) for vectors, 2-d over (n, h, w).
+ * momentum as PyTorch: running = (1 - momentum) running + momentum batch. */
+void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps);
+
+void mg_relu_make(mg_layer *l, mg_shape in);
+void mg_leaky_relu_make(mg_layer *l, mg_shape in, float slope);
+void mg_tanh_make(mg_layer *l, mg_shape in);
+void mg_sigmoid_make(mg_layer *l, mg_shape in);
+
+/* Reinterprets the per-sample shape; size must match. flatten is reshape to (c*h*w). */
+void mg_reshape_make(mg_layer *l, mg_shape in, mg_shape out);
+void mg_flatten_make(mg_layer *l, mg_shape in);
+
+#endif

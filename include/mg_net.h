@@ -1,0 +1,67 @@
+/* A network: a sequence of layers over flat buffers.
+ *
+ * Memory (all owned by the network, allocated once by mg_net_finish for max_batch):
+ *   param, grad   every layer's weights and their gradients, one array each, same layout;
+ *   state         non-learned state (BatchNorm running mean and variance);
+ *   act[i]        output of layer i for the last forward pass (backward needs them);
+ *   cache         what layers keep between forward and backward;
+ *   work          one scratch workspace (im2col) sized for the hungriest layer;
+ *   delta[2]      ping-pong buffers for gradients flowing backward.
+ * So zeroing gradients is one memset, and a data-parallel step reduces one array. */
+#ifndef MG_NET_H
+#define MG_NET_H
+
+#include "mg_cfg.h"
+#include <stdio.h>
+
+#include "mg_layer.h"
+
+typedef struct {
+    char name[16];
+    mg_shape in, out;
+    int n_layers, cap_layers;
+    mg_layer *layers;
+    int max_batch;
+    size_t n_param, n_state;
+    float *param, *grad, *state;
+    float **act;           /* act[i]: output of layer i, (max_batch, layers[i].out) */
+    float *act_mem, *cache, *work, *delta[2];
+    const float *input;    /* input of the last forward pass (not owned) */
+    int last_batch;
+    mg_init default_init;
+} mg_net;
+
+/* Starts an empty network taking per-sample input shape in. */
+void mg_net_begin(mg_net *net, const char *name, mg_shape in);
+/* Appends a layer slot; fill it with one of the mg_*_make constructors, whose input
+ * shape must be mg_net_tail_shape(net). Returns the slot, named "<net>.<index>.<kind>". */
+mg_layer *mg_net_push(mg_net *net);
+mg_shape mg_net_tail_shape(const mg_net *net);
+/* Allocates and binds all buffers for batches up to max_batch. */
+void mg_net_finish(mg_net *net, int max_batch);
+
+/* Builds from a YAML mapping: { input: [c, h, w], init: {...}, layers: [ {kind: ...}, ... ] }.
+ * If in.c > 0, the config's input (if given) must equal it. */
+void mg_net_from_cfg(mg_net *net, const char *name, mg_cfg_node spec, mg_shape in, int max_batch);
+/* Parses an initialiser mapping ({kind: normal, std: 0.02, bn_std: 0.02}). */
+mg_init mg_init_from_cfg(mg_cfg_node spec, mg_init def);
+
+/* Initialises every layer's parameters (layer-specific init overrides default_init). */
+void mg_net_init_params(mg_net *net, mg_rng *rng);
+
+/* Forward pass of n samples (n <= max_batch); returns the output (n, out), owned by net. */
+const float *mg_net_forward(mg_net *net, const float *x, int n, mg_mode mode);
+/* Backward pass of the last forward's batch given dL/dout. Adds parameter gradients when
+ * param_grads (frozen layers excepted). Returns dL/dinput (owned by net) when want_dx,
+ * else NULL and the first layer skips its input gradient. */
+float *mg_net_backward(mg_net *net, const float *dout, bool param_grads, bool want_dx);
+
+void mg_net_zero_grad(mg_net *net);
+/* Makes every BatchNorm layer reduce its statistics with fn (sync BN); NULL: local. */
+void mg_net_set_reduce(mg_net *net, mg_reduce_fn fn, void *ctx);
+/* Multiply-accumulate count of one forward pass per sample (for GFLOP/s). */
+double mg_net_forward_macs(const mg_net *net);
+void mg_net_print(const mg_net *net, FILE *f);
+void mg_net_free(mg_net *net);
+
+#endif

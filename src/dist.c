@@ -1,0 +1,158 @@
+/* All MPI calls of mpigan (see mg_dist.h). Every call is checked; a failing MPI call
+ * is reported through the one error path, which aborts every rank. */
+#include "mg_dist.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mg_error.h"
+
+static mg_dist world = {.rank = 0, .size = 1, .initialized = false};
+
+#define MPI_OK(call)                                                                         \
+    do {                                                                                     \
+        int rc_ = (call);                                                                    \
+        if (rc_ != MPI_SUCCESS) {                                                            \
+            char msg_[MPI_MAX_ERROR_STRING];                                                 \
+            int len_ = 0;                                                                    \
+            MPI_Error_string(rc_, msg_, &len_);                                              \
+            MG_FAIL(#call, "an MPI peer may have died; see its output", "MPI error: %s", msg_); \
+        }                                                                                    \
+    } while (0)
+
+static void abort_all_ranks(const char *message)
+{
+    fprintf(stderr, "[rank %d] %s\n", world.rank, message);
+    fflush(stderr);
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down && world.size > 1)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
+}
+
+void mg_dist_init(int *argc, char ***argv)
+{
+    int provided = 0;
+    MPI_OK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    /* Errors come back as codes so that MPI_OK can name the call. */
+    MPI_OK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+    MPI_OK(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank));
+    MPI_OK(MPI_Comm_size(MPI_COMM_WORLD, &world.size));
+    world.initialized = true;
+    mg_set_fatal_handler(abort_all_ranks);
+}
+
+void mg_dist_finalize(void)
+{
+    if (!world.initialized)
+        return;
+    mg_set_fatal_handler(NULL);
+    MPI_OK(MPI_Finalize());
+    world.initialized = false;
+}
+
+const mg_dist *mg_dist_get(void) { return &world; }
+int mg_dist_rank(void) { return world.rank; }
+int mg_dist_size(void) { return world.size; }
+
+/* MPI counts are int: large buffers go in pieces. */
+#define CHUNK ((size_t)1 << 30)
+
+void mg_dist_allreduce_sum(float *buf, size_t n)
+{
+    if (world.size == 1)
+        return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    }
+}
+
+void mg_dist_allreduce_mean(float *buf, size_t n)
+{
+    if (world.size == 1)
+        return;
+    mg_dist_allreduce_sum(buf, n);
+    float scale = 1.0f / (float)world.size;
+    for (size_t i = 0; i < n; i++)
+        buf[i] *= scale;
+}
+
+void mg_dist_allreduce_sum_f64(double *buf, size_t n)
+{
+    if (world.size == 1)
+        return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    }
+}
+
+void mg_dist_reduce_sum_cb(float *buf, int n, void *ctx)
+{
+    (void)ctx;
+    mg_dist_allreduce_sum(buf, (size_t)n);
+}
+
+void mg_dist_bcast(void *buf, size_t bytes)
+{
+    if (world.size == 1)
+        return;
+    char *p = buf;
+    for (size_t off = 0; off < bytes; off += CHUNK) {
+        size_t len = bytes - off < CHUNK ? bytes - off : CHUNK;
+        MPI_OK(MPI_Bcast(p + off, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD));
+    }
+}
+
+void mg_dist_barrier(void)
+{
+    if (world.size > 1)
+        MPI_OK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+bool mg_dist_any(bool local_bad)
+{
+    int v = local_bad ? 1 : 0;
+    if (world.size > 1)
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    return v != 0;
+}
+
+double mg_dist_max(double v)
+{
+    if (world.size > 1)
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+    return v;
+}
+
+double mg_dist_min(double v)
+{
+    if (world.size > 1)
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD));
+    return v;
+}
+
+uint64_t mg_checksum(const void *buf, size_t bytes)
+{
+    const unsigned char *p = buf;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < bytes; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+bool mg_dist_all_equal_u64(uint64_t v)
+{
+    if (world.size == 1)
+        return true;
+    uint64_t lo = v, hi = v;
+    MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD));
+    MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
+    return lo == hi;
+}

@@ -1,0 +1,72 @@
+/* The single error path (see mg_error.h). Kept free of MPI so that it links into
+ * every tool; dist.c swaps in a handler that aborts all ranks. */
+#include "mg_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char last_message[2048];
+static char context[400];
+
+void mg_error_set_context(const char *where)
+{
+    snprintf(context, sizeof context, "%s", where ? where : "");
+}
+
+static void default_handler(const char *message)
+{
+    fprintf(stderr, "%s\n", message);
+    fflush(stderr);
+    exit(1);
+}
+
+static mg_fatal_handler current_handler = default_handler;
+
+mg_fatal_handler mg_set_fatal_handler(mg_fatal_handler h)
+{
+    mg_fatal_handler previous = current_handler;
+    current_handler = h ? h : default_handler;
+    return previous;
+}
+
+const char *mg_last_error(void) { return last_message; }
+
+void mg_fatal_at(const char *file, int line, const char *object, const char *hint, const char *fmt, ...)
+{
+    char body[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    snprintf(last_message, sizeof last_message, "mpigan: error: %s%s%s%s%s%s%s%s%s [at %s:%d]",
+             object ? object : "", object ? ": " : "", body,
+             hint ? " (hint: " : "", hint ? hint : "", hint ? ")" : "",
+             context[0] ? " [in " : "", context, context[0] ? "]" : "", file, line);
+    current_handler(last_message);
+    abort(); /* a handler that returns breaks the contract */
+}
+
+void *mg_alloc_at(size_t bytes, const char *what, const char *file, int line)
+{
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded == 0)
+        rounded = 64;
+    void *p = aligned_alloc(64, rounded);
+    if (!p)
+        mg_fatal_at(file, line, what, "lower the batch size or the model size",
+                    "out of memory allocating %zu bytes", bytes);
+    memset(p, 0, rounded);
+    return p;
+}
+
+void mg_free(void *p) { free(p); }
+
+char *mg_strdup_at(const char *s, const char *file, int line)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = mg_alloc_at(n, "string", file, line);
+    memcpy(copy, s, n);
+    return copy;
+}

@@ -1,0 +1,108 @@
+/* What every layer kind shares: setup, weight initialisation, and the table that maps a
+ * YAML kind name to its constructor. Adding a kind adds one line to kinds[]. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mg_error.h"
+#include "mg_layers.h"
+
+void mg_layer_setup(mg_layer *l, const mg_layer_ops *ops, mg_shape in, mg_shape out, void *impl)
+{
+    l->ops = ops;
+    l->in = in;
+    l->out = out;
+    l->impl = impl;
+    if (!l->name[0])
+        snprintf(l->name, sizeof l->name, "%s", ops->kind);
+}
+
+void mg_layer_destroy(mg_layer *l)
+{
+    mg_free(l->impl);
+    l->impl = NULL;
+}
+
+void mg_init_weights(float *w, size_t n, int fan_in, int fan_out, const mg_init *init, mg_rng *rng)
+{
+    double a = init->gain;
+    switch (init->kind) {
+    case MG_INIT_NORMAL:
+        mg_rng_fill_normal(rng, w, n, 0.0f, init->std);
+        break;
+    case MG_INIT_XAVIER_UNIFORM: { /* U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)) */
+        float b = (float)((a > 0 ? a : 1.0) * sqrt(6.0 / (fan_in + fan_out)));
+        mg_rng_fill_uniform(rng, w, n, -b, b);
+        break;
+    }
+    case MG_INIT_XAVIER_NORMAL: /* N(0, gain^2 2 / (fan_in + fan_out)) */
+        mg_rng_fill_normal(rng, w, n, 0.0f, (float)((a > 0 ? a : 1.0) * sqrt(2.0 / (fan_in + fan_out))));
+        break;
+    case MG_INIT_KAIMING_UNIFORM: { /* U(-b, b), b = sqrt(6 / ((1 + a^2) fan_in)) */
+        float b = (float)sqrt(6.0 / ((1.0 + a * a) * fan_in));
+        mg_rng_fill_uniform(rng, w, n, -b, b);
+        break;
+    }
+    case MG_INIT_KAIMING_NORMAL: /* N(0, 2 / ((1 + a^2) fan_in)) */
+        mg_rng_fill_normal(rng, w, n, 0.0f, (float)sqrt(2.0 / ((1.0 + a * a) * fan_in)));
+        break;
+    }
+}
+
+/* YAML constructors, one per kind (defined in src/layers/<kind>.c). */
+typedef void (*from_cfg_fn)(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_linear_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_conv2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_conv_transpose2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_batchnorm_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_relu_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_leaky_relu_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_tanh_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_sigmoid_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_reshape_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_flatten_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+
+static const struct { const char *kind; from_cfg_fn make; } kinds[] = {
+    {"linear", mg_linear_from_cfg},
+    {"conv2d", mg_conv2d_from_cfg},
+    {"conv_transpose2d", mg_conv_transpose2d_from_cfg},
+    {"batchnorm", mg_batchnorm_from_cfg},
+    {"relu", mg_relu_from_cfg},
+    {"leaky_relu", mg_leaky_relu_from_cfg},
+    {"tanh", mg_tanh_from_cfg},
+    {"sigmoid", mg_sigmoid_from_cfg},
+    {"reshape", mg_reshape_from_cfg},
+    {"flatten", mg_flatten_from_cfg},
+};
+#define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
+
+bool mg_layer_kind_exists(const char *kind)
+{
+    for (int i = 0; i < N_KINDS; i++)
+        if (!strcmp(kinds[i].kind, kind))
+            return true;
+    return false;
+}
+
+const char *mg_layer_kind_list(void)
+{
+    static char list[512];
+    if (!list[0])
+        for (int i = 0; i < N_KINDS; i++) {
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", kinds[i].kind);
+        }
+    return list;
+}
+
+void mg_layer_from_cfg(mg_layer *l, const char *kind, mg_cfg_node spec, mg_shape in)
+{
+    for (int i = 0; i < N_KINDS; i++)
+        if (!strcmp(kinds[i].kind, kind)) {
+            kinds[i].make(l, spec, in);
+            return;
+        }
+    char hint[600];
+    snprintf(hint, sizeof hint, "known kinds: %s", mg_layer_kind_list());
+    mg_cfg_fail(mg_cfg_get(spec, "kind"), hint, "unknown layer kind '%s'", kind);
+}

@@ -1,0 +1,193 @@
+/* Batch normalisation, 1-d (vectors, statistics over the batch) and 2-d (images,
+ * statistics over batch, height and width): the same code with P = h*w positions.
+ *
+ * Training mode normalises with batch statistics, computed in two passes (mean, then
+ * centred squares) for accuracy, and updates the running statistics in l->state
+ * (running_var uses the unbiased variance, as PyTorch). With a reduce callback (sync BN)
+ * the sums are taken over every replica, so N ranks x B/N samples normalise exactly as
+ * one rank x B. Backward recomputes x_hat from x and the cached mean and 1/std.
+ *
+ * param: gamma (C), beta (C)   state: running_mean (C), running_var (C)
+ * cache (fixed): mean (C), inv_std (C), scratch (2C + 1) for reductions, the last mode */
+#include <math.h>
+#include <string.h>
+
+#include "mg_error.h"
+#include "mg_layers.h"
+
+typedef struct { float momentum, eps; } bn_impl;
+
+#define MODE_SLOT(C) (4 * (size_t)(C) + 1)
+
+static void reduce(mg_layer *l, float *buf, int n)
+{
+    if (l->reduce)
+        l->reduce(buf, n, l->reduce_ctx);
+}
+
+/* x (n, C, P) -> y (n, C, P) */
+static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
+{
+    const bn_impl *p = l->impl;
+    const int C = l->in.c;
+    const size_t P = (size_t)l->in.h * l->in.w;
+    const float *gamma = l->param, *beta = l->param + C;
+    float *run_mean = l->state, *run_var = l->state + C;
+    float *mean = l->cache, *inv_std = l->cache + C, *scratch = l->cache + 2 * C;
+
+    if (mode == MG_TRAIN) {
+        /* pass 1: mean; the count travels with the sums so sync BN knows the global batch */
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            for (int i = 0; i < n; i++) {
+                const float *xc = x + ((size_t)i * C + c) * P;
+                for (size_t q = 0; q < P; q++)
+                    s += xc[q];
+            }
+            scratch[c] = (float)s;
+        }
+        scratch[C] = (float)((size_t)n * P);
+        reduce(l, scratch, C + 1);
+        const double count = scratch[C];
+        for (int c = 0; c < C; c++)
+            mean[c] = (float)(scratch[c] / count);
+        /* pass 2: biased variance from centred squares */
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            const float m = mean[c];
+            for (int i = 0; i < n; i++) {
+                const float *xc = x + ((size_t)i * C + c) * P;
+                for (size_t q = 0; q < P; q++)
+                    s += (double)(xc[q] - m) * (xc[q] - m);
+            }
+            scratch[c] = (float)s;
+        }
+        reduce(l, scratch, C);
+        const float unbias = count > 1 ? (float)(count / (count - 1)) : 1.0f;
+        for (int c = 0; c < C; c++) {
+            float var = (float)(scratch[c] / count);
+            inv_std[c] = 1.0f / sqrtf(var + p->eps);
+            run_mean[c] = (1.0f - p->momentum) * run_mean[c] + p->momentum * mean[c];
+            run_var[c] = (1.0f - p->momentum) * run_var[c] + p->momentum * var * unbias;
+        }
+    } else {
+        for (int c = 0; c < C; c++) {
+            mean[c] = run_mean[c];
+            inv_std[c] = 1.0f / sqrtf(run_var[c] + p->eps);
+        }
+    }
+    /* y = gamma (x - mean) inv_std + beta = a x + b per channel */
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            const float a = gamma[c] * inv_std[c], b = beta[c] - a * mean[c];
+            const float *xc = x + ((size_t)i * C + c) * P;
+            float *yc = y + ((size_t)i * C + c) * P;
+            for (size_t q = 0; q < P; q++)
+                yc[q] = a * xc[q] + b;
+        }
+    l->cache[MODE_SLOT(C)] = (float)mode;
+}
+
+/* With x_hat = (x - mean) inv_std and sums over the (global) batch of M values:
+ *   dgamma = sum dy x_hat, dbeta = sum dy,
+ *   dx = gamma inv_std (dy - sum(dy)/M - x_hat sum(dy x_hat)/M)   (training mode)
+ *   dx = gamma inv_std dy                                          (evaluation mode) */
+static void bn_backward(mg_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
+                        bool param_grads)
+{
+    (void)y;
+    const int C = l->in.c;
+    const size_t P = (size_t)l->in.h * l->in.w;
+    const float *gamma = l->param;
+    const float *mean = l->cache, *inv_std = l->cache + C;
+    float *scratch = l->cache + 2 * C;
+    const bool train = l->cache[MODE_SLOT(C)] == (float)MG_TRAIN;
+    float *sum_dy = scratch, *sum_dy_xhat = scratch + C;
+
+    for (int c = 0; c < C; c++) {
+        double s1 = 0, s2 = 0;
+        const float m = mean[c], is = inv_std[c];
+        for (int i = 0; i < n; i++) {
+            const float *xc = x + ((size_t)i * C + c) * P, *dyc = dy + ((size_t)i * C + c) * P;
+            for (size_t q = 0; q < P; q++) {
+                s1 += dyc[q];
+                s2 += (double)dyc[q] * (xc[q] - m) * is;
+            }
+        }
+        sum_dy[c] = (float)s1;
+        sum_dy_xhat[c] = (float)s2;
+    }
+    if (param_grads) /* local sums: the trainer's gradient allreduce combines replicas */
+        for (int c = 0; c < C; c++) {
+            l->grad[c] += sum_dy_xhat[c];
+            l->grad[C + c] += sum_dy[c];
+        }
+    if (!dx)
+        return;
+    if (!train) {
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++) {
+                const float a = gamma[c] * inv_std[c];
+                const float *dyc = dy + ((size_t)i * C + c) * P;
+                float *dxc = dx + ((size_t)i * C + c) * P;
+                for (size_t q = 0; q < P; q++)
+                    dxc[q] = a * dyc[q];
+            }
+        return;
+    }
+    float count = (float)((size_t)n * P);
+    if (l->reduce) {
+        scratch[2 * C] = count; /* the global count travels with the sums */
+        reduce(l, scratch, 2 * C + 1);
+        count = scratch[2 * C];
+    }
+    for (int c = 0; c < C; c++) {
+        const float m = mean[c], is = inv_std[c], a = gamma[c] * is;
+        const float mean_dy = sum_dy[c] / count, mean_dy_xhat = sum_dy_xhat[c] / count;
+        for (int i = 0; i < n; i++) {
+            const float *xc = x + ((size_t)i * C + c) * P, *dyc = dy + ((size_t)i * C + c) * P;
+            float *dxc = dx + ((size_t)i * C + c) * P;
+            for (size_t q = 0; q < P; q++)
+                dxc[q] = a * (dyc[q] - mean_dy - (xc[q] - m) * is * mean_dy_xhat);
+        }
+    }
+}
+
+static void bn_init(mg_layer *l, const mg_init *init, mg_rng *rng)
+{
+    const int C = l->in.c;
+    if (init->bn_std > 0)
+        mg_rng_fill_normal(rng, l->param, (size_t)C, 1.0f, init->bn_std);
+    else
+        for (int c = 0; c < C; c++)
+            l->param[c] = 1.0f;
+    for (int c = 0; c < C; c++) {
+        l->param[C + c] = 0.0f;
+        l->state[c] = 0.0f;
+        l->state[C + c] = 1.0f;
+    }
+}
+
+static const mg_layer_ops bn_ops = {"batchnorm", bn_forward, bn_backward, bn_init};
+
+void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps)
+{
+    MG_CHECK(momentum >= 0.0f && momentum <= 1.0f, l->name, "PyTorch's default is 0.1", "momentum %g not in [0, 1]",
+             momentum);
+    MG_CHECK(eps > 0.0f, l->name, "PyTorch's default is 1e-5", "eps %g must be positive", eps);
+    bn_impl *p = mg_alloc(sizeof *p, l->name);
+    p->momentum = momentum;
+    p->eps = eps;
+    mg_layer_setup(l, &bn_ops, in, in, p);
+    l->n_param = 2 * (size_t)in.c;
+    l->n_state = 2 * (size_t)in.c;
+    l->n_cache_fixed = 4 * (size_t)in.c + 2;
+    l->macs = 0;
+}
+
+void mg_batchnorm_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
+{
+    float momentum = (float)mg_cfg_real(spec, "momentum", 0.1, 0.0, 1.0);
+    float eps = (float)mg_cfg_real(spec, "eps", 1e-5, 1e-12, 1.0);
+    mg_batchnorm_make(l, in, momentum, eps);
+}

@@ -1,0 +1,109 @@
+/* Distributed building blocks under mpirun: broadcast, flat-buffer allreduce, agreement,
+ * and synchronised BatchNorm, whose N ranks x B/N samples must match one rank x B.
+ * mpirun-np: 2 3 */
+#include <math.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include "mg_dist.h"
+#include "mg_net.h"
+#include "mg_test.h"
+#include "mg_layers.h"
+
+static void test_broadcast_and_allreduce(void **state)
+{
+    (void)state;
+    int rank = mg_dist_rank(), size = mg_dist_size();
+    float buf[1000];
+    mg_rng rng;
+    mg_rng_init(&rng, 1, mg_rng_stream_id(MG_STREAM_TEST, (uint32_t)rank));
+    mg_rng_fill_normal(&rng, buf, 1000, 0, 1);
+    /* replicas differ until rank 0's copy is broadcast */
+    assert_int_equal(mg_dist_all_equal_u64(mg_checksum(buf, sizeof buf)), size == 1);
+    mg_dist_bcast(buf, sizeof buf);
+    assert_true(mg_dist_all_equal_u64(mg_checksum(buf, sizeof buf)));
+
+    for (int i = 0; i < 1000; i++)
+        buf[i] = (float)(rank + 1) * (float)i;
+    mg_dist_allreduce_mean(buf, 1000);
+    float mean_factor = (float)(size + 1) / 2.0f; /* mean of 1..size */
+    for (int i = 0; i < 1000; i++)
+        MG_ASSERT_CLOSE(buf[i], mean_factor * i, 1e-3, 1e-6, "allreduce mean");
+    assert_true(mg_dist_any(rank == size - 1));
+    assert_false(mg_dist_any(false));
+    assert_true(mg_dist_max(rank) == size - 1);
+}
+
+/* linear -> reshape -> BN2d -> tanh -> flatten -> linear -> BN1d */
+static void build(mg_net *net, int batch)
+{
+    mg_net_begin(net, "S", (mg_shape){4, 1, 1});
+    mg_linear_make(mg_net_push(net), mg_net_tail_shape(net), 18, true);
+    mg_reshape_make(mg_net_push(net), mg_net_tail_shape(net), (mg_shape){2, 3, 3});
+    mg_batchnorm_make(mg_net_push(net), mg_net_tail_shape(net), 0.1f, 1e-5f);
+    mg_tanh_make(mg_net_push(net), mg_net_tail_shape(net));
+    mg_flatten_make(mg_net_push(net), mg_net_tail_shape(net));
+    mg_linear_make(mg_net_push(net), mg_net_tail_shape(net), 3, false);
+    mg_batchnorm_make(mg_net_push(net), mg_net_tail_shape(net), 0.1f, 1e-5f);
+    mg_net_finish(net, batch);
+}
+
+static void test_sync_batchnorm(void **state)
+{
+    (void)state;
+    int rank = mg_dist_rank(), size = mg_dist_size();
+    const int global = 12, local = global / size;
+    mg_net ref, sync;
+    build(&ref, global);
+    build(&sync, local);
+    mg_net_set_reduce(&sync, mg_dist_reduce_sum_cb, NULL);
+    mg_rng rng;
+    mg_rng_init(&rng, 3, MG_STREAM_INIT); /* same stream on every rank: same data everywhere */
+    mg_net_init_params(&ref, &rng);
+    mg_rng_fill_normal(&rng, ref.param, ref.n_param, 0, 0.7f);
+    memcpy(sync.param, ref.param, ref.n_param * sizeof(float));
+    memcpy(sync.state, ref.state, ref.n_state * sizeof(float));
+    float x[12 * 4], r[12 * 3];
+    mg_rng_fill_normal(&rng, x, 48, 0, 1);
+    mg_rng_fill_normal(&rng, r, 36, 0, 1);
+
+    /* the reference: one replica with the whole batch */
+    mg_net_zero_grad(&ref);
+    const float *y_ref = mg_net_forward(&ref, x, global, MG_TRAIN);
+    float *dx_ref = mg_net_backward(&ref, r, true, true);
+
+    mg_net_zero_grad(&sync);
+    const float *y = mg_net_forward(&sync, x + rank * local * 4, local, MG_TRAIN);
+    float *dx = mg_net_backward(&sync, r + rank * local * 3, true, true);
+    for (int i = 0; i < local * 3; i++)
+        MG_ASSERT_CLOSE(y[i], y_ref[rank * local * 3 + i], 1e-5, 1e-4, "sync BN output");
+    for (int i = 0; i < local * 4; i++)
+        MG_ASSERT_CLOSE(dx[i], dx_ref[rank * local * 4 + i], 1e-5, 1e-4, "sync BN input gradient");
+    /* replicas' parameter gradients sum to the whole batch's */
+    mg_dist_allreduce_sum(sync.grad, sync.n_param);
+    /* Some entries are sums that cancel to near zero (the next BatchNorm removes the mean),
+     * so the tolerance is relative to the gradient's overall scale, not to each entry. */
+    double scale = 0;
+    for (size_t i = 0; i < ref.n_param; i++)
+        scale = fmax(scale, fabs(ref.grad[i]));
+    for (size_t i = 0; i < ref.n_param; i++)
+        MG_ASSERT_CLOSE(sync.grad[i], ref.grad[i], 1e-5 * scale, 1e-4, "sync BN parameter gradient");
+    for (size_t i = 0; i < ref.n_state; i++)
+        MG_ASSERT_CLOSE(sync.state[i], ref.state[i], 1e-6, 1e-5, "running statistics");
+    mg_net_free(&ref);
+    mg_net_free(&sync);
+}
+
+int main(int argc, char **argv)
+{
+    mg_dist_init(&argc, &argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_broadcast_and_allreduce),
+        cmocka_unit_test(test_sync_batchnorm),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    /* every rank exits with the worst result, so mpirun reports a failure on any rank */
+    failed = mg_dist_any(failed != 0) ? 1 : 0;
+    mg_dist_finalize();
+    return failed;
+}

@@ -1,0 +1,257 @@
+/* Layers other than convolution: finite-difference gradients, BatchNorm modes and
+ * running statistics, network building from YAML and its errors. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "mg_gradcheck.h"
+#include "mg_layers.h"
+
+/* Float32 forward passes with eps = 1e-2 give central differences good to ~1e-4
+ * relative on these smooth layers (truncation O(eps^2), rounding ~1e-7/eps). */
+static const mg_gradcheck_opts smooth = {.eps = 1e-2f, .atol = 2e-3, .rtol = 1e-2, .max_checks = 60, .mode = MG_TRAIN};
+
+typedef void (*make_fn)(mg_layer *l, mg_shape in);
+
+static void check_one(mg_shape in, make_fn make, int batch, const mg_gradcheck_opts *o, unsigned seed)
+{
+    mg_rng rng;
+    mg_rng_init(&rng, seed, MG_STREAM_TEST);
+    mg_net net;
+    mg_net_begin(&net, "T", in);
+    make(mg_net_push(&net), in);
+    mg_net_finish(&net, batch);
+    mg_gradcheck_randomize(&net, 0.5f, &rng);
+    mg_gradcheck_net(&net, batch, o, &rng);
+    mg_net_free(&net);
+}
+
+static void make_linear_bias(mg_layer *l, mg_shape in) { mg_linear_make(l, in, 7, true); }
+static void make_linear_nobias(mg_layer *l, mg_shape in) { mg_linear_make(l, in, 5, false); }
+static void make_relu(mg_layer *l, mg_shape in) { mg_relu_make(l, in); }
+static void make_leaky(mg_layer *l, mg_shape in) { mg_leaky_relu_make(l, in, 0.2f); }
+static void make_tanh(mg_layer *l, mg_shape in) { mg_tanh_make(l, in); }
+static void make_sigmoid(mg_layer *l, mg_shape in) { mg_sigmoid_make(l, in); }
+static void make_bn(mg_layer *l, mg_shape in) { mg_batchnorm_make(l, in, 0.1f, 1e-5f); }
+static void make_flatten(mg_layer *l, mg_shape in) { mg_flatten_make(l, in); }
+static void make_reshape(mg_layer *l, mg_shape in) { mg_reshape_make(l, in, (mg_shape){(int)mg_shape_size(in), 1, 1}); }
+
+static void test_linear_gradients(void **state)
+{
+    (void)state;
+    check_one((mg_shape){11, 1, 1}, make_linear_bias, 3, &smooth, 1);
+    check_one((mg_shape){2, 3, 3}, make_linear_nobias, 4, &smooth, 2); /* image input flattened */
+    check_one((mg_shape){1, 1, 1}, make_linear_bias, 1, &smooth, 3);
+}
+
+static void test_activation_gradients(void **state)
+{
+    (void)state;
+    /* ReLU and LeakyReLU have a kink at 0: inputs are kept at least 0.05 away from it,
+     * more than eps, so the difference quotient never straddles the kink. */
+    mg_gradcheck_opts kinked = smooth;
+    kinked.kink_margin = 0.05f;
+    check_one((mg_shape){3, 5, 7}, make_relu, 2, &kinked, 4);
+    check_one((mg_shape){3, 5, 7}, make_leaky, 2, &kinked, 5);
+    check_one((mg_shape){13, 1, 1}, make_tanh, 3, &smooth, 6);
+    check_one((mg_shape){13, 1, 1}, make_sigmoid, 3, &smooth, 7);
+    check_one((mg_shape){2, 3, 5}, make_flatten, 2, &smooth, 8);
+    check_one((mg_shape){2, 3, 5}, make_reshape, 2, &smooth, 9);
+}
+
+static void test_relu_kink_convention(void **state)
+{
+    (void)state;
+    /* At exactly 0 the gradient is taken as 0 (PyTorch's choice), for ReLU; LeakyReLU takes slope. */
+    mg_net net;
+    mg_net_begin(&net, "K", (mg_shape){2, 1, 1});
+    mg_relu_make(mg_net_push(&net), net.in);
+    mg_leaky_relu_make(mg_net_push(&net), (mg_shape){2, 1, 1}, 0.25f);
+    mg_net_finish(&net, 1);
+    float x[2] = {0.0f, 1.0f}, dy[2] = {1.0f, 1.0f};
+    mg_net_forward(&net, x, 1, MG_TRAIN);
+    float *dx = mg_net_backward(&net, dy, true, true);
+    assert_true(dx[0] == 0.0f);
+    assert_true(dx[1] == 1.0f);
+    mg_net_free(&net);
+}
+
+static void test_batchnorm_gradients(void **state)
+{
+    (void)state;
+    /* Training mode: the gradient flows through the batch statistics too. */
+    check_one((mg_shape){6, 1, 1}, make_bn, 5, &smooth, 10);  /* 1-d */
+    check_one((mg_shape){3, 4, 5}, make_bn, 3, &smooth, 11);  /* 2-d, odd sizes */
+    check_one((mg_shape){2, 1, 1}, make_bn, 2, &smooth, 12);  /* smallest batch */
+    mg_gradcheck_opts eval = smooth;
+    eval.mode = MG_EVAL;
+    check_one((mg_shape){3, 4, 5}, make_bn, 3, &eval, 13);
+}
+
+static void test_batchnorm_modes(void **state)
+{
+    (void)state;
+    const int n = 4, C = 2, P = 3;
+    mg_net net;
+    mg_net_begin(&net, "B", (mg_shape){C, 1, P});
+    mg_batchnorm_make(mg_net_push(&net), net.in, 0.1f, 1e-5f);
+    mg_net_finish(&net, n);
+    mg_rng rng;
+    mg_rng_init(&rng, 5, MG_STREAM_TEST);
+    mg_net_init_params(&net, &rng); /* gamma 1, beta 0, running mean 0, var 1 */
+    float x[24];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)(i % 7) + 0.5f * (float)i;
+    const float *y = mg_net_forward(&net, x, n, MG_TRAIN);
+    /* training output: per channel mean 0 and biased variance 1 (up to eps) */
+    for (int c = 0; c < C; c++) {
+        double s = 0, s2 = 0, xs = 0, xs2 = 0;
+        for (int i = 0; i < n; i++)
+            for (int q = 0; q < P; q++) {
+                size_t k = ((size_t)i * C + c) * P + q;
+                s += y[k];
+                s2 += (double)y[k] * y[k];
+                xs += x[k];
+                xs2 += (double)x[k] * x[k];
+            }
+        double m = n * P;
+        MG_ASSERT_CLOSE(s / m, 0.0, 1e-5, 0, "batch mean");
+        MG_ASSERT_CLOSE(s2 / m, 1.0, 1e-3, 0, "batch variance");
+        double xmean = xs / m, xvar = xs2 / m - xmean * xmean;
+        /* running = 0.9 running + 0.1 batch, with the unbiased variance */
+        MG_ASSERT_CLOSE(net.state[c], 0.1 * xmean, 1e-5, 1e-5, "running mean");
+        MG_ASSERT_CLOSE(net.state[C + c], 0.9 + 0.1 * xvar * m / (m - 1), 1e-4, 1e-5, "running var");
+    }
+    /* evaluation: y = (x - running_mean) / sqrt(running_var + eps) */
+    y = mg_net_forward(&net, x, n, MG_EVAL);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++)
+            for (int q = 0; q < P; q++) {
+                size_t k = ((size_t)i * C + c) * P + q;
+                double expect = (x[k] - net.state[c]) / sqrt(net.state[C + c] + 1e-5);
+                MG_ASSERT_CLOSE(y[k], expect, 1e-5, 1e-5, "eval output");
+            }
+    /* evaluation does not move the running statistics */
+    float before = net.state[0];
+    mg_net_forward(&net, x, n, MG_EVAL);
+    assert_true(net.state[0] == before);
+    mg_net_free(&net);
+}
+
+static void test_backward_accumulates(void **state)
+{
+    (void)state;
+    mg_net net;
+    mg_net_begin(&net, "A", (mg_shape){4, 1, 1});
+    mg_linear_make(mg_net_push(&net), net.in, 3, true);
+    mg_net_finish(&net, 2);
+    mg_rng rng;
+    mg_rng_init(&rng, 9, MG_STREAM_TEST);
+    mg_net_init_params(&net, &rng);
+    float x[8], dy[6];
+    mg_rng_fill_normal(&rng, x, 8, 0, 1);
+    mg_rng_fill_normal(&rng, dy, 6, 0, 1);
+    mg_net_zero_grad(&net);
+    mg_net_forward(&net, x, 2, MG_TRAIN);
+    mg_net_backward(&net, dy, true, false);
+    float once[15];
+    memcpy(once, net.grad, sizeof once);
+    mg_net_backward(&net, dy, true, false);
+    for (int i = 0; i < 15; i++)
+        MG_ASSERT_CLOSE(net.grad[i], 2.0 * once[i], 1e-6, 1e-6, "accumulated gradient");
+    /* param_grads = false leaves gradients alone (frozen network) */
+    mg_net_backward(&net, dy, false, true);
+    for (int i = 0; i < 15; i++)
+        MG_ASSERT_CLOSE(net.grad[i], 2.0 * once[i], 1e-6, 1e-6, "frozen gradient");
+    mg_net_free(&net);
+}
+
+static const char *mlp_yaml =
+    "net:\n"
+    "  input: [2]\n"
+    "  init: {kind: kaiming_normal}\n"
+    "  layers:\n"
+    "    - {kind: linear, out: 16, activation: tanh}\n"
+    "    - {kind: linear, out: 16, activation: sigmoid}\n"
+    "    - {kind: batchnorm, momentum: 0.2}\n"
+    "    - {kind: linear, out: 1, bias: false, name: head}\n";
+
+static void test_net_from_yaml(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = mg_cfg_parse(mlp_yaml, "mlp.yaml");
+    mg_net net;
+    mg_net_from_cfg(&net, "D", mg_cfg_get(mg_cfg_root(cfg), "net"), (mg_shape){0, 0, 0}, 8);
+    mg_cfg_check_unused(cfg);
+    assert_int_equal(net.n_layers, 6);
+    assert_string_equal(net.layers[0].name, "D.0.linear");
+    assert_string_equal(net.layers[1].name, "D.1.tanh");
+    assert_string_equal(net.layers[5].name, "head");
+    assert_int_equal(net.out.c, 1);
+    /* parameters: 2*16+16 + 16*16+16 + 2*16 + 16 */
+    size_t expect = (48 + 272 + 32 + 16);
+    size_t used = 0;
+    for (int i = 0; i < net.n_layers; i++)
+        used += net.layers[i].n_param;
+    assert_int_equal(used, expect);
+    mg_rng rng;
+    mg_rng_init(&rng, 1, MG_STREAM_INIT);
+    mg_net_init_params(&net, &rng);
+    mg_gradcheck_opts o = smooth;
+    /* smooth activations here: a hidden ReLU's pre-activation can sit within eps of its
+     * kink, which the layer-level checks above handle by moving inputs away from it */
+    o.max_checks = 30;
+    o.atol = 5e-3;
+    mg_gradcheck_net(&net, 5, &o, &rng);
+    mg_net_free(&net);
+    mg_cfg_free(cfg);
+}
+
+static void build_text(const char *text)
+{
+    mg_cfg *cfg = mg_cfg_parse(text, "bad.yaml");
+    mg_net net;
+    mg_net_from_cfg(&net, "G", mg_cfg_get(mg_cfg_root(cfg), "net"), (mg_shape){0, 0, 0}, 4);
+    mg_cfg_check_unused(cfg);
+    mg_net_free(&net);
+    mg_cfg_free(cfg);
+}
+
+static void test_net_yaml_errors(void **state)
+{
+    (void)state;
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: linear, out: 3, biass: true}\n"),
+                    "unknown key 'biass' at line 4");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: lienar, out: 3}\n"),
+                    "unknown layer kind 'lienar'");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: linear, out: three}\n"),
+                    "net.layers[0].out");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: linear, out: -3}\n"),
+                    "out of range");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: linear}\n"),
+                    "missing required key 'out'");
+    /* a shape that does not chain names the layer and the config place */
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: linear, out: 6}\n"
+                               "    - {kind: reshape, shape: [2, 2, 2]}\n"),
+                    "G.1.reshape: cannot reshape 6x1x1");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: linear, out: 6}\n"
+                               "    - {kind: reshape, shape: [2, 2, 2]}\n"),
+                    "bad.yaml:5:7 (net.layers[1])");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: leaky_relu, slope: 2}\n"), "slope");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers: []\n"), "empty");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4\n"), "YAML syntax error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_gradients),
+        cmocka_unit_test(test_activation_gradients),
+        cmocka_unit_test(test_relu_kink_convention),
+        cmocka_unit_test(test_batchnorm_gradients),
+        cmocka_unit_test(test_batchnorm_modes),
+        cmocka_unit_test(test_backward_accumulates),
+        cmocka_unit_test(test_net_from_yaml),
+        cmocka_unit_test(test_net_yaml_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
