@@ -49,15 +49,18 @@ $(BUILD)/libmpigan.a: $(LIB_OBJ)
 	@ar rcs $@ $^
 
 $(BUILD)/mpigan: $(BUILD)/src/main.o $(BUILD)/libmpigan.a
-	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/mg_test.h $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(LDLIBS)
 
 test: $(BUILD)/mpigan $(TEST_BIN)
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)

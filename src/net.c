@@ -246,8 +246,10 @@ double mg_net_forward_macs(const mg_net *net)
 
 void mg_net_print(const mg_net *net, FILE *f)
 {
-    fprintf(f, "%s: input %dx%dx%d, %zu parameters\n", net->name, net->in.c, net->in.h, net->in.w,
-            net->n_param);
+    size_t count = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        count += net->layers[i].n_param;
+    fprintf(f, "%s: input %dx%dx%d, %zu parameters\n", net->name, net->in.c, net->in.h, net->in.w, count);
     for (int i = 0; i < net->n_layers; i++) {
         const mg_layer *l = &net->layers[i];
         fprintf(f, "  %-28s -> %4dx%3dx%3d  params %9zu%s\n", l->name, l->out.c, l->out.h, l->out.w,

@@ -26,6 +26,50 @@ static void reduce(mg_layer *l, float *buf, int n)
 }
 
 /* x (n, C, P) -> y (n, C, P) */
+/* Per-channel sums over (n, P) of f(x[i, c, q]) into out[c], in double across planes.
+ * Planes are contiguous runs of P floats; within one the sum is float and vectorises. */
+#define CHANNEL_SUMS(out, C, P, n, EXPR)                                                  \
+    do {                                                                                  \
+        if ((P) == 1) {                                                                   \
+            for (int c_ = 0; c_ < (C); c_++)                                              \
+                (out)[c_] = 0;                                                            \
+            for (int i_ = 0; i_ < (n); i_++)                                              \
+                for (int c_ = 0; c_ < (C); c_++) {                                        \
+                    const size_t k_ = (size_t)i_ * (C) + c_;                              \
+                    (out)[c_] += (EXPR);                                                  \
+                }                                                                         \
+        } else {                                                                          \
+            for (int c_ = 0; c_ < (C); c_++) {                                            \
+                double total_ = 0;                                                        \
+                for (int i_ = 0; i_ < (n); i_++) {                                        \
+                    float plane_ = 0;                                                     \
+                    const size_t base_ = ((size_t)i_ * (C) + c_) * (P);                   \
+                    for (size_t q_ = 0; q_ < (P); q_++) {                                 \
+                        const size_t k_ = base_ + q_;                                     \
+                        plane_ += (EXPR);                                                 \
+                    }                                                                     \
+                    total_ += plane_;                                                     \
+                }                                                                         \
+                (out)[c_] = (float)total_;                                                \
+            }                                                                             \
+        }                                                                                 \
+    } while (0)
+
+/* Per-channel affine map y[i, c, q] = a[c] x[i, c, q] + b[c] (also used for gradients). */
+static void channel_affine(const float *restrict x, float *restrict y, const float *a, const float *b, int n,
+                           int C, size_t P)
+{
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            const float ac = a[c], bc = b ? b[c] : 0.0f;
+            const float *xc = x + ((size_t)i * C + c) * P;
+            float *yc = y + ((size_t)i * C + c) * P;
+            for (size_t q = 0; q < P; q++)
+                yc[q] = ac * xc[q] + bc;
+        }
+}
+
+/* x (n, C, P) -> y (n, C, P) */
 static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
 {
     const bn_impl *p = l->impl;
@@ -34,34 +78,18 @@ static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mod
     const float *gamma = l->param, *beta = l->param + C;
     float *run_mean = l->state, *run_var = l->state + C;
     float *mean = l->cache, *inv_std = l->cache + C, *scratch = l->cache + 2 * C;
+    float *a = scratch, *b = scratch + C; /* reused after the statistics are known */
 
     if (mode == MG_TRAIN) {
         /* pass 1: mean; the count travels with the sums so sync BN knows the global batch */
-        for (int c = 0; c < C; c++) {
-            double s = 0;
-            for (int i = 0; i < n; i++) {
-                const float *xc = x + ((size_t)i * C + c) * P;
-                for (size_t q = 0; q < P; q++)
-                    s += xc[q];
-            }
-            scratch[c] = (float)s;
-        }
+        CHANNEL_SUMS(scratch, C, P, n, x[k_]);
         scratch[C] = (float)((size_t)n * P);
         reduce(l, scratch, C + 1);
         const double count = scratch[C];
         for (int c = 0; c < C; c++)
             mean[c] = (float)(scratch[c] / count);
         /* pass 2: biased variance from centred squares */
-        for (int c = 0; c < C; c++) {
-            double s = 0;
-            const float m = mean[c];
-            for (int i = 0; i < n; i++) {
-                const float *xc = x + ((size_t)i * C + c) * P;
-                for (size_t q = 0; q < P; q++)
-                    s += (double)(xc[q] - m) * (xc[q] - m);
-            }
-            scratch[c] = (float)s;
-        }
+        CHANNEL_SUMS(scratch, C, P, n, (x[k_] - mean[c_]) * (x[k_] - mean[c_]));
         reduce(l, scratch, C);
         const float unbias = count > 1 ? (float)(count / (count - 1)) : 1.0f;
         for (int c = 0; c < C; c++) {
@@ -77,21 +105,21 @@ static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mod
         }
     }
     /* y = gamma (x - mean) inv_std + beta = a x + b per channel */
-    for (int i = 0; i < n; i++)
-        for (int c = 0; c < C; c++) {
-            const float a = gamma[c] * inv_std[c], b = beta[c] - a * mean[c];
-            const float *xc = x + ((size_t)i * C + c) * P;
-            float *yc = y + ((size_t)i * C + c) * P;
-            for (size_t q = 0; q < P; q++)
-                yc[q] = a * xc[q] + b;
-        }
+    for (int c = 0; c < C; c++) {
+        a[c] = gamma[c] * inv_std[c];
+        b[c] = beta[c] - a[c] * mean[c];
+    }
+    channel_affine(x, y, a, b, n, C, P);
     l->cache[MODE_SLOT(C)] = (float)mode;
 }
 
 /* With x_hat = (x - mean) inv_std and sums over the (global) batch of M values:
  *   dgamma = sum dy x_hat, dbeta = sum dy,
  *   dx = gamma inv_std (dy - sum(dy)/M - x_hat sum(dy x_hat)/M)   (training mode)
- *   dx = gamma inv_std dy                                          (evaluation mode) */
+ *   dx = gamma inv_std dy                                          (evaluation mode)
+ * The training-mode dx is again affine per channel in (dy, x):
+ *   dx = a dy + e x + f,  a = gamma inv_std,  e = -a inv_std^2 sum(dy (x - mean))/M,
+ *   f = -a sum(dy)/M - e mean. */
 static void bn_backward(mg_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
                         bool param_grads)
 {
@@ -102,37 +130,21 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
     const float *mean = l->cache, *inv_std = l->cache + C;
     float *scratch = l->cache + 2 * C;
     const bool train = l->cache[MODE_SLOT(C)] == (float)MG_TRAIN;
-    float *sum_dy = scratch, *sum_dy_xhat = scratch + C;
+    float *sum_dy = scratch, *sum_dy_xc = scratch + C; /* sum dy, sum dy (x - mean) */
 
-    for (int c = 0; c < C; c++) {
-        double s1 = 0, s2 = 0;
-        const float m = mean[c], is = inv_std[c];
-        for (int i = 0; i < n; i++) {
-            const float *xc = x + ((size_t)i * C + c) * P, *dyc = dy + ((size_t)i * C + c) * P;
-            for (size_t q = 0; q < P; q++) {
-                s1 += dyc[q];
-                s2 += (double)dyc[q] * (xc[q] - m) * is;
-            }
-        }
-        sum_dy[c] = (float)s1;
-        sum_dy_xhat[c] = (float)s2;
-    }
+    CHANNEL_SUMS(sum_dy, C, P, n, dy[k_]);
+    CHANNEL_SUMS(sum_dy_xc, C, P, n, dy[k_] * (x[k_] - mean[c_]));
     if (param_grads) /* local sums: the trainer's gradient allreduce combines replicas */
         for (int c = 0; c < C; c++) {
-            l->grad[c] += sum_dy_xhat[c];
+            l->grad[c] += sum_dy_xc[c] * inv_std[c];
             l->grad[C + c] += sum_dy[c];
         }
     if (!dx)
         return;
     if (!train) {
-        for (int i = 0; i < n; i++)
-            for (int c = 0; c < C; c++) {
-                const float a = gamma[c] * inv_std[c];
-                const float *dyc = dy + ((size_t)i * C + c) * P;
-                float *dxc = dx + ((size_t)i * C + c) * P;
-                for (size_t q = 0; q < P; q++)
-                    dxc[q] = a * dyc[q];
-            }
+        for (int c = 0; c < C; c++)
+            sum_dy[c] = gamma[c] * inv_std[c];
+        channel_affine(dy, dx, sum_dy, NULL, n, C, P);
         return;
     }
     float count = (float)((size_t)n * P);
@@ -142,13 +154,14 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
         count = scratch[2 * C];
     }
     for (int c = 0; c < C; c++) {
-        const float m = mean[c], is = inv_std[c], a = gamma[c] * is;
-        const float mean_dy = sum_dy[c] / count, mean_dy_xhat = sum_dy_xhat[c] / count;
+        const float a = gamma[c] * inv_std[c];
+        const float e = -a * inv_std[c] * inv_std[c] * sum_dy_xc[c] / count;
+        const float f = -a * sum_dy[c] / count - e * mean[c];
         for (int i = 0; i < n; i++) {
             const float *xc = x + ((size_t)i * C + c) * P, *dyc = dy + ((size_t)i * C + c) * P;
             float *dxc = dx + ((size_t)i * C + c) * P;
             for (size_t q = 0; q < P; q++)
-                dxc[q] = a * (dyc[q] - mean_dy - (xc[q] - m) * is * mean_dy_xhat);
+                dxc[q] = a * dyc[q] + e * xc[q] + f;
         }
     }
 }
