@@ -23,6 +23,9 @@ LIB_SRC  := $(filter-out src/main.c,$(SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# helper programs that shell tests (tests/test_*.sh) drive
+TEST_PROG := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/prog_*.c)))
+TEST_SH  := $(sort $(wildcard tests/test_*.sh))
 BENCH_SRC := $(sort $(wildcard tools/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tools/%.c=$(BUILD)/tools/%)
 
@@ -62,8 +65,8 @@ $(BUILD)/tools/%: tools/%.c $(BUILD)/libmpigan.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(LDLIBS)
 
-test: $(BUILD)/mpigan $(TEST_BIN)
-	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+test: $(BUILD)/mpigan $(TEST_BIN) $(TEST_PROG)
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) $(TEST_SH)
 
 bench: $(BUILD)/mpigan $(BENCH_BIN)
 	@BUILD=$(BUILD) tools/bench.sh

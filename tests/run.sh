@@ -1,11 +1,21 @@
 #!/bin/sh
-# Runs every test binary given, under mpirun for those whose source says
-# "mpirun-np: N [M ...]" (once per rank count), and prints one summary line.
+# Runs every test given: cmocka binaries (under mpirun for those whose source says
+# "mpirun-np: N [M ...]", once per rank count) and shell tests (*.sh, one test each,
+# passing when they exit 0). Prints one summary line.
 # Exits non-zero if any test failed or any binary crashed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 passed=0; failed=0; crashed=""
 for bin in "$@"; do
+    case "$bin" in
+    *.sh)
+        echo "=== $bin"
+        start=$(date +%s)
+        if sh "$bin"; then passed=$((passed + 1)); rc=0
+        else failed=$((failed + 1)); rc=1; fi
+        echo "=== $bin: exit $rc, $(( $(date +%s) - start ))s"
+        continue ;;
+    esac
     name=$(basename "$bin")
     src="$here/$name.c"
     nps=$(sed -n 's/.*mpirun-np: *\([0-9 ]*\).*/\1/p' "$src" | head -n 1)
