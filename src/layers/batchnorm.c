@@ -8,7 +8,8 @@
  * one rank x B. Backward recomputes x_hat from x and the cached mean and 1/std.
  *
  * param: gamma (C), beta (C)   state: running_mean (C), running_var (C)
- * cache (fixed): mean (C), inv_std (C), scratch (2C + 1) for reductions, the last mode */
+ * cache (fixed): mean (C), inv_std (C), scratch (2C + 1) for reductions, the last mode (1),
+ *                backward coefficients (3C) */
 #include <math.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 typedef struct { float momentum, eps; } bn_impl;
 
 #define MODE_SLOT(C) (4 * (size_t)(C) + 1)
+#define COEF_SLOT(C) (4 * (size_t)(C) + 2)
 
 static void reduce(mg_layer *l, float *buf, int n)
 {
@@ -59,6 +61,12 @@ static void reduce(mg_layer *l, float *buf, int n)
 static void channel_affine(const float *restrict x, float *restrict y, const float *a, const float *b, int n,
                            int C, size_t P)
 {
+    if (P == 1) { /* 1-d: vectorise across channels */
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++)
+                y[(size_t)i * C + c] = a[c] * x[(size_t)i * C + c] + (b ? b[c] : 0.0f);
+        return;
+    }
     for (int i = 0; i < n; i++)
         for (int c = 0; c < C; c++) {
             const float ac = a[c], bc = b ? b[c] : 0.0f;
@@ -153,10 +161,23 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
         reduce(l, scratch, 2 * C + 1);
         count = scratch[2 * C];
     }
+    float *coef_a = l->cache + COEF_SLOT(C), *coef_e = coef_a + C, *coef_f = coef_e + C;
     for (int c = 0; c < C; c++) {
         const float a = gamma[c] * inv_std[c];
-        const float e = -a * inv_std[c] * inv_std[c] * sum_dy_xc[c] / count;
-        const float f = -a * sum_dy[c] / count - e * mean[c];
+        coef_a[c] = a;
+        coef_e[c] = -a * inv_std[c] * inv_std[c] * sum_dy_xc[c] / count;
+        coef_f[c] = -a * sum_dy[c] / count - coef_e[c] * mean[c];
+    }
+    if (P == 1) { /* 1-d: vectorise across channels */
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++) {
+                const size_t k = (size_t)i * C + c;
+                dx[k] = coef_a[c] * dy[k] + coef_e[c] * x[k] + coef_f[c];
+            }
+        return;
+    }
+    for (int c = 0; c < C; c++) {
+        const float a = coef_a[c], e = coef_e[c], f = coef_f[c];
         for (int i = 0; i < n; i++) {
             const float *xc = x + ((size_t)i * C + c) * P, *dyc = dy + ((size_t)i * C + c) * P;
             float *dxc = dx + ((size_t)i * C + c) * P;
@@ -194,7 +215,7 @@ void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps)
     mg_layer_setup(l, &bn_ops, in, in, p);
     l->n_param = 2 * (size_t)in.c;
     l->n_state = 2 * (size_t)in.c;
-    l->n_cache_fixed = 4 * (size_t)in.c + 2;
+    l->n_cache_fixed = 7 * (size_t)in.c + 2;
     l->macs = 0;
 }
 
