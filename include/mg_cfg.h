@@ -63,6 +63,12 @@ const char *mg_cfg_where(mg_cfg_node n, char *buf, int size);
 void mg_cfg_fail(mg_cfg_node n, const char *hint, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
+/* Hands libyaml's document to fn, which may read it or change it (--set overrides,
+ * src/cfg_override.c; writing the resolved config). Afterwards the read flags cover any
+ * nodes fn added. Node handles taken before stay valid (libyaml never renumbers nodes). */
+struct yaml_document_s;
+void mg_cfg_edit(mg_cfg *cfg, void (*fn)(struct yaml_document_s *doc, void *ctx), void *ctx);
+
 /* Fails on the first key in the document that was never read. */
 void mg_cfg_check_unused(mg_cfg *cfg);
 

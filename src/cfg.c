@@ -271,6 +271,19 @@ int mg_cfg_choice(mg_cfg_node map, const char *key, const char *const *names, in
     return mg_cfg_as_choice(n, names, count);
 }
 
+void mg_cfg_edit(mg_cfg *cfg, void (*fn)(yaml_document_t *doc, void *ctx), void *ctx)
+{
+    fn(&cfg->doc, ctx);
+    int n_nodes = (int)(cfg->doc.nodes.top - cfg->doc.nodes.start);
+    if (n_nodes > cfg->n_nodes) {
+        unsigned char *grown = mg_alloc((size_t)n_nodes + 1, "config read flags");
+        memcpy(grown, cfg->key_read, (size_t)cfg->n_nodes + 1);
+        mg_free(cfg->key_read);
+        cfg->key_read = grown;
+        cfg->n_nodes = n_nodes;
+    }
+}
+
 void mg_cfg_check_unused(mg_cfg *cfg)
 {
     for (yaml_node_t *m = cfg->doc.nodes.start; m < cfg->doc.nodes.top; m++) {

@@ -10,6 +10,10 @@
 #include "mg_error.h"
 #include "mg_net.h"
 #include "mg_toy.h"
+#include "mg_train.h"
+#include "mg_cfg_override.h"
+#include "mg_png_grid.h"
+#include "mg_sample.h"
 
 #define MPIGAN_VERSION "0.1.0"
 
@@ -17,6 +21,8 @@ static const char usage[] =
     "usage: mpigan <command> [options]      (run under mpirun for several ranks)\n"
     "\n"
     "commands:\n"
+    "  train CONFIG.yaml  train a GAN data-parallel (configs/ring8.yaml, configs/fmnist_dcgan.yaml)\n"
+    "  sample ...         draw samples from a checkpoint's generator (PNG grid or HDF5)\n"
     "  toy CONFIG.yaml     train the tiny example classifier data-parallel (configs/toy.yaml)\n"
     "  nets CONFIG.yaml    build the config's networks, check their shapes, print their layers\n"
     "  info                versions, OpenBLAS kernel and threads, MPI ranks\n"
@@ -46,6 +52,126 @@ static int cmd_toy(int argc, char **argv)
     mg_toy_result r = mg_toy_train(cfg, true);
     mg_cfg_free(cfg);
     return r.replicas_equal ? 0 : 1;
+}
+
+static const char train_usage[] =
+    "usage: mpigan train CONFIG.yaml [--set key.path=value ...] [--resume]\n"
+    "Trains the config's generator and discriminator data-parallel over the MPI ranks: the global\n"
+    "batch (train.batch) is split evenly, and one gradient allreduce per network and update keeps\n"
+    "the replicas identical. Writes run_dir/config.yaml (the resolved config), run_dir/metrics.jsonl\n"
+    "and checkpoints (checkpoint.dir, default run_dir/checkpoints).\n"
+    "  --set key.path=value  override one config value, e.g. --set train.steps=500\n"
+    "                        or --set generator.layers[0].out=256 (repeatable)\n"
+    "  --resume              continue from the newest complete checkpoint (fresh start if none)\n"
+    "SIGTERM or SIGUSR1 (mpirun forwards SIGUSR1) finishes the current step, writes a checkpoint and\n"
+    "exits 0. Exit status: 0 done or stopped by a signal, 3 NaN/Inf with train.nan_policy: stop.\n";
+
+static int cmd_train(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        if (mg_dist_rank() == 0)
+            fputs(train_usage, stdout);
+        return 0;
+    }
+    const char *config = NULL;
+    bool resume = false;
+    const char *sets[64];
+    int n_sets = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume"))
+            resume = true;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && n_sets < 64)
+            sets[n_sets++] = argv[++i];
+        else if (!strncmp(argv[i], "--set=", 6) && n_sets < 64)
+            sets[n_sets++] = argv[i] + 6;
+        else if (argv[i][0] != '-' && !config)
+            config = argv[i];
+        else {
+            if (mg_dist_rank() == 0)
+                fprintf(stderr, "mpigan train: unexpected argument '%s'\n\n%s", argv[i], train_usage);
+            return 2;
+        }
+    }
+    if (!config) {
+        if (mg_dist_rank() == 0)
+            fputs(train_usage, stderr);
+        return 2;
+    }
+    mg_train_install_signal_handlers();
+    mg_cfg *cfg = mg_cfg_load_file(config);
+    for (int i = 0; i < n_sets; i++)
+        mg_cfg_override(cfg, sets[i]);
+    mg_trainer *t = mg_trainer_create(cfg, resume, true);
+    mg_train_result r = mg_trainer_run(t);
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+    if (r.status == MG_TRAIN_NAN)
+        return 3;
+    return r.replicas_equal ? 0 : 1;
+}
+
+static const char sample_usage[] =
+    "usage: mpigan sample --checkpoint CKPT.h5 [-n N] [--seed S] -o OUT.png|OUT.h5\n"
+    "Rebuilds the generator from the checkpoint's stored config, loads its parameters and\n"
+    "BatchNorm statistics, and runs it in evaluation mode on N(0, I) noise.\n"
+    "  -n N       samples to draw (default 64; an 8x8 grid)\n"
+    "  --seed S   noise seed (default 1)\n"
+    "  -o OUT     .png: image grid (image data only); .h5: `images` float32 (N, C, H, W) in\n"
+    "             [-1, 1] or `x` float32 (N, D) for vector data such as ring8/grid25\n";
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static int cmd_sample(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        if (mg_dist_rank() == 0)
+            fputs(sample_usage, stdout);
+        return 0;
+    }
+    const char *checkpoint = NULL, *out = NULL;
+    long n = 64;
+    unsigned long long seed = 1;
+    for (int i = 0; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        char *end = NULL;
+        if (!strcmp(argv[i], "--checkpoint") && has_value)
+            checkpoint = argv[++i];
+        else if (!strcmp(argv[i], "-o") && has_value)
+            out = argv[++i];
+        else if (!strcmp(argv[i], "-n") && has_value && (n = strtol(argv[++i], &end, 10), *end == 0) && n > 0 &&
+                 n <= 1000000)
+            ;
+        else if (!strcmp(argv[i], "--seed") && has_value && (seed = strtoull(argv[++i], &end, 10), *end == 0))
+            ;
+        else {
+            if (mg_dist_rank() == 0)
+                fprintf(stderr, "mpigan sample: bad or unexpected argument '%s'\n\n%s", argv[i], sample_usage);
+            return 2;
+        }
+    }
+    if (!checkpoint || !out || !(ends_with(out, ".png") || ends_with(out, ".h5"))) {
+        if (mg_dist_rank() == 0)
+            fprintf(stderr, "mpigan sample: need --checkpoint and -o ending in .png or .h5\n\n%s", sample_usage);
+        return 2;
+    }
+    if (mg_dist_rank() == 0) {
+        mg_shape shape;
+        float *samples = mg_sample_generate(checkpoint, (int)n, seed, &shape);
+        if (ends_with(out, ".png")) {
+            MG_CHECK(shape.h > 1 || shape.w > 1, out, "write -o samples.h5 for vector data (a scatter plot comes later)",
+                     "the generator makes %d-dimensional vectors, not images", shape.c);
+            mg_png_grid_write(out, samples, (int)n, shape.c, shape.h, shape.w);
+        } else {
+            mg_sample_write_h5(out, samples, (int)n, shape, checkpoint);
+        }
+        printf("wrote %ld samples to %s\n", n, out);
+        mg_free(samples);
+    }
+    return 0;
 }
 
 static int cmd_nets(int argc, char **argv)
@@ -93,7 +219,11 @@ int main(int argc, char **argv)
     mg_dist_init(&argc, &argv);
     int rc;
     const char *cmd = argc > 1 ? argv[1] : "help";
-    if (!strcmp(cmd, "toy"))
+    if (!strcmp(cmd, "train"))
+        rc = cmd_train(argc - 2, argv + 2);
+    else if (!strcmp(cmd, "sample"))
+        rc = cmd_sample(argc - 2, argv + 2);
+    else if (!strcmp(cmd, "toy"))
         rc = cmd_toy(argc - 2, argv + 2);
     else if (!strcmp(cmd, "nets"))
         rc = cmd_nets(argc - 2, argv + 2);
@@ -102,6 +232,10 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         if (argc > 2) {
             char *help[] = {"--help"};
+            if (!strcmp(argv[2], "train"))
+                return cmd_train(1, help), mg_dist_finalize(), 0;
+            if (!strcmp(argv[2], "sample"))
+                return cmd_sample(1, help), mg_dist_finalize(), 0;
             if (!strcmp(argv[2], "toy"))
                 return cmd_toy(1, help), mg_dist_finalize(), 0;
             if (!strcmp(argv[2], "nets"))

@@ -1,0 +1,22 @@
+/* In-memory training data made on the fly, for the 2-D benchmarks and for tests:
+ *   ring8      8 Gaussian modes, means on the unit circle at angles 2 pi k / 8, sigma 0.01
+ *   grid25     25 modes, means at {-4, -2, 0, 2, 4}^2, sigma 0.05
+ *   synthetic  samples of any shape, uniform in [-1, 1] with a per-sample offset (tests)
+ * Sample g of the run draws from its own stream (mg_batch_streams.h, purpose
+ * MG_STREAM_DATA), so a rank makes exactly its slice of every global batch. */
+#ifndef MG_MEM_DATA_H
+#define MG_MEM_DATA_H
+
+#include <stdint.h>
+
+#include "mg_layer.h"
+#include "mg_train.h"
+
+/* The per-sample shape source produces given the networks' data shape want (synthetic
+ * takes want; the mixtures are (2)). */
+mg_shape mg_mem_data_shape(mg_data_source source, mg_shape want);
+
+/* x (n, shape): samples first_item .. first_item + n - 1. */
+void mg_mem_data_fill(mg_data_source source, float *x, int n, mg_shape shape, uint64_t seed, uint64_t first_item);
+
+#endif

@@ -1,0 +1,105 @@
+/* Data-parallel GAN training (issue #4): the trainer's configuration and its step loop.
+ *
+ * Every rank holds replicas of G and D. Each step runs n_critic D steps and one G step;
+ * each of those is forward/backward over this rank's slice of the global batch, then ONE
+ * allreduce (average) of the network's flat gradient with a few statistics appended
+ * (losses, D outputs, the stop flag), then the optimizer step. Gradients are checked for
+ * NaN/Inf after the reduction, so every rank reaches the same verdict without another
+ * message. docs/training.md describes the schedule, the noise schemes and the files a
+ * run writes.
+ *
+ * Equivalence across rank counts: with noise_streams: global (the default), sample i of
+ * global batch t gets the same data and the same noise whatever the number of ranks
+ * (each item draws from its own counter-based stream, see mg_batch_streams.h), so with
+ * bn: sync a run on N ranks follows the one-rank run up to float rounding. */
+#ifndef MG_TRAIN_H
+#define MG_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mg_cfg.h"
+#include "mg_loss.h"
+#include "mg_net.h"
+#include "mg_optim.h"
+#include "mg_sched.h"
+
+typedef enum { MG_DATA_RING8, MG_DATA_GRID25, MG_DATA_SYNTHETIC, MG_DATA_HDF5 } mg_data_source;
+typedef enum { MG_NOISE_GLOBAL, MG_NOISE_PER_RANK } mg_noise_streams;
+
+/* Everything the trainer reads from the config, with defaults filled in. Owned strings
+ * live in fixed buffers; the struct holds no pointers. */
+typedef struct {
+    /* train: */
+    mg_gan_loss loss;
+    int n_critic;            /* D steps per G step, >= 1 (default 1) */
+    int batch;               /* global batch, divisible by the rank count */
+    long steps;              /* G steps of the whole run */
+    uint64_t seed;
+    bool g_reuse_fakes;      /* g_step_noise: reuse (default) | fresh */
+    float clip;              /* WGAN weight clipping bound; 0 = none */
+    bool bn_sync;            /* bn: sync (default) | local */
+    long log_interval;
+    bool nan_stop;           /* nan_policy: stop (default) | skip */
+    mg_noise_streams noise;  /* noise_streams: global (default) | per_rank */
+    /* optimizer_g, optimizer_d, schedule_g, schedule_d */
+    mg_opt_cfg opt_g, opt_d;
+    mg_sched sched_g, sched_d;
+    /* data: */
+    mg_data_source source;
+    char data_path[512], sampler[32];
+    /* checkpoint: */
+    char ckpt_dir[512];      /* default run_dir/checkpoints */
+    long ckpt_interval;      /* steps between checkpoints; 0 = only at the end and on a signal */
+    int keep_last;
+    char run_dir[512];
+    /* debug: */
+    long check_replicas;       /* compare replica checksums every K steps (0: start and end only) */
+    long inject_nan_at_step;   /* -1: never; else NaN into D's gradient on the last rank */
+    long stop_at_step;         /* -1: never; else behave as if SIGTERM came during that step */
+} mg_train_cfg;
+
+/* Reads every trainer section of cfg (not the networks) with types and ranges checked;
+ * errors name file:line:col and the key. n_ranks is needed for the batch split check. */
+void mg_train_cfg_read(mg_train_cfg *tc, mg_cfg *cfg, int n_ranks);
+
+/* The resolved config as YAML text: the generator and discriminator sections as given
+ * (after --set overrides), every trainer setting with its default filled in. Returns an
+ * allocated string (mg_free). Parsing it back gives the same run. */
+char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg);
+
+/* How a run ended. */
+typedef enum {
+    MG_TRAIN_DONE = 0,       /* all steps taken */
+    MG_TRAIN_STOPPED = 1,    /* SIGTERM/SIGUSR1 (or debug.stop_at_step): checkpoint written */
+    MG_TRAIN_NAN = 2,        /* NaN/Inf with nan_policy: stop; no checkpoint of the bad step */
+} mg_train_status;
+
+typedef struct {
+    mg_train_status status;
+    long step;                  /* steps completed */
+    long skipped_d, skipped_g;  /* updates skipped for NaN/Inf (nan_policy: skip) */
+    float loss_d, loss_g;       /* of the last step */
+    bool losses_finite;         /* every logged loss was finite */
+    bool replicas_equal;        /* checksums agreed at every check */
+} mg_train_result;
+
+typedef struct mg_trainer mg_trainer;
+
+/* Builds the trainer from a loaded config (overrides already applied): reads and checks
+ * the config (mg_cfg_check_unused included), builds G and D, initialises them on rank 0
+ * and broadcasts, or with resume loads the newest complete checkpoint (a fresh start when
+ * there is none). Collective. verbose: rank 0 prints progress. */
+mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose);
+/* Runs the remaining steps. Collective. */
+mg_train_result mg_trainer_run(mg_trainer *t);
+/* The replicas (read-only use: tests compare parameters). */
+const mg_net *mg_trainer_G(const mg_trainer *t);
+const mg_net *mg_trainer_D(const mg_trainer *t);
+void mg_trainer_free(mg_trainer *t);
+
+/* Installs SIGTERM and SIGUSR1 handlers that ask the run to stop after the current
+ * step (the request is agreed over ranks in the step's gradient reduction). */
+void mg_train_install_signal_handlers(void);
+
+#endif

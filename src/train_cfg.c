@@ -1,0 +1,296 @@
+/* The trainer's configuration: reading the train/optimizer/schedule/data/checkpoint/
+ * debug sections strictly, and writing the resolved config a run directory keeps.
+ * The network sections stay with mg_net_from_cfg; here they are only copied out. */
+#include "mg_train.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "mg_error.h"
+
+static const char *const loss_names[] = {"minimax", "non_saturating", "wasserstein", "hinge", "least_squares"};
+static const char *const source_names[] = {"ring8", "grid25", "synthetic"};
+
+static void copy_string(char *dst, size_t size, mg_cfg_node n, const char *def)
+{
+    const char *s = mg_cfg_present(n) ? mg_cfg_as_string(n) : def;
+    if (strlen(s) >= size)
+        mg_cfg_fail(n, NULL, "string longer than %zu characters", size - 1);
+    snprintf(dst, size, "%s", s);
+}
+
+static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
+{
+    static const char *const reuse_names[] = {"reuse", "fresh"};
+    static const char *const bn_names[] = {"sync", "local"};
+    static const char *const nan_names[] = {"stop", "skip"};
+    static const char *const noise_names[] = {"global", "per_rank"};
+    mg_cfg_expect_mapping(train);
+    tc->loss = (mg_gan_loss)mg_cfg_choice(train, "loss", loss_names, MG_GAN_LOSS_COUNT, -1);
+    tc->n_critic = (int)mg_cfg_int(train, "n_critic", 1, 1, 1000);
+    mg_cfg_node batch = mg_cfg_require(train, "batch");
+    tc->batch = (int)mg_cfg_as_int(batch, 1, 1 << 24);
+    if (tc->batch % n_ranks)
+        mg_cfg_fail(batch, "choose a global batch divisible by the number of ranks",
+                    "global batch %d does not split over %d ranks", tc->batch, n_ranks);
+    tc->steps = mg_cfg_int_req(train, "steps", 1, 1L << 40);
+    tc->seed = (uint64_t)mg_cfg_int(train, "seed", 1, 0, 1L << 62);
+    tc->g_reuse_fakes = mg_cfg_choice(train, "g_step_noise", reuse_names, 2, 0) == 0;
+    tc->bn_sync = mg_cfg_choice(train, "bn", bn_names, 2, 0) == 0;
+    tc->log_interval = mg_cfg_int(train, "log_interval", 50, 1, 1L << 40);
+    tc->nan_stop = mg_cfg_choice(train, "nan_policy", nan_names, 2, 0) == 0;
+    tc->noise = (mg_noise_streams)mg_cfg_choice(train, "noise_streams", noise_names, 2, 0);
+    /* WGAN needs a Lipschitz constraint: clip must be stated (0 turns clipping off on
+     * purpose); the other losses take no clipping. */
+    mg_cfg_node clip = mg_cfg_get(train, "clip");
+    if (tc->loss == MG_LOSS_WASSERSTEIN && !mg_cfg_present(clip))
+        mg_cfg_fail(train, "add clip: 0.01 (weight clipping as in Arjovsky et al.), or clip: 0 to train unclipped",
+                    "loss wasserstein needs an explicit 'clip'");
+    tc->clip = mg_cfg_present(clip) ? (float)mg_cfg_as_real(clip, 0, 1e3) : 0.0f;
+    if (tc->loss != MG_LOSS_WASSERSTEIN && tc->clip != 0)
+        mg_cfg_fail(clip, "weight clipping belongs to loss: wasserstein", "clip %g given for loss %s", tc->clip,
+                    loss_names[tc->loss]);
+}
+
+static void read_data(mg_train_cfg *tc, mg_cfg_node data)
+{
+    mg_cfg_expect_mapping(data);
+    mg_cfg_node source = mg_cfg_get(data, "source"), path = mg_cfg_get(data, "path");
+    mg_cfg_node sampler = mg_cfg_get(data, "sampler");
+    if (mg_cfg_present(path)) {
+        if (mg_cfg_present(source))
+            mg_cfg_fail(source, "give either source (in-memory data) or path (an HDF5 file)", "both source and path");
+        copy_string(tc->data_path, sizeof tc->data_path, path, "");
+        copy_string(tc->sampler, sizeof tc->sampler, sampler, "global");
+        tc->source = MG_DATA_HDF5;
+        /* The HDF5 loader (src/loader.c) plugs in here; until it does, say so. */
+        mg_cfg_fail(path, "use data: {source: ring8|grid25|synthetic} until the loader lands",
+                    "HDF5 data loading is not wired yet (file '%s')", tc->data_path);
+    }
+    if (mg_cfg_present(sampler))
+        mg_cfg_fail(sampler, "sampler applies to HDF5 data (data.path)", "sampler without path");
+    tc->source = (mg_data_source)mg_cfg_choice(data, "source", source_names, 3, -1);
+}
+
+void mg_train_cfg_read(mg_train_cfg *tc, mg_cfg *cfg, int n_ranks)
+{
+    memset(tc, 0, sizeof *tc);
+    mg_cfg_node root = mg_cfg_root(cfg);
+    read_train(tc, mg_cfg_require(root, "train"), n_ranks);
+    tc->opt_g = mg_opt_cfg_from(mg_cfg_require(root, "optimizer_g"));
+    tc->opt_d = mg_opt_cfg_from(mg_cfg_require(root, "optimizer_d"));
+    tc->sched_g = mg_sched_from(mg_cfg_get(root, "schedule_g"));
+    tc->sched_d = mg_sched_from(mg_cfg_get(root, "schedule_d"));
+    read_data(tc, mg_cfg_require(root, "data"));
+    copy_string(tc->run_dir, sizeof tc->run_dir, mg_cfg_get(root, "run_dir"), "runs/default");
+
+    mg_cfg_node ckpt = mg_cfg_get(root, "checkpoint");
+    mg_cfg_expect_mapping(ckpt);
+    char def_dir[600];
+    snprintf(def_dir, sizeof def_dir, "%s/checkpoints", tc->run_dir);
+    copy_string(tc->ckpt_dir, sizeof tc->ckpt_dir, mg_cfg_get(ckpt, "dir"), def_dir);
+    tc->ckpt_interval = mg_cfg_int(ckpt, "interval", 1000, 0, 1L << 40);
+    tc->keep_last = (int)mg_cfg_int(ckpt, "keep_last", 3, 1, 10000);
+
+    mg_cfg_node debug = mg_cfg_get(root, "debug");
+    mg_cfg_expect_mapping(debug);
+    tc->check_replicas = mg_cfg_int(debug, "check_replicas", 0, 0, 1L << 40);
+    tc->inject_nan_at_step = mg_cfg_int(debug, "inject_nan_at_step", -1, -1, 1L << 40);
+    tc->stop_at_step = mg_cfg_int(debug, "stop_at_step", -1, -1, 1L << 40);
+}
+
+/* ---- writing the resolved config ---- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} text_buf;
+
+static void put(text_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text_buf *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        MG_CHECK(n >= 0, "resolved config", NULL, "formatting failed");
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = 2 * t->cap + (size_t)n + 64;
+        char *grown = mg_alloc(cap, "resolved config");
+        memcpy(grown, t->buf, t->len + 1);
+        mg_free(t->buf);
+        t->buf = grown;
+        t->cap = cap;
+    }
+}
+
+/* A scalar as YAML: plain when it is safe, else double-quoted. */
+static void put_scalar(text_buf *t, const char *s)
+{
+    bool plain = *s != 0;
+    for (const char *p = s; *p; p++)
+        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') || strchr("_.+-/", *p)))
+            plain = false;
+    if (plain) {
+        put(t, "%s", s);
+        return;
+    }
+    put(t, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            put(t, "\\%c", *p);
+        else if ((unsigned char)*p < 0x20)
+            put(t, "\\x%02x", (unsigned char)*p);
+        else
+            put(t, "%c", *p);
+    }
+    put(t, "\"");
+}
+
+/* A node in flow style ({a: 1, b: [2, 3]}): compact, and layer lists stay one per line. */
+static void put_flow(text_buf *t, yaml_document_t *doc, int id)
+{
+    yaml_node_t *n = yaml_document_get_node(doc, id);
+    if (n->type == YAML_SCALAR_NODE) {
+        put_scalar(t, (const char *)n->data.scalar.value);
+    } else if (n->type == YAML_SEQUENCE_NODE) {
+        put(t, "[");
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+            put(t, "%s", i == n->data.sequence.items.start ? "" : ", ");
+            put_flow(t, doc, *i);
+        }
+        put(t, "]");
+    } else if (n->type == YAML_MAPPING_NODE) {
+        put(t, "{");
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+            put(t, "%s", p == n->data.mapping.pairs.start ? "" : ", ");
+            put_flow(t, doc, p->key);
+            put(t, ": ");
+            put_flow(t, doc, p->value);
+        }
+        put(t, "}");
+    }
+}
+
+typedef struct {
+    text_buf *text;
+} network_job;
+
+static void put_networks(yaml_document_t *doc, void *ctx)
+{
+    text_buf *t = ((network_job *)ctx)->text;
+    yaml_node_t *root = yaml_document_get_root_node(doc);
+    static const char *const sections[] = {"generator", "discriminator"};
+    for (int s = 0; s < 2; s++)
+        for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            if (k->type != YAML_SCALAR_NODE || strcmp((const char *)k->data.scalar.value, sections[s]))
+                continue;
+            yaml_node_t *v = yaml_document_get_node(doc, p->value);
+            put(t, "%s:\n", sections[s]);
+            if (v->type != YAML_MAPPING_NODE) {
+                put(t, "  ");
+                put_flow(t, doc, p->value);
+                put(t, "\n");
+                continue;
+            }
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+                yaml_node_t *vk = yaml_document_get_node(doc, q->key);
+                yaml_node_t *vv = yaml_document_get_node(doc, q->value);
+                put(t, "  ");
+                put_flow(t, doc, q->key);
+                if (vv->type == YAML_SEQUENCE_NODE && !strcmp((const char *)vk->data.scalar.value, "layers")) {
+                    put(t, ":\n");
+                    for (yaml_node_item_t *i = vv->data.sequence.items.start; i < vv->data.sequence.items.top; i++) {
+                        put(t, "    - ");
+                        put_flow(t, doc, *i);
+                        put(t, "\n");
+                    }
+                } else {
+                    put(t, ": ");
+                    put_flow(t, doc, q->value);
+                    put(t, "\n");
+                }
+            }
+        }
+}
+
+/* The shortest decimal that reads back as the same float. */
+static const char *float_text(float v, char *buf)
+{
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, 32, "%.*g", digits, (double)v);
+        if ((float)strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+static void put_optimizer(text_buf *t, const char *key, const mg_opt_cfg *o)
+{
+    char a[32], b[32], c[32];
+    put(t, "%s: {kind: %s, lr: %s", key, mg_opt_kind_name(o->kind), float_text(o->lr, a));
+    if (o->kind == MG_OPT_ADAM)
+        put(t, ", beta1: %s, beta2: %s, eps: %s", float_text(o->beta1, a), float_text(o->beta2, b),
+            float_text(o->eps, c));
+    if (o->kind == MG_OPT_RMSPROP)
+        put(t, ", alpha: %s, eps: %s, momentum: %s", float_text(o->alpha, a), float_text(o->eps, b),
+            float_text(o->momentum, c));
+    if (o->kind == MG_OPT_SGD)
+        put(t, ", momentum: %s", float_text(o->momentum, a));
+    put(t, ", weight_decay: %s}\n", float_text(o->weight_decay, a));
+}
+
+static void put_schedule(text_buf *t, const char *key, const mg_sched *s)
+{
+    char a[32];
+    put(t, "%s: {kind: %s, warmup: %ld", key, mg_sched_kind_name(s->kind), s->warmup);
+    if (s->kind == MG_SCHED_LINEAR || s->kind == MG_SCHED_COSINE)
+        put(t, ", final_factor: %s", float_text(s->final_factor, a));
+    if (s->kind == MG_SCHED_STEP)
+        put(t, ", step_size: %ld, gamma: %s", s->step_size, float_text(s->gamma, a));
+    put(t, "}\n");
+}
+
+char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
+{
+    text_buf t = {.cap = 4096};
+    t.buf = mg_alloc(t.cap, "resolved config");
+    put(&t, "# mpigan resolved config: every setting, defaults filled in\n");
+    network_job job = {&t};
+    mg_cfg_edit(cfg, put_networks, &job);
+    put(&t, "train:\n  loss: %s\n  n_critic: %d\n  batch: %d\n  steps: %ld\n  seed: %llu\n", loss_names[tc->loss],
+        tc->n_critic, tc->batch, tc->steps, (unsigned long long)tc->seed);
+    put(&t, "  g_step_noise: %s\n  noise_streams: %s\n", tc->g_reuse_fakes ? "reuse" : "fresh",
+        tc->noise == MG_NOISE_GLOBAL ? "global" : "per_rank");
+    char clip[32];
+    if (tc->loss == MG_LOSS_WASSERSTEIN)
+        put(&t, "  clip: %s\n", float_text(tc->clip, clip));
+    put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local", tc->log_interval,
+        tc->nan_stop ? "stop" : "skip");
+    put_optimizer(&t, "optimizer_g", &tc->opt_g);
+    put_optimizer(&t, "optimizer_d", &tc->opt_d);
+    put_schedule(&t, "schedule_g", &tc->sched_g);
+    put_schedule(&t, "schedule_d", &tc->sched_d);
+    if (tc->source == MG_DATA_HDF5) {
+        put(&t, "data: {path: ");
+        put_scalar(&t, tc->data_path);
+        put(&t, ", sampler: %s}\n", tc->sampler);
+    } else {
+        put(&t, "data: {source: %s}\n", source_names[tc->source]);
+    }
+    put(&t, "checkpoint: {dir: ");
+    put_scalar(&t, tc->ckpt_dir);
+    put(&t, ", interval: %ld, keep_last: %d}\nrun_dir: ", tc->ckpt_interval, tc->keep_last);
+    put_scalar(&t, tc->run_dir);
+    put(&t, "\ndebug: {check_replicas: %ld, inject_nan_at_step: %ld, stop_at_step: %ld}\n", tc->check_replicas,
+        tc->inject_nan_at_step, tc->stop_at_step);
+    return t.buf;
+}

@@ -1,0 +1,156 @@
+/* The trainer's config: unknown keys, wrong types, out-of-range values and a batch that
+ * does not split over the ranks are errors naming file:line:col and the key; --set
+ * overrides; the resolved config reads back to the same settings. No MPI needed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_cfg_override.h"
+#include "mg_test.h"
+#include "mg_train.h"
+
+static char *tiny_text(void)
+{
+    FILE *f = fopen("configs/tiny.yaml", "rb");
+    assert_non_null(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+/* tiny.yaml with one line replaced (old must occur once). */
+static mg_cfg *edited(const char *old, const char *replacement)
+{
+    static char text[8192];
+    const char *base = tiny_text();
+    const char *at = strstr(base, old);
+    assert_non_null(at);
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - base), base, replacement, at + strlen(old));
+    return mg_cfg_parse(text, "bad.yaml");
+}
+
+/* Reads everything a training run reads, then rejects unread keys. */
+static void read_all(mg_cfg *cfg, int n_ranks)
+{
+    mg_train_cfg tc;
+    mg_train_cfg_read(&tc, cfg, n_ranks);
+    mg_net G, D;
+    mg_net_from_cfg(&G, "G", mg_cfg_get(mg_cfg_root(cfg), "generator"), (mg_shape){0, 0, 0}, 1);
+    mg_net_from_cfg(&D, "D", mg_cfg_get(mg_cfg_root(cfg), "discriminator"), G.out, 1);
+    mg_net_free(&G);
+    mg_net_free(&D);
+    mg_cfg_check_unused(cfg);
+}
+
+static void test_unknown_key(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = edited("  n_critic: 1\n", "  n_critics: 1\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml: unknown key 'n_critics' at line 22, column 3");
+    mg_cfg_free(cfg);
+}
+
+static void test_wrong_type(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = edited("  batch: 16\n", "  batch: sixteen\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:23:10 (train.batch): expected an integer, found 'sixteen'");
+    mg_cfg_free(cfg);
+    cfg = edited("  loss: non_saturating\n", "  loss: nonsaturating\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:21:9 (train.loss): unknown value 'nonsaturating'");
+    mg_cfg_free(cfg);
+}
+
+static void test_out_of_range(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = edited("  n_critic: 1\n", "  n_critic: 0\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:22:13 (train.n_critic): value 0 out of range");
+    mg_cfg_free(cfg);
+}
+
+static void test_batch_must_split(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
+    MG_EXPECT_FATAL(read_all(cfg, 3), "tiny.yaml:23:10 (train.batch): global batch 16 does not split over 3 ranks");
+    mg_cfg_free(cfg);
+}
+
+static void test_wasserstein_needs_clip(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = edited("  loss: non_saturating\n", "  loss: wasserstein\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "loss wasserstein needs an explicit 'clip'");
+    mg_cfg_free(cfg);
+    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  clip: 0.01\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "weight clipping belongs to loss: wasserstein");
+    mg_cfg_free(cfg);
+}
+
+static void test_hdf5_data_not_wired(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = edited("data: {source: ring8}", "data: {path: data/fmnist_train.h5, sampler: global}");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "HDF5 data loading is not wired yet");
+    mg_cfg_free(cfg);
+}
+
+static void test_overrides(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
+    mg_cfg_override(cfg, "train.batch=32");
+    mg_cfg_override(cfg, "train.g_step_noise=fresh");
+    mg_cfg_override(cfg, "debug.check_replicas=5");   /* a new section */
+    mg_cfg_override(cfg, "generator.layers[0].out=8"); /* a list item */
+    mg_train_cfg tc;
+    mg_train_cfg_read(&tc, cfg, 4);
+    assert_int_equal(tc.batch, 32);
+    assert_false(tc.g_reuse_fakes);
+    assert_int_equal(tc.check_replicas, 5);
+    mg_cfg_node out = mg_cfg_get(mg_cfg_seq_at(mg_cfg_get(mg_cfg_get(mg_cfg_root(cfg), "generator"), "layers"), 0), "out");
+    assert_int_equal(mg_cfg_as_int(out, 1, 100), 8);
+    /* a bad value keeps the overridden key's position */
+    mg_cfg_override(cfg, "train.steps=-3");
+    MG_EXPECT_FATAL(mg_train_cfg_read(&tc, cfg, 1), "tiny.yaml:24:10 (train.steps): value -3 out of range");
+    MG_EXPECT_FATAL(mg_cfg_override(cfg, "train=3"), "--set replaces single values only");
+    MG_EXPECT_FATAL(mg_cfg_override(cfg, "generator.layers[9].out=3"), "has 4 items, no index 9");
+    MG_EXPECT_FATAL(mg_cfg_override(cfg, "train.batch"), "malformed override");
+    mg_cfg_free(cfg);
+}
+
+static void test_resolved_reads_back(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
+    mg_cfg_override(cfg, "schedule_d.kind=cosine");
+    mg_train_cfg first, second;
+    mg_train_cfg_read(&first, cfg, 1);
+    char *text = mg_train_cfg_resolved(&first, cfg);
+    mg_cfg *again = mg_cfg_parse(text, "resolved.yaml");
+    mg_train_cfg_read(&second, again, 1);
+    char *text_again = mg_train_cfg_resolved(&second, again);
+    assert_string_equal(text, text_again);
+    assert_int_equal(second.sched_d.kind, MG_SCHED_COSINE);
+    assert_true(second.opt_g.lr == first.opt_g.lr && second.opt_g.beta1 == first.opt_g.beta1);
+    mg_free(text_again);
+    assert_non_null(strstr(text, "generator:\n  input: [4]\n"));
+    assert_non_null(strstr(text, "schedule_d: {kind: cosine, warmup: 0, final_factor: 0}"));
+    mg_free(text);
+    mg_cfg_free(again);
+    mg_cfg_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unknown_key),        cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_out_of_range),       cmocka_unit_test(test_batch_must_split),
+        cmocka_unit_test(test_wasserstein_needs_clip), cmocka_unit_test(test_hdf5_data_not_wired),
+        cmocka_unit_test(test_overrides),          cmocka_unit_test(test_resolved_reads_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
