@@ -1,0 +1,172 @@
+/* 2-d convolution lowered to sgemm with im2col, over chunks of the local batch.
+ *
+ * im2col lowers a chunk of m samples to col (K x m*P), K = cin k k, P = ho wo, in the shared
+ * workspace; a chunk's col is ~2 MB, so it is still in cache when the GEMM reads it (see
+ * mg_conv_chunk). The GEMMs then run in one of two layouts, chosen per layer:
+ *
+ * Channel-major (the default, for layers whose weights are large next to one sample's
+ * output): ONE sgemm  W (cout x K) col  gives the chunk's output as (cout, m*P), scattered
+ * to NCHW with the bias added on the way; backward gathers dy the same way. The GEMM sees
+ * N = m*P columns, so it runs near peak even when one image is small (DCGAN's 7x7 maps:
+ * m = 10, N = 490).
+ *
+ * In place (when W is no larger than one sample's output, cout x P, e.g. DCGAN's first D
+ * layer: K = 16, P = 196): one sgemm per sample, on that sample's slice of col, writes
+ * straight into the sample's NCHW output, and backward reads dy in place. This skips the
+ * scatter and gather of the whole output, which for a tiny-K GEMM cost as much as the GEMM
+ * itself; re-reading the small W per call is cheap.
+ *
+ * Backward recomputes col rather than caching it (it is the layer's largest tensor) and
+ * reuses its buffer for dcol. W is cout x cin x k x k as in PyTorch, then the bias. */
+#include <string.h>
+
+#include "mg_error.h"
+#include "mg_im2col.h"
+#include "mg_layers.h"
+
+typedef struct {
+    int cin, cout, k, stride, pad;
+    bool bias;
+    bool in_place;     /* see the top of the file */
+    mg_conv_geom geom; /* over the input image: oh, ow are the output size */
+} conv2d_impl;
+
+/* Workspace for a chunk of m samples: [col (K, m P) | channel-major (cout, m P) | scratch]. */
+typedef struct { float *col, *cm, *scratch; } conv2d_work;
+
+static conv2d_work carve(const mg_layer *l, const conv2d_impl *p, int m)
+{
+    const size_t P = mg_conv_geom_cols(&p->geom), K = mg_conv_geom_rows(&p->geom);
+    conv2d_work w;
+    w.col = l->work;
+    w.cm = w.col + (size_t)m * K * P;
+    w.scratch = w.cm + (size_t)m * p->cout * P;
+    return w;
+}
+
+/* x (n, cin, h, w) -> y (n, cout, ho, wo):
+ * y[s][o][oy][ox] = b[o] + sum_{c,ki,kj} W[o][c][ki][kj] x[s][c][oy s - p + ki][ox s - p + kj] */
+static void conv2d_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
+{
+    (void)mode;
+    const conv2d_impl *p = l->impl;
+    const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
+    const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
+    const float *w = l->param, *bias = p->bias ? l->param + (size_t)p->cout * K : NULL;
+    const int chunk = mg_conv_chunk((size_t)K * P, n);
+    conv2d_work ws = carve(l, p, chunk);
+    for (int first = 0; first < n; first += chunk) {
+        const int m = n - first < chunk ? n - first : chunk, mP = m * P;
+        float *y_c = y + (size_t)first * out_size;
+        mg_im2col(ws.col, x + (size_t)first * in_size, m, &p->geom, ws.scratch);
+        if (p->in_place) {
+            /* y_s (cout x P) = W (cout x K) col_s (K x P, a slice of col) + bias */
+            mg_fill_channels(y_c, bias, m, p->cout, (size_t)P);
+            for (int s = 0; s < m; s++)
+                mg_sgemm_checked(l->name, "forward W col_s", CblasNoTrans, CblasNoTrans, p->cout, P, K, 1.0f, w, K,
+                                 ws.col + (size_t)s * P, mP, 1.0f, y_c + (size_t)s * out_size, P);
+            continue;
+        }
+        /* cm (cout x mP) = W (cout x K) col (K x mP), then to NCHW with the bias */
+        mg_sgemm_checked(l->name, "forward W col", CblasNoTrans, CblasNoTrans, p->cout, mP, K, 1.0f, w, K, ws.col, mP,
+                         0.0f, ws.cm, mP);
+        mg_cm_to_nchw(y_c, ws.cm, m, p->cout, (size_t)P, bias);
+    }
+}
+
+/* dy (n, cout, ho, wo) -> dW += dy col^T, db += sum dy, dx = col2im(W^T dy) */
+static void conv2d_backward(mg_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
+                            bool param_grads)
+{
+    (void)y;
+    const conv2d_impl *p = l->impl;
+    const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
+    const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
+    const float *w = l->param;
+    float *dw = l->grad;
+    if (!param_grads && !dx)
+        return;
+    if (param_grads && p->bias)
+        mg_channel_sums_add(l->grad + (size_t)p->cout * K, dy, n, p->cout, (size_t)P);
+    const int chunk = mg_conv_chunk((size_t)K * P, n);
+    conv2d_work ws = carve(l, p, chunk);
+    for (int first = 0; first < n; first += chunk) {
+        const int m = n - first < chunk ? n - first : chunk, mP = m * P;
+        const float *dy_c = dy + (size_t)first * out_size;
+        if (!p->in_place)
+            mg_nchw_to_cm(ws.cm, dy_c, m, p->cout, (size_t)P);
+        if (param_grads) {
+            mg_im2col(ws.col, x + (size_t)first * in_size, m, &p->geom, ws.scratch);
+            /* dW (cout x K) += dy (cout x mP) col^T (mP x K), per sample when in place */
+            if (p->in_place)
+                for (int s = 0; s < m; s++)
+                    mg_sgemm_checked(l->name, "backward dW += dy_s col_s^T", CblasNoTrans, CblasTrans, p->cout, K, P,
+                                     1.0f, dy_c + (size_t)s * out_size, P, ws.col + (size_t)s * P, mP, 1.0f, dw, K);
+            else
+                mg_sgemm_checked(l->name, "backward dW += dy col^T", CblasNoTrans, CblasTrans, p->cout, K, mP, 1.0f,
+                                 ws.cm, mP, ws.col, mP, 1.0f, dw, K);
+        }
+        if (dx) {
+            /* dcol (K x mP) = W^T (K x cout) dy (cout x mP), into the col buffer */
+            if (p->in_place)
+                for (int s = 0; s < m; s++)
+                    mg_sgemm_checked(l->name, "backward dcol_s = W^T dy_s", CblasTrans, CblasNoTrans, K, P, p->cout,
+                                     1.0f, w, K, dy_c + (size_t)s * out_size, P, 0.0f, ws.col + (size_t)s * P, mP);
+            else
+                mg_sgemm_checked(l->name, "backward dcol = W^T dy", CblasTrans, CblasNoTrans, K, mP, p->cout, 1.0f, w,
+                                 K, ws.cm, mP, 0.0f, ws.col, mP);
+            /* dx is written in full: zeroed per chunk, just before col2im adds into it */
+            float *dx_c = dx + (size_t)first * in_size;
+            memset(dx_c, 0, sizeof(float) * (size_t)m * in_size);
+            mg_col2im_add(dx_c, ws.col, m, &p->geom, ws.scratch);
+        }
+    }
+}
+
+static void conv2d_init(mg_layer *l, const mg_init *init, mg_rng *rng)
+{
+    const conv2d_impl *p = l->impl;
+    const size_t n_weights = (size_t)p->cout * p->cin * p->k * p->k;
+    /* fan_in = cin k k, fan_out = cout k k, as PyTorch's _calculate_fan_in_and_fan_out */
+    mg_init_weights(l->param, n_weights, p->cin * p->k * p->k, p->cout * p->k * p->k, init, rng);
+    if (p->bias)
+        memset(l->param + n_weights, 0, sizeof(float) * (size_t)p->cout);
+}
+
+static const mg_layer_ops conv2d_ops = {"conv2d", conv2d_forward, conv2d_backward, conv2d_init};
+
+void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad, bool bias)
+{
+    const char *hint = "conv2d output is (h + 2 padding - kernel) / stride + 1";
+    MG_CHECK(cout >= 1, l->name, hint, "output channels %d must be at least 1", cout);
+    MG_CHECK(kernel >= 1, l->name, hint, "kernel %d must be at least 1", kernel);
+    MG_CHECK(stride >= 1, l->name, hint, "stride %d must be at least 1", stride);
+    MG_CHECK(pad >= 0 && pad < kernel, l->name, hint, "padding %d must be in [0, kernel %d)", pad, kernel);
+    MG_CHECK(in.c >= 1 && in.h >= 1 && in.w >= 1, l->name, hint, "input %dx%dx%d is not a positive image",
+             in.c, in.h, in.w);
+    mg_conv_geom g = mg_conv_geom_make(in.c, in.h, in.w, kernel, stride, pad);
+    MG_CHECK(g.oh >= 1 && g.ow >= 1, l->name, hint,
+             "input %dx%d with kernel %d, stride %d, padding %d leaves no room for a window (output %dx%d)",
+             in.h, in.w, kernel, stride, pad, g.oh, g.ow);
+    const size_t K = mg_conv_geom_rows(&g), P = mg_conv_geom_cols(&g);
+    MG_CHECK(K * P <= (size_t)1 << 30 && (size_t)cout * P <= (size_t)1 << 30, l->name,
+             "a single sample must fit in int-indexed BLAS calls", "layer is too large (K=%zu, P=%zu)", K, P);
+
+    conv2d_impl *p = mg_alloc(sizeof *p, l->name);
+    *p = (conv2d_impl){.cin = in.c, .cout = cout, .k = kernel, .stride = stride, .pad = pad, .bias = bias,
+                       .in_place = mg_conv_in_place((size_t)cout * K, (size_t)cout * P, P), .geom = g};
+    mg_layer_setup(l, &conv2d_ops, in, (mg_shape){cout, g.oh, g.ow}, p);
+    l->n_param = (size_t)cout * K + (bias ? (size_t)cout : 0);
+    l->n_work = K * P + (size_t)cout * P + mg_im2col_scratch_floats(&g, 1);
+    l->macs = (double)cout * (double)K * (double)P;
+}
+
+void mg_conv2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
+{
+    int out = (int)mg_cfg_int_req(spec, "out", 1, 1L << 24);
+    int kernel = (int)mg_cfg_int_req(spec, "kernel", 1, 1L << 16);
+    int stride = (int)mg_cfg_int(spec, "stride", 1, 1, 1L << 16);
+    int pad = (int)mg_cfg_int(spec, "padding", 0, 0, 1L << 16);
+    bool bias = mg_cfg_bool(spec, "bias", true);
+    mg_conv2d_make(l, in, out, kernel, stride, pad, bias);
+}
