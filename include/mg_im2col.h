@@ -11,9 +11,12 @@
  * so that conv2d is one sgemm  W (cout x K) * col (K x n*oh*ow), whose result is
  * "channel-major" (cout, n * oh * ow); mg_cm_to_nchw and mg_nchw_to_cm convert between
  * that and NCHW. Transposed convolution uses the same matrices the other way round
- * (col2im is the adjoint of im2col).
+ * (col2im is the adjoint of im2col). The layers apply all this to chunks of the local
+ * batch (mg_conv_chunk), so "n" below is a chunk's sample count.
  *
- * All buffers are owned by the caller; no function here allocates. */
+ * All buffers are owned by the caller; no function here allocates. im2col and col2im move
+ * whole vectors that may run a few floats past the row they work on, but never outside col,
+ * img or scratch. */
 #ifndef MG_IM2COL_H
 #define MG_IM2COL_H
 
@@ -35,7 +38,8 @@ static inline size_t mg_conv_geom_rows(const mg_conv_geom *g) { return (size_t)g
 static inline size_t mg_conv_geom_cols(const mg_conv_geom *g) { return (size_t)g->oh * g->ow; }
 
 /* Floats of scratch im2col and col2im need for n samples: each sample's zero-padded image
- * plane split into phase planes, about (h + 2p) (w + 2p) floats per sample, plus 16. */
+ * plane split into phase planes, about (h + 2p) (w + 2p) floats per sample, plus a row
+ * buffer of about 2 h (w + 2p) floats and 16. */
 size_t mg_im2col_scratch_floats(const mg_conv_geom *g, int n);
 
 /* img (n, c, h, w) -> col (c k k, n oh ow), every entry written.
@@ -66,11 +70,12 @@ void mg_channel_sums_add(float *db, const float *dy, int n, int c, size_t p);
  * per-sample GEMM is at least 64 columns (P) wide. */
 bool mg_conv_in_place(size_t weights, size_t operand, size_t P);
 
-/* Otherwise in chunks of samples, gathered to channel-major order around one sgemm per
- * chunk: this many samples (balanced over n) so that a chunk's column matrix (col_floats per
- * sample) is about 2 MB and stays in cache between im2col and the GEMM. A whole batch's
- * (12.8 MB in DCGAN) made im2col and col2im ~3x slower; GEMMs of N = 600 columns still run
- * at full speed. */
+/* Either way, im2col / col2im and the GEMMs run on chunks of this many samples (balanced
+ * over n), so that a chunk's column matrix (col_floats per sample) is about 2 MB and stays
+ * in cache between im2col and the GEMM: a whole batch's (12.8 MB in DCGAN) made im2col and
+ * col2im ~3x slower, while GEMMs of N = 490 columns (10 samples of 7x7) still run at full
+ * speed. Otherwise than in place, a chunk's NCHW operand is gathered to channel-major order
+ * (or its result scattered back) around one sgemm per product. */
 int mg_conv_chunk(size_t col_floats, int n);
 
 /* Overrides that ~2 MB budget (floats of column matrix per chunk; 0 restores the default), so

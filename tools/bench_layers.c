@@ -13,7 +13,11 @@
  * the same run), so "overhead" is what im2col, col2im, gathers, scatters and bias cost on
  * top of the GEMMs, a ratio that is robust to a noisy machine.
  * OpenBLAS runs on one thread unless OPENBLAS_NUM_THREADS is set.
- *   build/tools/bench_layers [batch] [seconds per measurement] [chunk budget, floats] */
+ *   build/tools/bench_layers [batch] [seconds per measurement] [chunk budget in floats, 0:
+ *                            default] [wall|cpu]
+ * Times are wall-clock by default; "cpu" times the calling thread's CPU time instead, which
+ * keeps the numbers meaningful when other jobs share the cores (cache and memory
+ * contention still shows). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +30,12 @@
 #include "mg_net.h"
 #include "mg_rng.h"
 
+static clockid_t clock_used = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock_used, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -249,14 +255,17 @@ int main(int argc, char **argv)
         budget_seconds = atof(argv[2]);
     if (argc > 3)
         mg_conv_set_chunk_floats((size_t)atol(argv[3]));
-    MG_CHECK(batch >= 1 && budget_seconds > 0, "bench_layers", "usage: bench_layers [batch] [seconds] [chunk floats]",
-             "batch %d and seconds %g must be positive", batch, budget_seconds);
+    if (argc > 4 && !strcmp(argv[4], "cpu"))
+        clock_used = CLOCK_THREAD_CPUTIME_ID;
+    MG_CHECK(batch >= 1 && budget_seconds > 0 && (argc <= 4 || !strcmp(argv[4], "cpu") || !strcmp(argv[4], "wall")),
+             "bench_layers", "usage: bench_layers [batch] [seconds] [chunk floats, 0: default] [wall|cpu]",
+             "batch %d and seconds %g must be positive, the clock wall or cpu", batch, budget_seconds);
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
     const char *coretype = getenv("OPENBLAS_CORETYPE"), *l2 = getenv("OPENBLAS_L2_SIZE");
-    printf("OpenBLAS core %s, %d thread(s); OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s; batch %d\n",
+    printf("OpenBLAS core %s, %d thread(s); OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s; batch %d; %s time\n",
            openblas_get_corename(), openblas_get_num_threads(), coretype ? coretype : "(unset)",
-           l2 ? l2 : "(unset)", batch);
+           l2 ? l2 : "(unset)", batch, clock_used == CLOCK_MONOTONIC ? "wall-clock" : "thread CPU");
     mg_rng rng;
     mg_rng_init(&rng, 7, MG_STREAM_TEST);
     double g1024 = square_gflops(1024, &rng), g2048 = square_gflops(2048, &rng);
