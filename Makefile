@@ -5,6 +5,7 @@
 #   make run        the main job (see README)
 #   make bench      speed benchmarks
 #   make asan       AddressSanitizer + UBSan build running the same tests
+#   make valgrind   memcheck over the single-process tests (AVX2 build)
 #   make install PREFIX=/usr/local
 
 CC      := mpicc
@@ -29,7 +30,7 @@ TEST_SH  := $(sort $(wildcard tests/test_*.sh))
 BENCH_SRC := $(sort $(wildcard tools/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test run bench asan clean install deps
+.PHONY: all test run bench asan valgrind clean install deps
 all: $(BUILD)/mpigan
 
 # pkg-config flags are resolved once into a generated makefile (after deps are present).
@@ -55,7 +56,7 @@ $(BUILD)/mpigan: $(BUILD)/src/main.o $(BUILD)/libmpigan.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/mg_test.h $(BUILD)/libmpigan.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
@@ -79,8 +80,16 @@ run: $(BUILD)/mpigan
 # fatal-error path leave theirs behind on purpose (they jump out of the failing call).
 asan:
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDLIBS="-lm -lpthread -fsanitize=address,undefined" test
+
+# valgrind cannot decode AVX-512: this build stops at AVX2 and runs the single-process
+# tests under memcheck.
+valgrind:
+	$(MAKE) BUILD=build-valgrind OPTFLAGS="-O2 -march=x86-64-v3" $(patsubst $(BUILD)/%,build-valgrind/%,$(TEST_BIN))
+	@for t in $(patsubst $(BUILD)/%,build-valgrind/%,$(TEST_BIN)); do \
+	  grep -q 'mpirun-np' tests/$$(basename $$t).c && continue; \
+	  echo "== valgrind $$t"; valgrind -q --error-exitcode=1 $$t > /dev/null || exit 1; done
 
 install: $(BUILD)/mpigan
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mpigan/configs
@@ -88,4 +97,4 @@ install: $(BUILD)/mpigan
 	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/mpigan/configs/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-valgrind

@@ -8,6 +8,9 @@
  *   /G/opt_m /G/opt_v /D/opt_m /D/opt_v         float32 (n), those the optimizer has;
  *                                               attributes opt_kind and opt_step on /G, /D
  *   /rng/noise       uint32 (n_ranks, MG_RNG_WORDS): every rank's noise stream
+ *   /loader/state    uint64 (MG_LOADER_STATE_WORDS): the HDF5 data loader's position
+ *                    (mg_loader_state, rank 0's copy); attributes sampler ("global" or
+ *                    "shard") and fields (the words' names). Only for HDF5 data.
  * and dir/latest, a one-line text file naming the newest complete checkpoint.
  *
  * Writing (rank 0 only) is atomic: a temporary file is written, flushed, fsync'ed and
@@ -23,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_loader.h"
 #include "mg_net.h"
 #include "mg_optim.h"
 #include "mg_rng.h"
@@ -42,6 +46,9 @@ typedef struct {
     mg_optim *opt_g, *opt_d;
     uint32_t *rng_words;
     char *config_text;
+    bool has_loader_state;          /* HDF5 data: /loader/state is (to be) in the file */
+    uint64_t loader_state[MG_LOADER_STATE_WORDS];
+    char loader_sampler[16];        /* "global" | "shard" */
 } mg_ckpt;
 
 /* Serialises an RNG into MG_RNG_WORDS words and back (bit-exact). */

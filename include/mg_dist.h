@@ -13,6 +13,7 @@
 
 typedef struct {
     int rank, size;
+    int node_size;      /* ranks sharing this rank's node (shared-memory domain) */
     bool initialized;
 } mg_dist;
 
@@ -23,6 +24,8 @@ void mg_dist_finalize(void);
 const mg_dist *mg_dist_get(void);
 int mg_dist_rank(void);
 int mg_dist_size(void);
+/* Ranks running on this rank's node, this one included (1 without MPI). */
+int mg_dist_node_size(void);
 
 /* In-place sum and average over all ranks of a flat float array (one call per network). */
 void mg_dist_allreduce_sum(float *buf, size_t n);
@@ -43,5 +46,15 @@ double mg_dist_min(double v);
 uint64_t mg_checksum(const void *buf, size_t bytes);
 /* True when every rank passes the same checksum. */
 bool mg_dist_all_equal_u64(uint64_t v);
+
+/* ---- evaluation (issue #5, src/eval*.c): reductions to rank 0 and gathers ---- */
+
+/* Sums buf[0..n) over all ranks into rank 0's buf; other ranks' buf is left unchanged. */
+void mg_dist_reduce_sum_f64_root(double *buf, size_t n);
+/* Concatenates every rank's `count` floats (counts may differ) in rank order into all,
+ * which must hold the total: on every rank (allgather) or on rank 0 only (gather; all
+ * may be NULL elsewhere). The total must stay below 2^31 floats. */
+void mg_dist_allgather_floats(const float *mine, int64_t count, float *all);
+void mg_dist_gather_floats(const float *mine, int64_t count, float *all);
 
 #endif

@@ -77,6 +77,9 @@ typedef struct {
     uint64_t epoch_pos;      /* informational: samples of that epoch already handed out */
 } mg_loader_state;
 #define MG_LOADER_STATE_WORDS (sizeof(mg_loader_state) / sizeof(uint64_t))
+/* The words' names in order, for files that store the state (checkpoints). */
+#define MG_LOADER_STATE_FIELDS \
+    "version sampler seed n_samples global_batch ranks window_samples block_samples step epoch epoch_pos"
 
 typedef struct {
     double wait_s;           /* caller's time blocked in mg_loader_next */

@@ -9,6 +9,17 @@
 #include <stdint.h>
 
 #include "mg_layer.h"
+#include "mg_net.h"
+
+/* The noise `mpigan sample --seed seed` feeds G: z (n, dim) standard normals from the
+ * Philox stream (seed, MG_STREAM_EVAL). The trainer's fixed sample grid uses the same,
+ * with seed = train.seed. */
+void mg_sample_noise(float *z, int n, size_t dim, uint64_t seed);
+
+/* G in evaluation mode on z (n, G in), in pieces of at most G->max_batch, into out
+ * (n, G out). Overwrites G's activations; parameters and BatchNorm state are untouched,
+ * and evaluation-mode BatchNorm calls no reduction, so one rank may call it alone. */
+void mg_sample_eval(mg_net *G, const float *z, int n, float *out);
 
 /* Returns n samples, (n, shape) floats (mg_free), and their per-sample shape. */
 float *mg_sample_generate(const char *checkpoint, int n, uint64_t seed, mg_shape *shape);

@@ -11,7 +11,11 @@
  * Equivalence across rank counts: with noise_streams: global (the default), sample i of
  * global batch t gets the same data and the same noise whatever the number of ranks
  * (each item draws from its own counter-based stream, see mg_batch_streams.h), so with
- * bn: sync a run on N ranks follows the one-rank run up to float rounding. */
+ * bn: sync a run on N ranks follows the one-rank run up to float rounding. Real samples
+ * come from the HDF5 loader (mg_loader.h; with its global sampler, global batch t holds
+ * the same samples on any number of ranks, and its position is checkpointed) or from an
+ * in-memory source (mg_mem_data.h). Rank 0 writes a PNG grid of G's samples on a fixed
+ * noise batch every sample_interval steps (mg_sample_grid.h). */
 #ifndef MG_TRAIN_H
 #define MG_TRAIN_H
 
@@ -19,6 +23,7 @@
 #include <stdint.h>
 
 #include "mg_cfg.h"
+#include "mg_loader.h"
 #include "mg_loss.h"
 #include "mg_net.h"
 #include "mg_optim.h"
@@ -42,12 +47,14 @@ typedef struct {
     long log_interval;
     bool nan_stop;           /* nan_policy: stop (default) | skip */
     mg_noise_streams noise;  /* noise_streams: global (default) | per_rank */
+    long sample_interval;    /* PNG sample grid every K steps (image data); 0 = off (default 500) */
+    int threads;             /* OpenBLAS threads per rank; 0 = automatic (mg_blas_threads.h) */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;
     /* data: */
     mg_data_source source;
-    char data_path[512], sampler[32];
+    mg_loader_cfg loader;    /* source MG_DATA_HDF5: the data section (mg_loader_cfg_from) */
     /* checkpoint: */
     char ckpt_dir[512];      /* default run_dir/checkpoints */
     long ckpt_interval;      /* steps between checkpoints; 0 = only at the end and on a signal */
@@ -87,9 +94,11 @@ typedef struct {
 typedef struct mg_trainer mg_trainer;
 
 /* Builds the trainer from a loaded config (overrides already applied): reads and checks
- * the config (mg_cfg_check_unused included), builds G and D, initialises them on rank 0
- * and broadcasts, or with resume loads the newest complete checkpoint (a fresh start when
- * there is none). Collective. verbose: rank 0 prints progress. */
+ * the config (mg_cfg_check_unused included), sets OpenBLAS threads (mg_blas_threads.h),
+ * builds G and D, opens the HDF5 loader for D's input shape (collective validation),
+ * initialises G and D on rank 0 and broadcasts, or with resume loads the newest complete
+ * checkpoint (a fresh start when there is none), loader position included. Collective.
+ * verbose: rank 0 prints progress. */
 mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose);
 /* Runs the remaining steps. Collective. */
 mg_train_result mg_trainer_run(mg_trainer *t);

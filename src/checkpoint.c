@@ -136,6 +136,21 @@ static void write_net(hid_t file_id, const char *file, const char *group, const 
     H5_OK(H5Gclose(g), file, group);
 }
 
+static void write_loader_state(hid_t f, const char *file, const mg_ckpt *c)
+{
+    const char *name = "/loader/state";
+    hid_t g = H5_OK(H5Gcreate2(f, "loader", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file, "/loader");
+    hsize_t dims[1] = {MG_LOADER_STATE_WORDS};
+    hid_t space = H5_OK(H5Screate_simple(1, dims, NULL), file, name);
+    hid_t set = H5_OK(H5Dcreate2(g, "state", H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file, name);
+    H5_OK(H5Dwrite(set, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->loader_state), file, name);
+    write_attr_str(set, file, "sampler", c->loader_sampler);
+    write_attr_str(set, file, "fields", MG_LOADER_STATE_FIELDS);
+    H5_OK(H5Dclose(set), file, name);
+    H5_OK(H5Sclose(space), file, name);
+    H5_OK(H5Gclose(g), file, "/loader");
+}
+
 static void fsync_path(const char *path, bool directory)
 {
     int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
@@ -230,6 +245,8 @@ void mg_ckpt_write(const char *dir, const mg_ckpt *c, int keep_last)
         H5_OK(H5Sclose(space), tmp, "/rng/noise");
         H5_OK(H5Gclose(g), tmp, "/rng");
     }
+    if (c->has_loader_state)
+        write_loader_state(f, tmp, c);
     H5_OK(H5Fflush(f, H5F_SCOPE_GLOBAL), tmp, "/");
     H5_OK(H5Fclose(f), tmp, "/");
     fsync_path(tmp, false);
@@ -386,6 +403,29 @@ static char *read_config_text(hid_t f, const char *path)
     return text;
 }
 
+/* /loader/state when the file has it (HDF5 data); has_loader_state says whether it did. */
+static void read_loader_state(hid_t f, const char *path, mg_ckpt *c)
+{
+    const char *name = "loader/state";
+    c->has_loader_state = H5_OK(H5Lexists(f, "loader", H5P_DEFAULT), path, "/loader") > 0;
+    if (!c->has_loader_state)
+        return;
+    MG_CHECK(H5_OK(H5Lexists(f, name, H5P_DEFAULT), path, name) > 0, path, "the checkpoint is incomplete",
+             "missing dataset /%s", name);
+    hid_t set = H5_OK(H5Dopen2(f, name, H5P_DEFAULT), path, name);
+    hid_t space = H5_OK(H5Dget_space(set), path, name);
+    hsize_t dims[H5S_MAX_RANK] = {0};
+    int rank = H5_OK(H5Sget_simple_extent_dims(space, dims, NULL), path, name);
+    MG_CHECK(rank == 1 && dims[0] == MG_LOADER_STATE_WORDS, path,
+             "the checkpoint was written by another mpigan version",
+             "/%s holds %llu words, this build's loader state has %zu", name,
+             rank == 1 ? (unsigned long long)dims[0] : 0ull, (size_t)MG_LOADER_STATE_WORDS);
+    H5_OK(H5Dread(set, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->loader_state), path, name);
+    H5_OK(H5Sclose(space), path, name);
+    H5_OK(H5Dclose(set), path, name);
+    read_attr_str(f, path, name, "sampler", c->loader_sampler, sizeof c->loader_sampler);
+}
+
 void mg_ckpt_read(const char *path, mg_ckpt *c)
 {
     hid_t f = open_checked(path);
@@ -415,6 +455,7 @@ void mg_ckpt_read(const char *path, mg_ckpt *c)
     H5_OK(H5Sclose(space), path, name);
     H5_OK(H5Dclose(set), path, name);
     c->n_ranks = n_ranks;
+    read_loader_state(f, path, c);
     H5_OK(H5Fclose(f), path, "/");
 }
 

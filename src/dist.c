@@ -5,10 +5,11 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h> /* memmove (evaluation gathers) */
 
 #include "mg_error.h"
 
-static mg_dist world = {.rank = 0, .size = 1, .initialized = false};
+static mg_dist world = {.rank = 0, .size = 1, .node_size = 1, .initialized = false};
 
 #define MPI_OK(call)                                                                         \
     do {                                                                                     \
@@ -41,6 +42,11 @@ void mg_dist_init(int *argc, char ***argv)
     MPI_OK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
     MPI_OK(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank));
     MPI_OK(MPI_Comm_size(MPI_COMM_WORLD, &world.size));
+    /* ranks of this node: they share its cores (see mg_blas_threads.h) */
+    MPI_Comm node;
+    MPI_OK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world.rank, MPI_INFO_NULL, &node));
+    MPI_OK(MPI_Comm_size(node, &world.node_size));
+    MPI_OK(MPI_Comm_free(&node));
     world.initialized = true;
     mg_set_fatal_handler(abort_all_ranks);
 }
@@ -57,6 +63,7 @@ void mg_dist_finalize(void)
 const mg_dist *mg_dist_get(void) { return &world; }
 int mg_dist_rank(void) { return world.rank; }
 int mg_dist_size(void) { return world.size; }
+int mg_dist_node_size(void) { return world.node_size; }
 
 /* MPI counts are int: large buffers go in pieces. */
 #define CHUNK ((size_t)1 << 30)
@@ -155,4 +162,66 @@ bool mg_dist_all_equal_u64(uint64_t v)
     MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD));
     MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
     return lo == hi;
+}
+
+/* ---- evaluation (issue #5): reductions to rank 0 and gathers ---- */
+
+void mg_dist_reduce_sum_f64_root(double *buf, size_t n)
+{
+    if (world.size == 1)
+        return;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t len = n - off < CHUNK ? n - off : CHUNK;
+        if (world.rank == 0)
+            MPI_OK(MPI_Reduce(MPI_IN_PLACE, buf + off, (int)len, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
+        else
+            MPI_OK(MPI_Reduce(buf + off, NULL, (int)len, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
+    }
+}
+
+/* Every rank's count and its offset in the concatenation, as MPI's int arrays (mg_free). */
+static void gather_layout(int64_t count, int **counts_out, int **displs_out)
+{
+    int64_t *all = malloc(sizeof(int64_t) * (size_t)world.size);
+    int *counts = malloc(sizeof(int) * (size_t)world.size), *displs = malloc(sizeof(int) * (size_t)world.size);
+    MG_CHECK(all && counts && displs, "gather layout", NULL, "out of memory");
+    MPI_OK(MPI_Allgather(&count, 1, MPI_INT64_T, all, 1, MPI_INT64_T, MPI_COMM_WORLD));
+    int64_t total = 0;
+    for (int r = 0; r < world.size; r++) {
+        MG_CHECK(all[r] >= 0 && total + all[r] < INT32_MAX, "gather", "gather fewer values per call",
+                 "%lld floats in total exceed MPI's int counts", (long long)(total + all[r]));
+        counts[r] = (int)all[r];
+        displs[r] = (int)total;
+        total += all[r];
+    }
+    free(all);
+    *counts_out = counts, *displs_out = displs;
+}
+
+void mg_dist_allgather_floats(const float *mine, int64_t count, float *all)
+{
+    if (world.size == 1) {
+        if (count > 0 && all != mine)
+            memmove(all, mine, (size_t)count * sizeof(float));
+        return;
+    }
+    int *counts, *displs;
+    gather_layout(count, &counts, &displs);
+    MPI_OK(MPI_Allgatherv(mine, (int)count, MPI_FLOAT, all, counts, displs, MPI_FLOAT, MPI_COMM_WORLD));
+    free(counts);
+    free(displs);
+}
+
+void mg_dist_gather_floats(const float *mine, int64_t count, float *all)
+{
+    if (world.size == 1) {
+        if (count > 0 && all != mine)
+            memmove(all, mine, (size_t)count * sizeof(float));
+        return;
+    }
+    int *counts, *displs;
+    gather_layout(count, &counts, &displs);
+    MPI_OK(MPI_Gatherv(mine, (int)count, MPI_FLOAT, all, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD));
+    free(counts);
+    free(displs);
 }

@@ -5,9 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_blas_threads.h"
 #include "mg_cfg.h"
+#include "mg_classifier.h"
+#include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_error.h"
+#include "mg_eval.h"
 #include "mg_net.h"
 #include "mg_toy.h"
 #include "mg_train.h"
@@ -21,8 +25,11 @@ static const char usage[] =
     "usage: mpigan <command> [options]      (run under mpirun for several ranks)\n"
     "\n"
     "commands:\n"
-    "  train CONFIG.yaml  train a GAN data-parallel (configs/ring8.yaml, configs/fmnist_dcgan.yaml)\n"
-    "  sample ...         draw samples from a checkpoint's generator (PNG grid or HDF5)\n"
+    "  train CONFIG.yaml   train a GAN data-parallel (configs/fmnist_dcgan.yaml, configs/ring8.yaml)\n"
+    "  sample ...          draw samples from a checkpoint's generator (PNG grid or HDF5)\n"
+    "  data ...            write training data as HDF5 (fmnist, mixture, png) or check a file (info)\n"
+    "  classifier ...      train the evaluation's feature extractor (configs/classifier.yaml)\n"
+    "  eval ...            FID, IS, KID and class coverage of a checkpoint or samples (mode counting for 2-D)\n"
     "  toy CONFIG.yaml     train the tiny example classifier data-parallel (configs/toy.yaml)\n"
     "  nets CONFIG.yaml    build the config's networks, check their shapes, print their layers\n"
     "  info                versions, OpenBLAS kernel and threads, MPI ranks\n"
@@ -58,8 +65,10 @@ static const char train_usage[] =
     "usage: mpigan train CONFIG.yaml [--set key.path=value ...] [--resume]\n"
     "Trains the config's generator and discriminator data-parallel over the MPI ranks: the global\n"
     "batch (train.batch) is split evenly, and one gradient allreduce per network and update keeps\n"
-    "the replicas identical. Writes run_dir/config.yaml (the resolved config), run_dir/metrics.jsonl\n"
-    "and checkpoints (checkpoint.dir, default run_dir/checkpoints).\n"
+    "the replicas identical. Data: an HDF5 file (data.path; write one with `mpigan data`) or an\n"
+    "in-memory source (data.source). Writes run_dir/config.yaml (the resolved config),\n"
+    "run_dir/metrics.jsonl, run_dir/samples/step_<N>.png (image data, every train.sample_interval\n"
+    "steps) and checkpoints (checkpoint.dir, default run_dir/checkpoints).\n"
     "  --set key.path=value  override one config value, e.g. --set train.steps=500\n"
     "                        or --set generator.layers[0].out=256 (repeatable)\n"
     "  --resume              continue from the newest complete checkpoint (fresh start if none)\n"
@@ -206,29 +215,40 @@ static int cmd_nets(int argc, char **argv)
     return 0;
 }
 
-static int cmd_info(void)
+static int cmd_info(const char *threads_why)
 {
     if (mg_dist_rank() == 0)
-        printf("mpigan %s\nOpenBLAS core: %s, threads: %d\nMPI ranks: %d\n", MPIGAN_VERSION, openblas_get_corename(),
-               openblas_get_num_threads(), mg_dist_size());
+        printf("mpigan %s\nOpenBLAS core: %s, threads per rank: %d (%s)\nMPI ranks: %d, %d on this node\n",
+               MPIGAN_VERSION, openblas_get_corename(), openblas_get_num_threads(), threads_why, mg_dist_size(),
+               mg_dist_node_size());
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
+    /* several ranks on a node: one OpenBLAS thread each, unless the environment says
+     * otherwise (`train` applies its train.threads on top) */
+    char threads_why[160];
+    mg_blas_threads_apply(0, threads_why, sizeof threads_why);
     int rc;
     const char *cmd = argc > 1 ? argv[1] : "help";
     if (!strcmp(cmd, "train"))
         rc = cmd_train(argc - 2, argv + 2);
     else if (!strcmp(cmd, "sample"))
         rc = cmd_sample(argc - 2, argv + 2);
+    else if (!strcmp(cmd, "data"))
+        rc = mg_data_command(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "classifier"))
+        rc = mg_classifier_command(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "eval"))
+        rc = mg_eval_command(argc - 1, argv + 1);
     else if (!strcmp(cmd, "toy"))
         rc = cmd_toy(argc - 2, argv + 2);
     else if (!strcmp(cmd, "nets"))
         rc = cmd_nets(argc - 2, argv + 2);
     else if (!strcmp(cmd, "info"))
-        rc = cmd_info();
+        rc = cmd_info(threads_why);
     else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         if (argc > 2) {
             char *help[] = {"--help"};
@@ -236,6 +256,18 @@ int main(int argc, char **argv)
                 return cmd_train(1, help), mg_dist_finalize(), 0;
             if (!strcmp(argv[2], "sample"))
                 return cmd_sample(1, help), mg_dist_finalize(), 0;
+            if (!strcmp(argv[2], "eval")) {
+                char *eval_help[] = {"eval", "--help"};
+                return mg_eval_command(2, eval_help), mg_dist_finalize(), 0;
+            }
+            if (!strcmp(argv[2], "classifier")) {
+                char *classifier_help[] = {"classifier", "--help"};
+                return mg_classifier_command(2, classifier_help), mg_dist_finalize(), 0;
+            }
+            if (!strcmp(argv[2], "data")) {
+                char *data_help[] = {"data", "--help"};
+                return mg_data_command(2, data_help), mg_dist_finalize(), 0;
+            }
             if (!strcmp(argv[2], "toy"))
                 return cmd_toy(1, help), mg_dist_finalize(), 0;
             if (!strcmp(argv[2], "nets"))

@@ -11,6 +11,23 @@
 #include "mg_error.h"
 #include "mg_net.h"
 
+void mg_sample_noise(float *z, int n, size_t dim, uint64_t seed)
+{
+    mg_rng rng;
+    mg_rng_init(&rng, seed, mg_rng_stream_id(MG_STREAM_EVAL, 0));
+    mg_rng_fill_normal(&rng, z, (size_t)n * dim, 0.0f, 1.0f);
+}
+
+void mg_sample_eval(mg_net *G, const float *z, int n, float *out)
+{
+    const size_t in_size = mg_shape_size(G->in), out_size = mg_shape_size(G->out);
+    for (int done = 0; done < n; done += G->max_batch) {
+        int m = n - done < G->max_batch ? n - done : G->max_batch;
+        const float *y = mg_net_forward(G, z + (size_t)done * in_size, m, MG_EVAL);
+        memcpy(out + (size_t)done * out_size, y, (size_t)m * out_size * sizeof(float));
+    }
+}
+
 float *mg_sample_generate(const char *checkpoint, int n, uint64_t seed, mg_shape *shape)
 {
     MG_CHECK(n > 0, "sample", "ask for at least one sample", "n = %d", n);
@@ -24,17 +41,10 @@ float *mg_sample_generate(const char *checkpoint, int n, uint64_t seed, mg_shape
     mg_net_from_cfg(&G, "G", mg_cfg_require(mg_cfg_root(cfg), "generator"), (mg_shape){0, 0, 0}, chunk);
     mg_ckpt_read_net(checkpoint, "G", &G);
     *shape = G.out;
-    const size_t out_size = mg_shape_size(G.out), in_size = mg_shape_size(G.in);
-    float *samples = mg_alloc_floats((size_t)n * out_size, "samples");
-    float *z = mg_alloc_floats((size_t)chunk * in_size, "sample noise");
-    mg_rng rng;
-    mg_rng_init(&rng, seed, mg_rng_stream_id(MG_STREAM_EVAL, 0));
-    for (int done = 0; done < n; done += chunk) {
-        int m = n - done < chunk ? n - done : chunk;
-        mg_rng_fill_normal(&rng, z, (size_t)m * in_size, 0.0f, 1.0f);
-        const float *y = mg_net_forward(&G, z, m, MG_EVAL);
-        memcpy(samples + (size_t)done * out_size, y, (size_t)m * out_size * sizeof(float));
-    }
+    float *samples = mg_alloc_floats((size_t)n * mg_shape_size(G.out), "samples");
+    float *z = mg_alloc_floats((size_t)n * mg_shape_size(G.in), "sample noise");
+    mg_sample_noise(z, n, mg_shape_size(G.in), seed);
+    mg_sample_eval(&G, z, n, samples);
     mg_free(z);
     mg_net_free(&G);
     mg_cfg_free(cfg);

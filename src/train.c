@@ -5,7 +5,10 @@
  * network's flat gradient followed by EXTRA statistics (loss, mean D outputs, stop flag),
  * so losses, progress numbers and the signal agreement travel with the gradient instead
  * of costing extra latency. The reduced buffer is identical on every rank, so the NaN/Inf
- * check on it is a collective verdict without another message. */
+ * check on it is a collective verdict without another message.
+ *
+ * Real batches come from the HDF5 loader (mg_loader.h; its position is checkpointed) or,
+ * for the 2-D benchmarks and tests, from an in-memory source (mg_mem_data.h). */
 #include "mg_train.h"
 
 #include <errno.h>
@@ -16,10 +19,12 @@
 #include <time.h>
 
 #include "mg_batch_streams.h"
+#include "mg_blas_threads.h"
 #include "mg_checkpoint.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_mem_data.h"
+#include "mg_sample_grid.h"
 
 enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, EXTRA };
 
@@ -35,12 +40,17 @@ struct mg_trainer {
     long step;                   /* steps completed */
     mg_shape data_shape;
     size_t noise_dim;
-    float *real, *z, *dlogit;    /* local batch (local, ...) */
+    mg_loader *loader;           /* HDF5 data; NULL for in-memory sources */
+    float *real, *z, *dlogit;    /* local batch (local, ...); real: in-memory sources */
+    const float *real_batch;     /* this D update's real samples (real, or the loader's buffer) */
     float *red_d, *red_g;        /* n_param + EXTRA: what the allreduce moves */
     float *snap_d, *snap_g;      /* BatchNorm state before an update, for nan_policy: skip */
     bool verbose, replicas_equal;
     FILE *metrics;
     double t_compute, t_reduce, t_data; /* seconds since the last log line */
+    mg_loader_stats loader_logged;      /* loader totals at the last log line */
+    mg_sample_grid grid;                /* rank 0, image data, sample_interval > 0 */
+    bool grid_on;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -104,11 +114,23 @@ static void check_replicas(mg_trainer *t, const char *when)
 
 /* ---- batches ---- */
 
+static const char *sampler_name(const mg_train_cfg *tc)
+{
+    return tc->loader.sampler == MG_SAMPLER_SHARD ? "shard" : "global";
+}
+
+/* This rank's slice of the next global batch; the time spent (waiting for the loader's
+ * prefetch thread, or making in-memory samples) goes to the data timer. */
 static void draw_real(mg_trainer *t)
 {
     double t0 = now();
-    mg_mem_data_fill(t->tc.source, t->real, t->local, t->data_shape, t->tc.seed,
-                     t->data_items + (uint64_t)t->rank * (uint64_t)t->local);
+    if (t->loader) {
+        t->real_batch = mg_loader_next(t->loader, NULL);
+    } else {
+        mg_mem_data_fill(t->tc.source, t->real, t->local, t->data_shape, t->tc.seed,
+                         t->data_items + (uint64_t)t->rank * (uint64_t)t->local);
+        t->real_batch = t->real;
+    }
     t->data_items += (uint64_t)t->tc.batch;
     t->t_data += now() - t0;
 }
@@ -170,7 +192,7 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     double t0 = now();
     const float *fake = mg_net_forward(G, t->z, t->local, MG_TRAIN);
     mg_net_zero_grad(D);
-    const float *out = mg_net_forward(D, t->real, t->local, MG_TRAIN);
+    const float *out = mg_net_forward(D, t->real_batch, t->local, MG_TRAIN);
     float extra[EXTRA] = {0};
     extra[X_LOSS] = mg_d_loss_real(t->tc.loss, out, t->local, t->dlogit);
     extra[X_STAT_REAL] = d_stat(t, out);
@@ -260,6 +282,15 @@ static void save_checkpoint(mg_trainer *t)
         mg_ckpt c = {.step = t->step, .n_ranks = t->size, .data_items = t->data_items, .noise_items = t->noise_items,
                      .G = &t->G, .D = &t->D, .opt_g = &t->opt_g, .opt_d = &t->opt_d, .rng_words = all,
                      .config_text = t->resolved};
+        if (t->loader) {
+            /* the same on every rank (but for informational epoch fields): rank 0's is enough */
+            mg_loader_state st;
+            mg_loader_get_state(t->loader, &st);
+            memcpy(c.loader_state, &st, sizeof st);
+            snprintf(c.loader_sampler, sizeof c.loader_sampler, "%s",
+                     sampler_name(&t->tc));
+            c.has_loader_state = true;
+        }
         mg_ckpt_write(t->tc.ckpt_dir, &c, t->tc.keep_last);
         if (t->verbose)
             printf("checkpoint: step %ld -> %s/ckpt_%09ld.h5\n", t->step, t->tc.ckpt_dir, t->step);
@@ -277,6 +308,30 @@ static void bcast_optim(mg_optim *o)
     mg_dist_bcast(&o->step, sizeof o->step);
 }
 
+/* Rank 0: the checkpoint's data position fits this run (HDF5 data: the loader state is
+ * there and agrees with the trainer's item counter; in-memory data: there is none). */
+static void check_loader_state(const mg_trainer *t, const char *path, const mg_ckpt *c)
+{
+    if (!t->loader) {
+        MG_CHECK(!c->has_loader_state, path, "resume with the data section the run started with",
+                 "/loader/state: the checkpoint was trained on HDF5 data (sampler %s), "
+                 "this config's data are in memory", c->loader_sampler);
+        return;
+    }
+    MG_CHECK(c->has_loader_state, path, "resume with the data section the run started with",
+             "no /loader/state: the checkpoint was trained on in-memory data, this config reads %s",
+             t->tc.loader.path);
+    const char *sampler = sampler_name(&t->tc);
+    MG_CHECK(!strcmp(c->loader_sampler, sampler), path, "resume with the data section the run started with",
+             "/loader/state: the checkpoint's sampler is %s, this config's data.sampler is %s", c->loader_sampler,
+             sampler);
+    mg_loader_state st;
+    memcpy(&st, c->loader_state, sizeof st);
+    MG_CHECK(st.step * (uint64_t)t->tc.batch == c->data_items, path, "the checkpoint is inconsistent; use an older one",
+             "/loader/state is at batch %llu but /meta data_items says %llu samples of batch %d",
+             (unsigned long long)st.step, (unsigned long long)c->data_items, t->tc.batch);
+}
+
 /* Loads the newest checkpoint on rank 0 and broadcasts it; false when there is none. */
 static bool resume_from_checkpoint(mg_trainer *t)
 {
@@ -287,6 +342,7 @@ static bool resume_from_checkpoint(mg_trainer *t)
         return false;
     uint32_t *words = NULL;
     int64_t header[4] = {0};
+    mg_loader_state loader_state = {0};
     if (t->rank == 0) {
         mg_ckpt c = {.G = &t->G, .D = &t->D, .opt_g = &t->opt_g, .opt_d = &t->opt_d};
         mg_ckpt_read(path, &c);
@@ -295,6 +351,8 @@ static bool resume_from_checkpoint(mg_trainer *t)
                  "written by %d ranks with per-rank noise streams; this run has %d", c.n_ranks, t->size);
         header[0] = c.step, header[1] = c.n_ranks, header[2] = (int64_t)c.data_items,
         header[3] = (int64_t)c.noise_items;
+        check_loader_state(t, path, &c);
+        memcpy(&loader_state, c.loader_state, sizeof loader_state);
         words = c.rng_words;
         mg_free(c.config_text);
         if (t->verbose)
@@ -311,6 +369,10 @@ static bool resume_from_checkpoint(mg_trainer *t)
     if (t->rank < header[1])
         mg_rng_from_words(&t->noise_rng, words + (size_t)t->rank * MG_RNG_WORDS);
     mg_free(words);
+    if (t->loader) {
+        mg_dist_bcast(&loader_state, sizeof loader_state);
+        mg_loader_set_state(t->loader, &loader_state);
+    }
     bcast_optim(&t->opt_g);
     bcast_optim(&t->opt_d);
     MG_CHECK(t->step <= t->tc.steps, path, "raise train.steps to continue training",
@@ -331,11 +393,17 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     mg_train_cfg *tc = &t->tc;
     mg_train_cfg_read(tc, cfg, t->size);
     t->local = tc->batch / t->size;
+    char threads_why[160];
+    int threads = mg_blas_threads_apply(tc->threads, threads_why, sizeof threads_why);
+    if (verbose && t->rank == 0)
+        printf("%d rank%s, %d per node; OpenBLAS threads per rank: %d (%s)\n", t->size, t->size > 1 ? "s" : "",
+               mg_dist_node_size(), threads, threads_why);
 
     mg_cfg_node root = mg_cfg_root(cfg);
     mg_cfg_node gspec = mg_cfg_require(root, "generator");
     mg_net_from_cfg(&t->G, "G", gspec, (mg_shape){0, 0, 0}, t->local);
-    t->data_shape = mg_mem_data_shape(tc->source, t->G.out);
+    /* HDF5 data: D's input is G's output; the loader checks the file against it */
+    t->data_shape = tc->source == MG_DATA_HDF5 ? t->G.out : mg_mem_data_shape(tc->source, t->G.out);
     if (mg_shape_size(t->G.out) != mg_shape_size(t->data_shape) || t->G.out.c != t->data_shape.c)
         mg_cfg_fail(gspec, "the generator's last layer must produce samples shaped like the data",
                     "G makes %dx%dx%d samples, the data are %dx%dx%d", t->G.out.c, t->G.out.h, t->G.out.w,
@@ -346,6 +414,15 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         mg_cfg_fail(dspec, "end D with a linear layer of out: 1 (raw score; the loss applies any sigmoid)",
                     "D gives %zu values per sample, expected 1", mg_shape_size(t->D.out));
     mg_cfg_check_unused(cfg);
+    if (tc->source == MG_DATA_HDF5) {
+        t->loader = mg_loader_open(&tc->loader, t->D.in, tc->batch);
+        if (verbose && t->rank == 0) {
+            char what[160];
+            printf("data: %s, %s, sampler %s%s\n", tc->loader.path,
+                   mg_data_describe(mg_loader_info(t->loader), what, sizeof what),
+                   sampler_name(tc), tc->loader.prefetch ? ", prefetch" : "");
+        }
+    }
     t->noise_dim = mg_shape_size(t->G.in);
     if (tc->bn_sync) {
         mg_net_set_reduce(&t->G, mg_dist_reduce_sum_cb, NULL);
@@ -372,7 +449,8 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     mg_dist_bcast(t->D.state, t->D.n_state * sizeof(float));
     check_replicas(t, "at start");
 
-    t->real = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "real batch");
+    if (!t->loader)
+        t->real = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "real batch");
     t->z = mg_alloc_floats((size_t)t->local * t->noise_dim, "noise batch");
     t->dlogit = mg_alloc_floats((size_t)t->local, "loss gradient");
     t->red_d = mg_alloc_floats(t->D.n_param + EXTRA, "D reduction buffer");
@@ -389,6 +467,11 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         snprintf(path, sizeof path, "%s/metrics.jsonl", tc->run_dir);
         t->metrics = fopen(path, t->step > 0 ? "a" : "w");
         MG_CHECK(t->metrics, path, "check run_dir", "cannot write: %s", strerror(errno));
+        if (tc->sample_interval > 0 && mg_sample_grid_drawable(&t->G)) {
+            snprintf(path, sizeof path, "%s/samples", tc->run_dir);
+            mg_sample_grid_init(&t->grid, &t->G, 64, tc->seed, path);
+            t->grid_on = true;
+        }
     }
     return t;
 }
@@ -408,6 +491,17 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
     /* the slowest rank's times (collective: every rank logs at the same steps) */
     double compute = mg_dist_max(t->t_compute), reduce = mg_dist_max(t->t_reduce), data = mg_dist_max(t->t_data);
     t->t_compute = t->t_reduce = t->t_data = 0;
+    /* the loader's thread: slowest rank's read and decode seconds, all ranks' bytes */
+    double read = 0, decode = 0, bytes = 0;
+    if (t->loader) {
+        mg_loader_stats st;
+        mg_loader_get_stats(t->loader, &st);
+        read = mg_dist_max(st.read_s - t->loader_logged.read_s);
+        decode = mg_dist_max(st.decode_s - t->loader_logged.decode_s);
+        bytes = (double)(st.bytes_read - t->loader_logged.bytes_read);
+        mg_dist_allreduce_sum_f64(&bytes, 1);
+        t->loader_logged = st;
+    }
     if (t->rank != 0)
         return;
     const double images = (double)steps_in_window * t->tc.batch * t->tc.n_critic;
@@ -433,6 +527,12 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
     json_num(f, "time_compute_s", compute);
     json_num(f, "time_allreduce_s", reduce);
     json_num(f, "time_data_s", data);
+    if (t->loader) {
+        fprintf(f, ", \"epoch\": %llu", (unsigned long long)mg_loader_epoch(t->loader));
+        json_num(f, "data_read_s", read);
+        json_num(f, "data_decode_s", decode);
+        json_num(f, "data_bytes", bytes);
+    }
     fprintf(f, "}\n");
     fflush(f);
 }
@@ -467,6 +567,8 @@ mg_train_result mg_trainer_run(mg_trainer *t)
             window_start_step = t->step;
             window_start = tnow;
         }
+        if (t->grid_on && t->step % tc->sample_interval == 0)
+            mg_sample_grid_write(&t->grid, &t->G, t->step);
         if (tc->check_replicas && t->step % tc->check_replicas == 0)
             check_replicas(t, "during training");
         if (s.stop || (tc->ckpt_interval && t->step % tc->ckpt_interval == 0) || t->step == tc->steps) {
@@ -492,6 +594,9 @@ void mg_trainer_free(mg_trainer *t)
         return;
     if (t->metrics)
         fclose(t->metrics);
+    mg_loader_close(t->loader);
+    if (t->grid_on)
+        mg_sample_grid_free(&t->grid);
     mg_net_free(&t->G);
     mg_net_free(&t->D);
     mg_optim_free(&t->opt_g);

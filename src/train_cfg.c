@@ -43,6 +43,8 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->log_interval = mg_cfg_int(train, "log_interval", 50, 1, 1L << 40);
     tc->nan_stop = mg_cfg_choice(train, "nan_policy", nan_names, 2, 0) == 0;
     tc->noise = (mg_noise_streams)mg_cfg_choice(train, "noise_streams", noise_names, 2, 0);
+    tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
+    tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
     /* WGAN needs a Lipschitz constraint: clip must be stated (0 turns clipping off on
      * purpose); the other losses take no clipping. */
     mg_cfg_node clip = mg_cfg_get(train, "clip");
@@ -55,23 +57,26 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
                     loss_names[tc->loss]);
 }
 
+/* data: {source: ring8|grid25|synthetic} (in memory) or the HDF5 loader's section
+ * {path: FILE, sampler, memory_mb, prefetch, seed} (mg_loader_cfg_from). */
 static void read_data(mg_train_cfg *tc, mg_cfg_node data)
 {
     mg_cfg_expect_mapping(data);
     mg_cfg_node source = mg_cfg_get(data, "source"), path = mg_cfg_get(data, "path");
-    mg_cfg_node sampler = mg_cfg_get(data, "sampler");
     if (mg_cfg_present(path)) {
         if (mg_cfg_present(source))
             mg_cfg_fail(source, "give either source (in-memory data) or path (an HDF5 file)", "both source and path");
-        copy_string(tc->data_path, sizeof tc->data_path, path, "");
-        copy_string(tc->sampler, sizeof tc->sampler, sampler, "global");
+        mg_loader_cfg_from(&tc->loader, data, tc->seed);
         tc->source = MG_DATA_HDF5;
-        /* The HDF5 loader (src/loader.c) plugs in here; until it does, say so. */
-        mg_cfg_fail(path, "use data: {source: ring8|grid25|synthetic} until the loader lands",
-                    "HDF5 data loading is not wired yet (file '%s')", tc->data_path);
+        return;
     }
-    if (mg_cfg_present(sampler))
-        mg_cfg_fail(sampler, "sampler applies to HDF5 data (data.path)", "sampler without path");
+    static const char *const loader_keys[] = {"sampler", "memory_mb", "prefetch", "seed"};
+    for (int i = 0; i < 4; i++) {
+        mg_cfg_node key = mg_cfg_get(data, loader_keys[i]);
+        if (mg_cfg_present(key))
+            mg_cfg_fail(key, "give data.path (an HDF5 file from `mpigan data ...`), or drop this key",
+                        "%s applies to HDF5 data only", loader_keys[i]);
+    }
     tc->source = (mg_data_source)mg_cfg_choice(data, "source", source_names, 3, -1);
 }
 
@@ -275,14 +280,18 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         put(&t, "  clip: %s\n", float_text(tc->clip, clip));
     put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local", tc->log_interval,
         tc->nan_stop ? "stop" : "skip");
+    put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);
     put_schedule(&t, "schedule_d", &tc->sched_d);
     if (tc->source == MG_DATA_HDF5) {
+        const mg_loader_cfg *lc = &tc->loader;
         put(&t, "data: {path: ");
-        put_scalar(&t, tc->data_path);
-        put(&t, ", sampler: %s}\n", tc->sampler);
+        put_scalar(&t, lc->path);
+        put(&t, ", sampler: %s, memory_mb: %zu, prefetch: %s, seed: %llu}\n",
+            lc->sampler == MG_SAMPLER_SHARD ? "shard" : "global", lc->memory_bytes >> 20,
+            lc->prefetch ? "true" : "false", (unsigned long long)lc->seed);
     } else {
         put(&t, "data: {source: %s}\n", source_names[tc->source]);
     }

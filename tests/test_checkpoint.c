@@ -11,6 +11,7 @@
 
 #include "mg_cfg_override.h"
 #include "mg_checkpoint.h"
+#include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_png_grid.h"
 #include "mg_sample.h"
@@ -122,6 +123,97 @@ static void test_other_networks_refused(void **state)
     mg_cfg_free(cfg);
 }
 
+/* tiny.yaml on the ring mixture file DIR/ring.h5 (HDF5 data), run_dir run_dir. */
+static mg_cfg *hdf5_config(const char *run_dir)
+{
+    FILE *f = fopen("configs/tiny.yaml", "rb");
+    assert_non_null(f);
+    static char text[8192], edited[8400];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *old = "data: {source: ring8}", *at = strstr(text, old);
+    assert_non_null(at);
+    snprintf(edited, sizeof edited, "%.*sdata: {path: " DIR "/ring.h5, sampler: global, prefetch: false}%s",
+             (int)(at - text), text, at + strlen(old));
+    mg_cfg *cfg = mg_cfg_parse(edited, "tiny-hdf5.yaml");
+    char set[300];
+    snprintf(set, sizeof set, "run_dir=%s", run_dir);
+    mg_cfg_override(cfg, set);
+    mg_cfg_override(cfg, "train.steps=5");
+    mg_cfg_override(cfg, "checkpoint.interval=0");
+    return cfg;
+}
+
+/* HDF5 data: the checkpoint holds /loader/state (the loader's position, sampler named);
+ * a wrong-sized state, resuming it on in-memory data or with another sampler, or resuming
+ * an in-memory checkpoint on HDF5 data, is refused naming the file and the dataset. */
+static void test_loader_state(void **state)
+{
+    (void)state;
+    mg_convert_mixture(DIR "/ring.h5", MG_MIXTURE_RING, 100, 3, 0);
+    mg_cfg *cfg = hdf5_config(DIR "/h5");
+    mg_trainer *t = mg_trainer_create(cfg, false, false);
+    assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
+
+    const char *path = DIR "/h5/checkpoints/ckpt_000000005.h5";
+    mg_optim og, od;
+    mg_opt_cfg oc = mg_opt_cfg_default(MG_OPT_ADAM);
+    mg_optim_init(&og, &oc, mg_trainer_G(t)->n_param);
+    mg_optim_init(&od, &oc, mg_trainer_D(t)->n_param);
+    mg_ckpt c = {.G = (mg_net *)mg_trainer_G(t), .D = (mg_net *)mg_trainer_D(t), .opt_g = &og, .opt_d = &od};
+    mg_ckpt_read(path, &c);
+    assert_true(c.has_loader_state);
+    assert_string_equal(c.loader_sampler, "global");
+    mg_loader_state st;
+    memcpy(&st, c.loader_state, sizeof st);
+    assert_int_equal(st.version, MG_LOADER_STATE_VERSION);
+    assert_int_equal(st.step, 5);
+    assert_int_equal(st.global_batch, 16);
+    assert_int_equal(st.n_samples, 100);
+    assert_int_equal(st.seed, 3);
+    mg_free(c.rng_words);
+    mg_free(c.config_text);
+
+    /* a state of another size (another mpigan version) */
+    assert_int_equal(system("cp " DIR "/h5/checkpoints/ckpt_000000005.h5 " DIR "/short_state.h5"), 0);
+    hid_t f = H5Fopen(DIR "/short_state.h5", H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Ldelete(f, "loader/state", H5P_DEFAULT) >= 0);
+    hsize_t five = 5;
+    hid_t space = H5Screate_simple(1, &five, NULL);
+    hid_t set = H5Dcreate2(f, "loader/state", H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(set >= 0);
+    H5Dclose(set);
+    H5Sclose(space);
+    H5Fclose(f);
+    c.rng_words = NULL;
+    MG_EXPECT_FATAL(mg_ckpt_read(DIR "/short_state.h5", &c), "/loader/state holds 5 words");
+    mg_optim_free(&og);
+    mg_optim_free(&od);
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+
+    /* HDF5 checkpoint, in-memory config */
+    cfg = config();
+    mg_cfg_override(cfg, "run_dir=" DIR "/h5");
+    mg_cfg_override(cfg, "train.steps=10");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, true, false), "/loader/state: the checkpoint was trained on HDF5 data");
+    mg_cfg_free(cfg);
+    /* another sampler */
+    cfg = hdf5_config(DIR "/h5");
+    mg_cfg_override(cfg, "train.steps=10");
+    mg_cfg_override(cfg, "data.sampler=shard");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, true, false),
+                    "the checkpoint's sampler is global, this config's data.sampler is shard");
+    mg_cfg_free(cfg);
+    /* in-memory checkpoint (setup's run), HDF5 config */
+    cfg = hdf5_config(DIR);
+    mg_cfg_override(cfg, "train.steps=10");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, true, false), "no /loader/state");
+    mg_cfg_free(cfg);
+}
+
 /* The command line's contract: NaN with nan_policy: stop exits non-zero (3). */
 static void test_cli_nan_stop_exit_status(void **state)
 {
@@ -178,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_truncated_refused),
         cmocka_unit_test(test_foreign_refused),
         cmocka_unit_test(test_other_networks_refused),
+        cmocka_unit_test(test_loader_state),
         cmocka_unit_test(test_cli_nan_stop_exit_status),
         cmocka_unit_test(test_sample_outputs),
     };

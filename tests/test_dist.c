@@ -1,10 +1,12 @@
 /* Distributed building blocks under mpirun: broadcast, flat-buffer allreduce, agreement,
- * and synchronised BatchNorm, whose N ranks x B/N samples must match one rank x B.
+ * synchronised BatchNorm, whose N ranks x B/N samples must match one rank x B, and the
+ * OpenBLAS thread rule for ranks sharing a node.
  * mpirun-np: 2 3 */
 #include <math.h>
 #include <string.h>
 #include <stdlib.h>
 
+#include "mg_blas_threads.h"
 #include "mg_dist.h"
 #include "mg_net.h"
 #include "mg_test.h"
@@ -46,6 +48,24 @@ static void build(mg_net *net, int batch)
     mg_linear_make(mg_net_push(net), mg_net_tail_shape(net), 3, false);
     mg_batchnorm_make(mg_net_push(net), mg_net_tail_shape(net), 0.1f, 1e-5f);
     mg_net_finish(net, batch);
+}
+
+/* The decision table of mg_blas_threads.h, and its application here (all ranks of a
+ * test run share one node). */
+static void test_blas_threads(void **state)
+{
+    (void)state;
+    char why[160];
+    assert_int_equal(mg_blas_threads_choose(3, 4, "8", why, sizeof why), 3);   /* train.threads wins */
+    assert_int_equal(mg_blas_threads_choose(0, 4, "8", why, sizeof why), 0);   /* environment stays */
+    assert_int_equal(mg_blas_threads_choose(0, 4, "", why, sizeof why), 1);    /* empty = unset */
+    assert_int_equal(mg_blas_threads_choose(0, 2, NULL, why, sizeof why), 1);  /* ranks share the node */
+    assert_int_equal(mg_blas_threads_choose(0, 1, NULL, why, sizeof why), 0);  /* OpenBLAS default */
+    assert_int_equal(mg_dist_node_size(), mg_dist_size());
+    assert_int_equal(mg_blas_threads_apply(2, why, sizeof why), 2);
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    if (!env && !getenv("GOTO_NUM_THREADS") && !getenv("OMP_NUM_THREADS") && mg_dist_size() > 1)
+        assert_int_equal(mg_blas_threads_apply(0, why, sizeof why), 1);
 }
 
 static void test_sync_batchnorm(void **state)
@@ -100,6 +120,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broadcast_and_allreduce),
         cmocka_unit_test(test_sync_batchnorm),
+        cmocka_unit_test(test_blas_threads),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     /* every rank exits with the worst result, so mpirun reports a failure on any rank */

@@ -1,6 +1,7 @@
 /* The trainer's config: unknown keys, wrong types, out-of-range values and a batch that
  * does not split over the ranks are errors naming file:line:col and the key; --set
- * overrides; the resolved config reads back to the same settings. No MPI needed. */
+ * overrides; the resolved config reads back to the same settings; the HDF5 data section
+ * is parsed by the loader's strict reader. No MPI needed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,11 +91,62 @@ static void test_wasserstein_needs_clip(void **state)
     mg_cfg_free(cfg);
 }
 
-static void test_hdf5_data_not_wired(void **state)
+/* data.path selects the HDF5 loader, whose keys are parsed strictly; loader keys without
+ * a path, and source with path, are errors naming the key. */
+static void test_hdf5_data_section(void **state)
 {
     (void)state;
-    mg_cfg *cfg = edited("data: {source: ring8}", "data: {path: data/fmnist_train.h5, sampler: global}");
-    MG_EXPECT_FATAL(read_all(cfg, 1), "HDF5 data loading is not wired yet");
+    mg_cfg *cfg =
+        edited("data: {source: ring8}", "data: {path: data/x.h5, sampler: shard, memory_mb: 64, prefetch: false}");
+    mg_train_cfg tc;
+    mg_train_cfg_read(&tc, cfg, 2);
+    assert_int_equal(tc.source, MG_DATA_HDF5);
+    assert_string_equal(tc.loader.path, "data/x.h5");
+    assert_int_equal(tc.loader.sampler, MG_SAMPLER_SHARD);
+    assert_int_equal(tc.loader.memory_bytes, (size_t)64 << 20);
+    assert_false(tc.loader.prefetch);
+    assert_int_equal(tc.loader.seed, 3); /* the run's seed */
+    char *text = mg_train_cfg_resolved(&tc, cfg);
+    assert_non_null(strstr(text, "data: {path: data/x.h5, sampler: shard, memory_mb: 64, prefetch: false, seed: 3}"));
+    mg_cfg *again = mg_cfg_parse(text, "resolved.yaml");
+    mg_train_cfg second;
+    mg_train_cfg_read(&second, again, 2);
+    assert_memory_equal(&second.loader, &tc.loader, sizeof tc.loader);
+    mg_cfg_free(again);
+    mg_free(text);
+    mg_cfg_free(cfg);
+
+    cfg = edited("data: {source: ring8}", "data: {path: data/x.h5, sampler: globl}");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:33:34 (data.sampler): unknown value 'globl'");
+    mg_cfg_free(cfg);
+    cfg = edited("data: {source: ring8}", "data: {path: data/x.h5, shuffle: true}");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "unknown key 'shuffle'");
+    mg_cfg_free(cfg);
+    cfg = edited("data: {source: ring8}", "data: {source: ring8, path: data/x.h5}");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "both source and path");
+    mg_cfg_free(cfg);
+    cfg = edited("data: {source: ring8}", "data: {source: ring8, sampler: shard}");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "(data.sampler): sampler applies to HDF5 data only");
+    mg_cfg_free(cfg);
+}
+
+/* train.sample_interval and train.threads: defaults, ranges, resolved config. */
+static void test_samples_and_threads(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
+    mg_train_cfg tc;
+    mg_train_cfg_read(&tc, cfg, 1);
+    assert_int_equal(tc.sample_interval, 500);
+    assert_int_equal(tc.threads, 0);
+    mg_cfg_override(cfg, "train.threads=-1");
+    MG_EXPECT_FATAL(mg_train_cfg_read(&tc, cfg, 1), "(train.threads): value -1 out of range");
+    mg_cfg_override(cfg, "train.threads=3");
+    mg_cfg_override(cfg, "train.sample_interval=0");
+    mg_train_cfg_read(&tc, cfg, 1);
+    char *text = mg_train_cfg_resolved(&tc, cfg);
+    assert_non_null(strstr(text, "  sample_interval: 0\n  threads: 3\n"));
+    mg_free(text);
     mg_cfg_free(cfg);
 }
 
@@ -149,7 +201,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_key),        cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_out_of_range),       cmocka_unit_test(test_batch_must_split),
-        cmocka_unit_test(test_wasserstein_needs_clip), cmocka_unit_test(test_hdf5_data_not_wired),
+        cmocka_unit_test(test_wasserstein_needs_clip), cmocka_unit_test(test_hdf5_data_section),
+        cmocka_unit_test(test_samples_and_threads),
         cmocka_unit_test(test_overrides),          cmocka_unit_test(test_resolved_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

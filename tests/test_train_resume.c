@@ -2,6 +2,9 @@
  * bitwise identical parameters and BatchNorm state on the same number of ranks (with
  * n_critic 2, fresh G-step noise and per-rank noise streams, so optimizer moments, step
  * counts, item counters and every rank's RNG state must all survive the checkpoint).
+ * The same on HDF5 data (a ring mixture file, 300 samples: batches straddle epochs),
+ * with the global and the shard sampler and prefetching on: the loader's position must
+ * survive too.
  * Also: SIGUSR1 makes the run finish its step, write a checkpoint and stop cleanly.
  * mpirun-np: 1 2 */
 #include <signal.h>
@@ -11,6 +14,7 @@
 
 #include "mg_cfg_override.h"
 #include "mg_checkpoint.h"
+#include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_test.h"
 #include "mg_train.h"
@@ -25,9 +29,29 @@ static void clean_dir(const char *dir)
     mg_dist_barrier();
 }
 
-static mg_cfg *config(const char *run_dir, const char *extra)
+#define RING_FILE "/tmp/mpigan_resume_ring.h5"
+
+/* configs/tiny.yaml with its data line replaced by data (NULL: kept, ring8 in memory). */
+static mg_cfg *load_tiny(const char *data)
 {
-    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
+    FILE *f = fopen("configs/tiny.yaml", "rb");
+    assert_non_null(f);
+    static char text[8192], edited[8400];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    if (!data)
+        return mg_cfg_parse(text, "configs/tiny.yaml");
+    const char *old = "data: {source: ring8}";
+    const char *at = strstr(text, old);
+    assert_non_null(at);
+    snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, data, at + strlen(old));
+    return mg_cfg_parse(edited, "tiny.yaml (HDF5 data)");
+}
+
+static mg_cfg *config_on(const char *run_dir, const char *extra, const char *data)
+{
+    mg_cfg *cfg = load_tiny(data);
     char set[300];
     snprintf(set, sizeof set, "run_dir=%s", run_dir);
     mg_cfg_override(cfg, set);
@@ -41,6 +65,8 @@ static mg_cfg *config(const char *run_dir, const char *extra)
     return cfg;
 }
 
+static mg_cfg *config(const char *run_dir, const char *extra) { return config_on(run_dir, extra, NULL); }
+
 static uint64_t net_bytes_checksum(const mg_net *n)
 {
     uint64_t parts[2] = {mg_checksum(n->param, n->n_param * sizeof(float)),
@@ -48,16 +74,16 @@ static uint64_t net_bytes_checksum(const mg_net *n)
     return mg_checksum(parts, sizeof parts);
 }
 
-static void test_resume_is_bitwise_identical(void **state)
+/* 40 steps straight vs 20 + stop + resume 20 on data (NULL: in memory); run dirs named by tag. */
+static void check_resume(const char *tag, const char *data)
 {
-    (void)state;
     char dir_a[128], dir_b[128];
-    snprintf(dir_a, sizeof dir_a, "/tmp/mpigan_resume_a_np%d", mg_dist_size());
-    snprintf(dir_b, sizeof dir_b, "/tmp/mpigan_resume_b_np%d", mg_dist_size());
+    snprintf(dir_a, sizeof dir_a, "/tmp/mpigan_resume_%s_a_np%d", tag, mg_dist_size());
+    snprintf(dir_b, sizeof dir_b, "/tmp/mpigan_resume_%s_b_np%d", tag, mg_dist_size());
     clean_dir(dir_a);
     clean_dir(dir_b);
 
-    mg_cfg *cfg = config(dir_a, NULL);
+    mg_cfg *cfg = config_on(dir_a, NULL, data);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_DONE);
@@ -65,7 +91,7 @@ static void test_resume_is_bitwise_identical(void **state)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
 
-    cfg = config(dir_b, "debug.stop_at_step=20");
+    cfg = config_on(dir_b, "debug.stop_at_step=20", data);
     t = mg_trainer_create(cfg, false, false);
     r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_STOPPED);
@@ -73,7 +99,7 @@ static void test_resume_is_bitwise_identical(void **state)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
 
-    cfg = config(dir_b, NULL);
+    cfg = config_on(dir_b, NULL, data);
     t = mg_trainer_create(cfg, true, false);
     r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_DONE);
@@ -83,7 +109,23 @@ static void test_resume_is_bitwise_identical(void **state)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
     if (mg_dist_any(differ))
-        fail_msg("resumed run differs from the uninterrupted run");
+        fail_msg("resumed run (%s data) differs from the uninterrupted run", tag);
+}
+
+static void test_resume_is_bitwise_identical(void **state)
+{
+    (void)state;
+    check_resume("memory", NULL);
+}
+
+static void test_resume_on_hdf5_is_bitwise_identical(void **state)
+{
+    (void)state;
+    if (mg_dist_rank() == 0)
+        mg_convert_mixture(RING_FILE, MG_MIXTURE_RING, 300, 11, 0);
+    mg_dist_barrier();
+    check_resume("global", "data: {path: " RING_FILE ", sampler: global}");
+    check_resume("shard", "data: {path: " RING_FILE ", sampler: shard}");
 }
 
 static void test_signal_stops_with_checkpoint(void **state)
@@ -115,6 +157,7 @@ int main(int argc, char **argv)
     mg_dist_init(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bitwise_identical),
+        cmocka_unit_test(test_resume_on_hdf5_is_bitwise_identical),
         cmocka_unit_test(test_signal_stops_with_checkpoint),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

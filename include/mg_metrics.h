@@ -1,0 +1,129 @@
+/* Sample-quality metrics: FID, Inception Score, KID, class coverage, and mode counting
+ * for the 2-D Gaussian mixtures. Pure arithmetic: no MPI, no files.
+ *
+ * Distributed use. Everything FID, IS, coverage and mode counting need is a sum over
+ * samples, so each rank adds its samples into an mg_eval_sums (one flat array of
+ * doubles), one reduction sums the arrays, and one rank turns the totals into numbers
+ * (mg_eval_sums_finish). Which IS split a sample belongs to depends only on its global
+ * index and a seed (mg_split_assignment), never on the number of ranks. KID needs the
+ * feature vectors themselves; its random subsets are numbered, each drawn from its own
+ * stream, so any rank can compute any subset and one reduction collects the estimates.
+ *
+ * Definitions (features x in R^d, class probabilities p(y|x) over k classes):
+ *   FID  = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))        Heusel et al. 2017
+ *          S = unbiased covariance (n - 1 denominator); Tr (S1 S2)^(1/2) is computed as
+ *          the sum of square roots of the eigenvalues of the symmetric PSD matrix
+ *          S1^(1/2) S2 S1^(1/2), so the result is real by construction.
+ *   IS   = exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the split;
+ *          mean and population standard deviation over splits    Salimans et al. 2016
+ *   KID  = unbiased MMD^2 with kernel k(a, b) = (a.b / d + 1)^3, averaged over random
+ *          subsets of m samples of each set (without replacement)  Binkowski et al. 2018
+ *   coverage  histogram of argmax_y p(y|x), its entropy (nats), classes holding >= 1%.
+ *   modes (2-D mixtures)  a sample is high quality when its Euclidean distance to the
+ *          nearest mean is at most 3 sigma; a mode is covered when it is the nearest
+ *          mean of at least one high-quality sample; KL(h || uniform) of the histogram h
+ *          of high-quality samples over modes                      Srivastava et al. 2017,
+ *                                                                  Lin et al. 2018 */
+#ifndef MG_METRICS_H
+#define MG_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- per-sample sums, reduced across ranks as one array ---- */
+
+/* Layout of buf (all doubles; a part is empty when its size is 0):
+ *   count[1]                        samples added
+ *   feat_sum[dim]                   sum of x
+ *   feat_outer[dim * dim]           sum of x x^T (row-major; only the lower triangle is
+ *                                   accumulated, mg_eval_sums_finish mirrors it)
+ *   split_count[n_splits]           samples per IS split
+ *   split_prob[n_splits * n_classes] sum of p(y|x) per split
+ *   split_plogp[n_splits]           sum over the split of sum_y p log p (0 log 0 = 0)
+ *   class_hist[n_classes]           samples per predicted class (argmax, first maximum)
+ *   mode_hist[n_modes]              high-quality samples per nearest mixture mode */
+typedef struct {
+    int dim, n_classes, n_splits, n_modes;
+    size_t n_values;  /* doubles in buf */
+    double *buf;      /* owned; the views below point into it */
+    double *count, *feat_sum, *feat_outer, *split_count, *split_prob, *split_plogp, *class_hist, *mode_hist;
+} mg_eval_sums;
+
+void mg_eval_sums_init(mg_eval_sums *s, int dim, int n_classes, int n_splits, int n_modes);
+void mg_eval_sums_zero(mg_eval_sums *s);
+void mg_eval_sums_free(mg_eval_sums *s);
+
+/* Adds n samples: feats (n, dim) (may be NULL when dim is 0), probs (n, n_classes) (may be
+ * NULL when n_classes is 0), split (n) the IS split of each sample (NULL when n_splits
+ * is 0). Non-finite features or probabilities are a fatal error naming `what`. */
+void mg_eval_sums_add(mg_eval_sums *s, const float *feats, const float *probs, const int *split, int64_t n,
+                      const char *what);
+
+/* Adds n 2-D points x (n, 2) to count and the mode histogram: means (n_modes, 2),
+ * sigma > 0. For sums made with dim = n_classes = n_splits = 0. */
+void mg_eval_sums_add_points(mg_eval_sums *s, const float *x, int64_t n, const double (*means)[2], double sigma);
+
+/* Split of every sample: a seeded permutation of the n global indices cut into n_splits
+ * consecutive parts (sizes differ by at most one). split (n) is written. n >= n_splits. */
+void mg_split_assignment(int *split, int64_t n, int n_splits, uint64_t seed);
+
+/* ---- finishing ---- */
+
+/* Mean and unbiased covariance from n, sum (d) and the full sum of outer products
+ * (d, d): cov = (outer - n mu mu^T) / (n - 1). Fails (naming what) unless n > d:
+ * a covariance from fewer samples than dimensions is singular. */
+void mg_gaussian_from_sums(double n, const double *sum, const double *outer, int d, double *mu, double *cov,
+                           const char *what);
+
+typedef struct {
+    double fid;
+    double mean_term;    /* |mu1 - mu2|^2 */
+    double trace_sqrt;   /* Tr (S1 S2)^(1/2) */
+    int clamped;         /* negative eigenvalues set to 0 (rounding; both decompositions) */
+    double most_negative;/* the most negative eigenvalue met, 0 if none */
+} mg_fid_result;
+
+/* FID between Gaussians (mu1, cov1) and (mu2, cov2) of dimension d, in float64, with two
+ * symmetric eigendecompositions (LAPACK dsyevd): S1 = V^T diag(l) V, then the eigenvalues
+ * of A S2 A^T with A = diag(sqrt l) V, which is S1^(1/2) S2 S1^(1/2) in S1's eigenbasis.
+ * Inputs are only read. Non-finite input or a LAPACK failure is fatal. */
+mg_fid_result mg_fid(const double *mu1, const double *cov1, const double *mu2, const double *cov2, int d);
+
+/* Inception Score from the split sums of an mg_eval_sums: per split s with c_s samples,
+ * KL_s = plogp_s / c_s - sum_y pbar_y log pbar_y, pbar = prob_s / c_s; IS_s = exp(KL_s).
+ * Writes the mean and population standard deviation over the splits with c_s > 0. */
+void mg_inception_score(const mg_eval_sums *s, double *mean, double *std);
+
+typedef struct {
+    double entropy;          /* -sum p log p of the predicted-class histogram, nats */
+    double entropy_max;      /* log k */
+    int classes_over_1pct;   /* classes predicted for at least 1% of the samples */
+    int classes_seen;        /* classes predicted at least once */
+} mg_coverage;
+
+mg_coverage mg_class_coverage(const mg_eval_sums *s);
+
+typedef struct {
+    int n_modes;
+    int modes_covered;
+    double high_quality_fraction; /* high-quality samples / all samples */
+    double kl_uniform;            /* KL(h || uniform), nats; NAN when no sample is high quality */
+} mg_mode_report;
+
+mg_mode_report mg_mode_report_from(const mg_eval_sums *s);
+
+/* ---- KID ---- */
+
+/* Unbiased MMD^2 estimates on subsets j = first, first + stride, ... < n_subsets, written
+ * to estimates[j] (other entries untouched). Subset j draws m rows of x (nx, d) and m
+ * rows of y (ny, d) without replacement from the Philox stream (seed, j), so any rank
+ * can compute any subset: ranks fill disjoint entries of a zeroed array and one sum
+ * reduction collects them exactly. 2 <= m <= nx, ny (fatal otherwise). */
+void mg_kid_subsets(const float *x, int64_t nx, const float *y, int64_t ny, int d, int m, int n_subsets,
+                    uint64_t seed, int first, int stride, double *estimates);
+
+/* Mean and population standard deviation of estimates[0..n_subsets). */
+void mg_kid_finish(const double *estimates, int n_subsets, double *mean, double *std);
+
+#endif
