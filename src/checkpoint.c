@@ -14,35 +14,12 @@
 #include <unistd.h>
 
 #include "mg_error.h"
+#include "mg_h5check.h"
 
 #define FORMAT_NAME "mpigan-checkpoint"
 
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *ctx)
-{
-    if (n == 0)
-        snprintf(ctx, 256, "%s", e->desc ? e->desc : "");
-    return 0;
-}
+#define H5_OK MG_H5_OK
 
-static void h5_fail(const char *file, const char *object, const char *call, int line)
-{
-    char msg[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, msg);
-    char where[1024];
-    snprintf(where, sizeof where, "%s: %s", file, object);
-    mg_fatal_at(__FILE__, line, where, "the file may be truncated, foreign or on a full disk",
-                "HDF5 call %s failed: %s", call, msg[0] ? msg : "no detail");
-}
-
-#define H5_OK(expr, file, object)                                      \
-    ({                                                                 \
-        __typeof__(expr) r_ = (expr);                                  \
-        if (r_ < 0)                                                    \
-            h5_fail((file), (object), #expr, __LINE__);                \
-        r_;                                                            \
-    })
-
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 void mg_rng_to_words(const mg_rng *r, uint32_t *w)
 {
@@ -205,7 +182,7 @@ static void prune(const char *dir, int keep)
 
 void mg_ckpt_write(const char *dir, const mg_ckpt *c, int keep_last)
 {
-    quiet_hdf5();
+    mg_h5_quiet();
     mg_mkdir_p(dir);
     char name[64], tmp[1100], final[1100];
     snprintf(name, sizeof name, "ckpt_%09ld.h5", c->step);
@@ -281,15 +258,8 @@ bool mg_ckpt_latest(const char *dir, char *path, size_t size)
 
 static hid_t open_checked(const char *path)
 {
-    quiet_hdf5();
-    MG_CHECK(access(path, R_OK) == 0, path, "check the path", "cannot read checkpoint: %s", strerror(errno));
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        char msg[256] = "";
-        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, msg);
-        MG_FAIL(path, "the file is truncated or is not an HDF5 file; resume from an older checkpoint",
-                "not a readable checkpoint (HDF5: %s)", msg[0] ? msg : "cannot open");
-    }
+    hid_t f = mg_h5_open_read(path, "checkpoint",
+                              "the file is truncated or is not an HDF5 file; resume from an older checkpoint");
     htri_t has_meta = H5_OK(H5Lexists(f, "meta", H5P_DEFAULT), path, "/meta");
     htri_t has_format = has_meta > 0 ? H5_OK(H5Aexists_by_name(f, "meta", "format", H5P_DEFAULT), path, "/meta") : 0;
     MG_CHECK(has_format > 0, path, "this file was not written by mpigan train",

@@ -20,6 +20,7 @@
 #include "mg_checkpoint.h"
 #include "mg_dist.h"
 #include "mg_error.h"
+#include "mg_h5check.h"
 
 #define MODEL_FORMAT "mpigan-classifier"
 #define REFSTATS_FORMAT "mpigan-refstats"
@@ -27,32 +28,8 @@
 
 /* ---- checked HDF5 helpers ---- */
 
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *ctx)
-{
-    if (n == 0)
-        snprintf(ctx, 256, "%s", e->desc ? e->desc : "");
-    return 0;
-}
+#define H5_OK MG_H5_OK
 
-static void h5_fail(const char *file, const char *object, const char *call, int line)
-{
-    char msg[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, msg);
-    char where[1200];
-    snprintf(where, sizeof where, "%s: %s", file, object);
-    mg_fatal_at(__FILE__, line, where, "the file may be truncated, foreign or on a full disk",
-                "HDF5 call %s failed: %s", call, msg[0] ? msg : "no detail");
-}
-
-#define H5_OK(expr, file, object)                                      \
-    ({                                                                 \
-        __typeof__(expr) r_ = (expr);                                  \
-        if (r_ < 0)                                                    \
-            h5_fail((file), (object), #expr, __LINE__);                \
-        r_;                                                            \
-    })
-
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 static hid_t string_type(const char *file, const char *name, size_t len)
 {
@@ -233,7 +210,7 @@ static char *read_text(hid_t f, const char *file, const char *name, const char *
 
 static hid_t create_tmp(const char *path, char *tmp, size_t size)
 {
-    quiet_hdf5();
+    mg_h5_quiet();
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -253,20 +230,6 @@ static void finish_tmp(hid_t f, const char *tmp, const char *path)
         unlink(tmp);
         MG_FAIL(path, "check permissions on the directory", "cannot rename %s into place: %s", tmp, strerror(err));
     }
-}
-
-/* Opens an existing file read-only; fatal with a hint if it is not HDF5. */
-static hid_t open_read(const char *path, const char *what, const char *hint)
-{
-    quiet_hdf5();
-    MG_CHECK(access(path, R_OK) == 0, path, hint, "cannot read %s: %s", what, strerror(errno));
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        char msg[256] = "";
-        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, msg);
-        MG_FAIL(path, hint, "not a readable HDF5 %s (HDF5: %s)", what, msg[0] ? msg : "cannot open");
-    }
-    return f;
 }
 
 static void check_format(hid_t f, const char *path, const char *format, int version, const char *hint)
@@ -337,7 +300,7 @@ void mg_model_file_read(const char *path, mg_model_file *m)
 {
     static const char hint[] = "train one with `mpigan classifier train configs/classifier.yaml`";
     memset(m, 0, sizeof *m);
-    hid_t f = open_read(path, "classifier model", hint);
+    hid_t f = mg_h5_open_read(path, "HDF5 classifier model", hint);
     check_format(f, path, MODEL_FORMAT, MG_MODEL_FORMAT_VERSION, hint);
     m->checksum = read_attr_u64(f, path, "checksum", hint);
     read_attr_str(f, path, "feature_layer", m->feature_layer, sizeof m->feature_layer, hint);
@@ -395,7 +358,7 @@ void mg_refstats_key_of(mg_refstats_key *key, const char *data_path, uint64_t ex
 bool mg_refstats_read(const char *path, const mg_refstats_key *want, mg_refstats *r, char *why, size_t why_size)
 {
     memset(r, 0, sizeof *r);
-    quiet_hdf5();
+    mg_h5_quiet();
     if (access(path, R_OK) != 0) {
         snprintf(why, why_size, "no cache file yet");
         return false;
@@ -520,7 +483,7 @@ struct mg_samples_file {
 mg_samples_file *mg_samples_open(const char *path, mg_samples_info *info)
 {
     static const char hint[] = "samples are `images` (N, C, H, W) float32 in [-1, 1] or uint8, or `x` (N, D) float32";
-    hid_t f = open_read(path, "samples file", hint);
+    hid_t f = mg_h5_open_read(path, "HDF5 samples file", hint);
     mg_samples_file *s = mg_alloc(sizeof *s, "samples file");
     snprintf(s->path, sizeof s->path, "%s", path);
     s->file = f;

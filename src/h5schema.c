@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mg_error.h"
+#include "mg_h5check.h"
 
 /* The names. Nothing else in mpigan spells them. */
 #define DS_IMAGES "images"
@@ -69,33 +70,11 @@ static void fmt(char *buf, size_t size, const char *f, ...)
     va_end(ap);
 }
 
-/* HDF5 prints its error stack by default; we print our own message instead. */
-static void h5_quiet(void)
-{
-    static int done;
-    if (!done) {
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        done = 1;
-    }
-}
-
-static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0)
-        fmt(data, 256, "%s", e->desc && e->desc[0] ? e->desc : (e->func_name ? e->func_name : "?"));
-    return 0;
-}
-
-/* The most specific message on HDF5's error stack ("truncated file: eof = ..."). */
+/* The most specific message on HDF5's error stack, for messages built here. */
 static const char *h5_detail(void)
 {
     static char buf[256];
-    buf[0] = 0;
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, buf);
-    H5Eclear2(H5E_DEFAULT);
-    if (!buf[0])
-        fmt(buf, sizeof buf, "no HDF5 detail");
-    return buf;
+    return mg_h5_detail(buf, sizeof buf);
 }
 
 #define H5_FAIL(object, ...) MG_FAIL((object), "see docs/data.md", __VA_ARGS__)
@@ -398,7 +377,7 @@ static mg_h5_file *fail_open(mg_h5_file *f) { close_file(f); return NULL; }
 
 mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t errlen)
 {
-    h5_quiet();
+    mg_h5_quiet();
     memset(info, 0, sizeof *info);
     struct stat st;
     if (stat(path, &st) != 0)
@@ -677,7 +656,7 @@ static bool raw_map(mg_h5_file *f, hid_t d, const char *name, int64_t row_bytes,
 
 bool mg_h5_raw_layout(mg_h5_file *f, mg_h5_raw *samples, mg_h5_raw *labels, char *err, size_t errlen)
 {
-    h5_quiet();
+    mg_h5_quiet();
     const mg_data_info *fi = &f->info;
     int64_t elems = (int64_t)fi->c * fi->h * fi->w;
     hid_t mt = fi->kind == MG_DATA_IMAGES ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
@@ -694,7 +673,7 @@ bool mg_h5_raw_layout(mg_h5_file *f, mg_h5_raw *samples, mg_h5_raw *labels, char
 static void read_rows(mg_h5_file *f, hid_t d, const char *name, hid_t memtype, int64_t start, int64_t count,
                       void *dst)
 {
-    h5_quiet();
+    mg_h5_quiet();
     MG_CHECK(start >= 0 && count >= 0 && start + count <= f->info.n, f->path, NULL,
              "reading samples [%lld, %lld) of '%s' outside [0, %lld)", (long long)start,
              (long long)(start + count), name, (long long)f->info.n);
@@ -733,7 +712,7 @@ void mg_h5_read_labels(mg_h5_file *f, int64_t start, int64_t count, int32_t *lab
 
 bool mg_h5_read_mixture(mg_h5_file *f, mg_mixture_info *mix)
 {
-    h5_quiet();
+    mg_h5_quiet();
     memset(mix, 0, sizeof *mix);
     if (!read_attr_string(f->file, AT_GENERATOR, mix->generator, sizeof mix->generator))
         return false;
@@ -830,7 +809,7 @@ static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int r
 
 mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_mixture_info *mix)
 {
-    h5_quiet();
+    mg_h5_quiet();
     MG_CHECK(info->n >= 1 && info->c >= 1 && info->h >= 1 && info->w >= 1, path, NULL,
              "cannot write an empty data set (N %lld, shape %d x %d x %d)", (long long)info->n, info->c, info->h,
              info->w);
