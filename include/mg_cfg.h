@@ -69,6 +69,10 @@ void mg_cfg_fail(mg_cfg_node n, const char *hint, const char *fmt, ...)
 struct yaml_document_s;
 void mg_cfg_edit(mg_cfg *cfg, void (*fn)(struct yaml_document_s *doc, void *ctx), void *ctx);
 
+/* Marks a node added by a --set override, so messages say "--set" instead of a file place. */
+struct yaml_node_s;
+void mg_cfg_mark_override(struct yaml_node_s *node);
+
 /* Fails on the first key in the document that was never read. */
 void mg_cfg_check_unused(mg_cfg *cfg);
 

@@ -24,10 +24,21 @@ static yaml_node_t *node_of(mg_cfg_node n) { return yaml_document_get_node(&n.cf
 
 const char *mg_cfg_file(const mg_cfg *cfg) { return cfg->file; }
 
+/* Nodes made by --set carry this line number instead of a place in the file. */
+#define OVERRIDE_LINE ((size_t)-1)
+
+void mg_cfg_mark_override(yaml_node_t *node)
+{
+    node->start_mark.line = OVERRIDE_LINE;
+    node->end_mark.line = OVERRIDE_LINE;
+}
+
 const char *mg_cfg_where(mg_cfg_node n, char *buf, int size)
 {
     yaml_node_t *node = n.id ? node_of(n) : NULL;
-    if (node)
+    if (node && node->start_mark.line == OVERRIDE_LINE)
+        snprintf(buf, size, "--set (%s)", n.path[0] ? n.path : "top level");
+    else if (node)
         snprintf(buf, size, "%s:%zu:%zu (%s)", n.cfg->file, node->start_mark.line + 1,
                  node->start_mark.column + 1, n.path[0] ? n.path : "top level");
     else
@@ -294,7 +305,9 @@ void mg_cfg_check_unused(mg_cfg *cfg)
                 continue;
             yaml_node_t *k = yaml_document_get_node(&cfg->doc, p->key);
             const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
-            MG_FAIL(cfg->file, "check the spelling; docs/config.md lists every key",
+            if (k->start_mark.line == OVERRIDE_LINE)
+                MG_FAIL(cfg->file, "check the key path given to --set", "unknown key '%s' added by --set", name);
+            MG_FAIL(cfg->file, "check the spelling; docs/training.md and docs/design.md list the keys",
                     "unknown key '%s' at line %zu, column %zu", name, k->start_mark.line + 1,
                     k->start_mark.column + 1);
         }

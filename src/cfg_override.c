@@ -21,6 +21,7 @@ static int add_scalar(yaml_document_t *doc, const char *text, const override_job
 {
     int id = yaml_document_add_scalar(doc, NULL, (yaml_char_t *)text, (int)strlen(text), YAML_PLAIN_SCALAR_STYLE);
     MG_CHECK(id > 0, job->assignment, NULL, "libyaml could not add a node");
+    mg_cfg_mark_override(node_at(doc, id));
     return id;
 }
 
@@ -46,12 +47,8 @@ static void replace_with_scalar(yaml_document_t *doc, int *slot, const override_
     if (old->type != YAML_SCALAR_NODE)
         MG_FAIL(job->assignment, "--set replaces single values only",
                 "'%s' is a %s in the config", job->path, old->type == YAML_MAPPING_NODE ? "mapping" : "list");
-    yaml_mark_t start = old->start_mark, end = old->end_mark;
-    int id = add_scalar(doc, job->value, job);
-    yaml_node_t *fresh = node_at(doc, id);
-    fresh->start_mark = start;
-    fresh->end_mark = end;
-    *slot = id;
+    /* the new value is marked as coming from --set, so errors about it say so */
+    *slot = add_scalar(doc, job->value, job);
 }
 
 static void apply(yaml_document_t *doc, void *ctx)
@@ -84,6 +81,8 @@ static void apply(yaml_document_t *doc, void *ctx)
             int key = add_scalar(doc, segment, job);
             int value = last ? add_scalar(doc, job->value, job)
                              : yaml_document_add_mapping(doc, NULL, YAML_BLOCK_MAPPING_STYLE);
+            if (value > 0)
+                mg_cfg_mark_override(node_at(doc, value));
             MG_CHECK(value > 0 && yaml_document_append_mapping_pair(doc, current, key, value), job->assignment, NULL,
                      "libyaml could not add a key");
             current = value;
