@@ -1,6 +1,7 @@
 /* Layers other than convolution: finite-difference gradients, BatchNorm modes and
  * running statistics, network building from YAML and its errors. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "mg_gradcheck.h"
@@ -73,6 +74,50 @@ static void test_relu_kink_convention(void **state)
     assert_true(dx[0] == 0.0f);
     assert_true(dx[1] == 1.0f);
     mg_net_free(&net);
+}
+
+/* The vectorised tanh against tanh in double: relative error under 1e-6 over a log-spread
+ * of magnitudes (both sides of the 0.55 switch between its two formulas, and saturation),
+ * exact sign and zero, +-inf -> +-1, NaN stays NaN; a length that is not a multiple of 8. */
+static void test_tanh_accuracy(void **state)
+{
+    (void)state;
+    enum { M = 1003 };
+    mg_layer l = {0};
+    snprintf(l.name, sizeof l.name, "T.0.tanh");
+    mg_tanh_make(&l, (mg_shape){M, 1, 1});
+    static float x[M], y[M];
+    const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 0.55f, 0.54999995f, -0.55f, 20.0f, -20.0f,
+                             9.0f, 100.0f, -1e30f, 1e-30f, 1e-40f, -1e-40f};
+    const int n_special = (int)(sizeof special / sizeof *special);
+    unsigned seed = 12345;
+    for (int rep = 0; rep < 50; rep++) {
+        for (int i = 0; i < M; i++) {
+            seed = seed * 1103515245u + 12345u;
+            const double u = (double)((seed >> 8) & 0xffff) / 65536.0 + 1.0 / 131072.0; /* (0, 1) */
+            const int e = (int)((seed >> 24) % 40) - 32;                                   /* 2^-32 .. 2^7 */
+            x[i] = (float)((seed & 1 ? -1 : 1) * ldexp(u, e));
+        }
+        if (rep == 0)
+            for (int i = 0; i < n_special; i++)
+                x[M - 1 - i] = special[i]; /* in the tail, which takes the padded path */
+        l.ops->forward(&l, x, y, 1, MG_TRAIN);
+        for (int i = 0; i < M; i++) {
+            if (isnan(x[i])) {
+                assert_true(isnan(y[i]));
+                continue;
+            }
+            const double want = tanh((double)x[i]);
+            assert_true(!signbit(y[i]) == !signbit(want));
+            if (want == 0)
+                assert_true(y[i] == 0.0f);
+            else if (fabs(y[i] - want) > 1e-6 * fabs(want)) {
+                fprintf(stderr, "tanh(%.9g) = %.9g, want %.9g\n", (double)x[i], (double)y[i], want);
+                fail();
+            }
+        }
+    }
+    mg_layer_destroy(&l);
 }
 
 static void test_batchnorm_gradients(void **state)
@@ -247,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_linear_gradients),
         cmocka_unit_test(test_activation_gradients),
         cmocka_unit_test(test_relu_kink_convention),
+        cmocka_unit_test(test_tanh_accuracy),
         cmocka_unit_test(test_batchnorm_gradients),
         cmocka_unit_test(test_batchnorm_modes),
         cmocka_unit_test(test_backward_accumulates),

@@ -3,7 +3,8 @@
  *
  * Training mode normalises with batch statistics, computed in two passes (mean, then
  * centred squares) for accuracy, and updates the running statistics in l->state
- * (running_var uses the unbiased variance, as PyTorch). With a reduce callback (sync BN)
+ * (running_var uses the unbiased variance, as PyTorch); backward takes its two sums (dy and
+ * dy (x - mean), the mean being known) in one pass. With a reduce callback (sync BN)
  * the sums are taken over every replica, so N ranks x B/N samples normalise exactly as
  * one rank x B. Backward recomputes x_hat from x and the cached mean and 1/std.
  *
@@ -27,35 +28,95 @@ static void reduce(mg_layer *l, float *buf, int n)
         l->reduce(buf, n, l->reduce_ctx);
 }
 
-/* x (n, C, P) -> y (n, C, P) */
-/* Per-channel sums over (n, P) of f(x[i, c, q]) into out[c], in double across planes.
- * Planes are contiguous runs of P floats; within one the sum is float and vectorises. */
-#define CHANNEL_SUMS(out, C, P, n, EXPR)                                                  \
-    do {                                                                                  \
-        if ((P) == 1) {                                                                   \
-            for (int c_ = 0; c_ < (C); c_++)                                              \
-                (out)[c_] = 0;                                                            \
-            for (int i_ = 0; i_ < (n); i_++)                                              \
-                for (int c_ = 0; c_ < (C); c_++) {                                        \
-                    const size_t k_ = (size_t)i_ * (C) + c_;                              \
-                    (out)[c_] += (EXPR);                                                  \
-                }                                                                         \
-        } else {                                                                          \
-            for (int c_ = 0; c_ < (C); c_++) {                                            \
-                double total_ = 0;                                                        \
-                for (int i_ = 0; i_ < (n); i_++) {                                        \
-                    float plane_ = 0;                                                     \
-                    const size_t base_ = ((size_t)i_ * (C) + c_) * (P);                   \
-                    for (size_t q_ = 0; q_ < (P); q_++) {                                 \
-                        const size_t k_ = base_ + q_;                                     \
-                        plane_ += (EXPR);                                                 \
-                    }                                                                     \
-                    total_ += plane_;                                                     \
-                }                                                                         \
-                (out)[c_] = (float)total_;                                                \
-            }                                                                             \
-        }                                                                                 \
-    } while (0)
+/* Per-channel sums over (n, P), into double across planes (1-d: P == 1, in float across
+ * the batch, vectorised over channels). Within a plane of P contiguous floats the sum runs
+ * in 8 float lanes: a single float accumulator would be one serial chain of dependent
+ * adds, which the compiler may not reorder (no -ffast-math), ~4 cycles per element.
+ *   SUMS_X:  s1[c] = sum x
+ *   SUMS_SQ: s1[c] = sum (x - mean[c])^2
+ *   SUMS_DY: s1[c] = sum dy, s2[c] = sum dy (x - mean[c])  (one pass) */
+typedef float f8 __attribute__((vector_size(32)));
+
+static inline f8 load8(const float *p)
+{
+    f8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline double lanes_sum(f8 v)
+{
+    double s = 0;
+    for (int i = 0; i < 8; i++)
+        s += v[i];
+    return s;
+}
+
+typedef enum { SUMS_X, SUMS_SQ, SUMS_DY } sums_kind;
+
+static void channel_sums(sums_kind kind, float *s1, float *s2, const float *restrict x, const float *restrict dy,
+                         const float *mean, int n, int C, size_t P)
+{
+    if (P == 1) {
+        for (int c = 0; c < C; c++) {
+            s1[c] = 0;
+            if (s2)
+                s2[c] = 0;
+        }
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++) {
+                const size_t k = (size_t)i * C + c;
+                if (kind == SUMS_X)
+                    s1[c] += x[k];
+                else if (kind == SUMS_SQ)
+                    s1[c] += (x[k] - mean[c]) * (x[k] - mean[c]);
+                else {
+                    s1[c] += dy[k];
+                    s2[c] += dy[k] * (x[k] - mean[c]);
+                }
+            }
+        return;
+    }
+    for (int c = 0; c < C; c++) {
+        const float m = mean ? mean[c] : 0.0f;
+        double t1 = 0, t2 = 0;
+        for (int i = 0; i < n; i++) {
+            const size_t base = ((size_t)i * C + c) * P;
+            const float *xc = x + base, *dyc = dy ? dy + base : NULL;
+            f8 a1 = {0}, a2 = {0};
+            float r1 = 0, r2 = 0;
+            size_t q = 0;
+            if (kind == SUMS_X) {
+                for (; q + 8 <= P; q += 8)
+                    a1 += load8(xc + q);
+                for (; q < P; q++)
+                    r1 += xc[q];
+            } else if (kind == SUMS_SQ) {
+                for (; q + 8 <= P; q += 8) {
+                    const f8 d = load8(xc + q) - m;
+                    a1 += d * d;
+                }
+                for (; q < P; q++)
+                    r1 += (xc[q] - m) * (xc[q] - m);
+            } else {
+                for (; q + 8 <= P; q += 8) {
+                    const f8 g = load8(dyc + q);
+                    a1 += g;
+                    a2 += g * (load8(xc + q) - m);
+                }
+                for (; q < P; q++) {
+                    r1 += dyc[q];
+                    r2 += dyc[q] * (xc[q] - m);
+                }
+            }
+            t1 += lanes_sum(a1) + r1;
+            t2 += lanes_sum(a2) + r2;
+        }
+        s1[c] = (float)t1;
+        if (s2)
+            s2[c] = (float)t2;
+    }
+}
 
 /* Per-channel affine map y[i, c, q] = a[c] x[i, c, q] + b[c] (also used for gradients). */
 static void channel_affine(const float *restrict x, float *restrict y, const float *a, const float *b, int n,
@@ -90,14 +151,14 @@ static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mod
 
     if (mode == MG_TRAIN) {
         /* pass 1: mean; the count travels with the sums so sync BN knows the global batch */
-        CHANNEL_SUMS(scratch, C, P, n, x[k_]);
+        channel_sums(SUMS_X, scratch, NULL, x, NULL, NULL, n, C, P);
         scratch[C] = (float)((size_t)n * P);
         reduce(l, scratch, C + 1);
         const double count = scratch[C];
         for (int c = 0; c < C; c++)
             mean[c] = (float)(scratch[c] / count);
         /* pass 2: biased variance from centred squares */
-        CHANNEL_SUMS(scratch, C, P, n, (x[k_] - mean[c_]) * (x[k_] - mean[c_]));
+        channel_sums(SUMS_SQ, scratch, NULL, x, NULL, mean, n, C, P);
         reduce(l, scratch, C);
         const float unbias = count > 1 ? (float)(count / (count - 1)) : 1.0f;
         for (int c = 0; c < C; c++) {
@@ -140,8 +201,7 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
     const bool train = l->cache[MODE_SLOT(C)] == (float)MG_TRAIN;
     float *sum_dy = scratch, *sum_dy_xc = scratch + C; /* sum dy, sum dy (x - mean) */
 
-    CHANNEL_SUMS(sum_dy, C, P, n, dy[k_]);
-    CHANNEL_SUMS(sum_dy_xc, C, P, n, dy[k_] * (x[k_] - mean[c_]));
+    channel_sums(SUMS_DY, sum_dy, sum_dy_xc, x, dy, mean, n, C, P);
     if (param_grads) /* local sums: the trainer's gradient allreduce combines replicas */
         for (int c = 0; c < C; c++) {
             l->grad[c] += sum_dy_xc[c] * inv_std[c];
