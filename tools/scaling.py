@@ -1,0 +1,572 @@
+#!/usr/bin/env python3
+"""Scaling sweep of `mpigan train` (issue #6; docs/scaling.md).
+
+Runs a series of short trainings and writes OUT/scaling.csv, one row per run:
+
+  strong  np = 1, 2, 4, ... at a fixed global batch (--batch, default the config's)
+  weak    np = 1, 2, 4, ... at a fixed per-rank batch (--rank-batch)
+  hybrid  ranks x OpenBLAS threads at the fixed global batch
+  batch   np = 2 (--batch-np) at per-rank batches --rank-batches, against np = 1 at the
+          same per-rank batch: where efficiency falls as the local work shrinks
+
+each over the transports asked for:
+  shm    one host, Open MPI's shared-memory BTL (--mca pml ob1 --mca btl self,vader)
+  tcp    one host, ranks forced onto TCP (--mca btl self,tcp, loopback unless --tcp-if):
+         messages cross the kernel's network stack as they do between nodes
+  netns  ranks on separate "hosts": network namespaces with their own addresses
+         (tools/netns_hosts.sh; needs root), launched by mpirun with a hostfile
+  auto   whatever Open MPI picks (on a cluster: the fabric); use on real nodes
+
+np = 1 runs have no communication and are made once per (threads, batch); every transport's
+efficiency is measured against them. With --bench (default), build/tools/bench_allreduce is
+run per transport and np > 1 on the config's real message sizes (OUT/allreduce_*.csv), for
+tools/scaling_model.py.
+
+Columns of scaling.csv: series, transport, np, threads, cores (np x threads), global_batch,
+rank_batch, steps (measured), step_s, images_per_s, compute_s, allreduce_s, data_s,
+imbalance_s, other_s, allreduce_max_s, bn_sync_s, allreduce_share, speedup, efficiency,
+peak_rss_mb (largest rank), peak_rss_mb_mean, oversubscribed, run_dir.
+
+Timings come from the run's metrics.jsonl, whose time_* fields are each the slowest rank's
+seconds in a log window; the first window (--warmup steps) is dropped. Per step:
+  step_s      wall time (from images_per_s)
+  compute_s, data_s   as logged (compute includes synchronised BatchNorm's small allreduces;
+              bn_sync_s estimates them from the bench at the same transport and np)
+  allreduce_max_s     the logged gradient-allreduce time of the rank that waited longest: its
+              own transfer plus waiting for the slowest rank to arrive
+  imbalance_s = clamp(compute + data + allreduce_max - step, 0, allreduce_max): since the
+              ranks meet in every allreduce, the slowest-arriving rank's wait is ~0, so the
+              excess of the summed maxima over the wall time is the longest wait for peers
+  allreduce_s = allreduce_max - imbalance (the transfer itself)
+  other_s     = step - compute - data - allreduce - imbalance (logging, norms, ...)
+These are estimates from per-window maxima: an exact split needs per-rank times from the
+trainer (a wait-for-peers timer before each allreduce; see docs/scaling.md).
+
+Peak RSS: every rank runs under `scaling.py --rank-wrapper DIR -- CMD`, which records the
+child's ru_maxrss.
+
+Usage: tools/scaling.py [--config configs/fmnist_dcgan.yaml] [--out runs/scaling] ...
+       (tools/scaling.py --help lists every option)
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+COLUMNS = ["series", "transport", "np", "threads", "cores", "global_batch", "rank_batch", "steps", "step_s",
+           "images_per_s", "compute_s", "allreduce_s", "data_s", "imbalance_s", "other_s", "allreduce_max_s",
+           "bn_sync_s", "allreduce_share", "speedup", "efficiency", "peak_rss_mb", "peak_rss_mb_mean",
+           "oversubscribed", "run_dir"]
+
+
+def die(msg):
+    sys.stderr.write("scaling: error: %s\n" % msg)
+    sys.exit(1)
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- rank wrapper
+
+def rank_wrapper(argv):
+    """scaling.py --rank-wrapper DIR -- CMD...: run CMD, then write DIR/rank.N with the
+    child's peak RSS in KiB (N from the MPI launcher's environment)."""
+    out = argv[0]
+    cmd = argv[2:] if len(argv) > 1 and argv[1] == "--" else argv[1:]
+    rank = (os.environ.get("OMPI_COMM_WORLD_RANK") or os.environ.get("PMIX_RANK")
+            or os.environ.get("SLURM_PROCID") or "0")
+    child = subprocess.Popen(cmd)
+    for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+        signal.signal(s, lambda n, f: child.send_signal(n))
+    while True:
+        try:
+            rc = child.wait()
+            break
+        except InterruptedError:
+            continue
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "rank.%s" % rank), "w") as f:
+        f.write("%d\n" % rss)
+    sys.exit(rc if rc >= 0 else 128 - rc)
+
+
+# ---------------------------------------------------------------- config
+
+def read_config_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        die("cannot read config %s: %s" % (path, e))
+
+
+def config_batch(text):
+    """train.batch of a config (the first `batch:` inside the top-level train mapping)."""
+    in_train = False
+    for line in text.splitlines():
+        if re.match(r"^train:\s*(#.*)?$", line):
+            in_train = True
+            continue
+        if in_train and re.match(r"^\S", line):
+            in_train = False
+        m = re.match(r"^\s+batch:\s*(\d+)", line)
+        if in_train and m:
+            return int(m.group(1))
+    return None
+
+
+def synthetic_config(text):
+    """The config with its top-level data section replaced by in-memory synthetic data."""
+    out, skip = [], False
+    for line in text.splitlines():
+        if re.match(r"^data:", line):
+            out.append("data: {source: synthetic}   # tools/scaling.py: synthetic data of the model's shape")
+            skip = True
+            continue
+        if skip and (line.startswith(" ") or line.startswith("\t") or not line.strip()):
+            continue
+        skip = False
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- launching
+
+class Launcher:
+    def __init__(self, args):
+        self.args = args
+        self.root = os.geteuid() == 0
+        self.netns_dir = None
+
+    def transport_mca(self, transport):
+        a = self.args
+        mca = ["--mca", "mpi_yield_when_idle", "1" if a.yield_when_idle == "on" else "0"]
+        if transport == "shm":
+            return mca + ["--mca", "pml", "ob1", "--mca", "btl", "self,vader"]
+        if transport == "tcp":
+            mca += ["--mca", "pml", "ob1", "--mca", "btl", "self,tcp"]
+            if a.tcp_if:
+                mca += ["--mca", "btl_tcp_if_include", a.tcp_if]
+            return mca
+        if transport == "netns":
+            if self.args.dry_run:
+                return mca + ["$(tools/netns_hosts.sh mpirun-args %s)" % self.netns_dir]
+            out = subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "mpirun-args", self.netns_dir],
+                                 check=True, capture_output=True, text=True).stdout.split()
+            return mca + out
+        return mca   # auto
+
+    def command(self, transport, np_, threads, prog, oversub):
+        a = self.args
+        env = {"OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+               "PMIX_MCA_gds": os.environ.get("PMIX_MCA_gds", "hash")}
+        if a.launcher == "srun":
+            mca = self.transport_mca(transport)
+            i = 0
+            while i < len(mca):    # --mca k v -> OMPI_MCA_k=v
+                if mca[i] == "--mca":
+                    env["OMPI_MCA_" + mca[i + 1]] = mca[i + 2]
+                    i += 3
+                else:
+                    i += 1
+            nodes = int(os.environ.get("SLURM_JOB_NUM_NODES", "1"))
+            per_node = max(1, a.cores // nodes // threads)
+            need = min(nodes, max(1, math.ceil(np_ / per_node)))
+            cmd = ["srun", "--mpi=" + a.srun_mpi, "-n", str(np_), "-N", str(need), "--cpus-per-task", str(threads),
+                   "--kill-on-bad-exit=1"]
+            if oversub:
+                cmd.append("--overcommit")
+            return env, cmd + prog
+        cmd = ["mpirun", "-np", str(np_), "--bind-to", "none"]
+        if self.root:
+            cmd.append("--allow-run-as-root")
+        if oversub or transport in ("shm", "tcp"):
+            cmd.append("--oversubscribe")
+        for k in env:
+            cmd += ["-x", k]
+        if a.hostfile and transport != "netns":
+            cmd += ["--hostfile", a.hostfile]
+        cmd += self.transport_mca(transport)
+        cmd += shlex.split(a.mpirun_args)
+        return env, cmd + prog
+
+    def run(self, transport, np_, threads, prog, oversub, log, timeout):
+        env, cmd = self.command(transport, np_, threads, prog, oversub)
+        full = dict(os.environ)
+        full.update(env)
+        with open(log, "w") as f:
+            f.write("# " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+            f.flush()
+            try:
+                r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=full, timeout=timeout, cwd=ROOT)
+                return r.returncode
+            except subprocess.TimeoutExpired:
+                return 124
+
+
+# ---------------------------------------------------------------- metrics
+
+def read_metrics(run_dir, warmup, global_batch):
+    """Per-step averages over the log windows after the first (warm-up) one."""
+    n_critic = 1
+    try:
+        with open(os.path.join(run_dir, "config.yaml")) as f:
+            m = re.search(r"^\s+n_critic:\s*(\d+)", f.read(), re.M)
+            if m:
+                n_critic = int(m.group(1))
+    except OSError:
+        pass
+    rows = []
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+    prev, steps, wall, comp, red, data = 0, 0, 0.0, 0.0, 0.0, 0.0
+    for r in rows:
+        n = r["step"] - prev
+        if prev >= warmup and n > 0 and r.get("images_per_s"):
+            steps += n
+            wall += n * global_batch * n_critic / r["images_per_s"]
+            comp += r.get("time_compute_s") or 0.0
+            red += r.get("time_allreduce_s") or 0.0
+            data += r.get("time_data_s") or 0.0
+        prev = r["step"]
+    if steps == 0:
+        return None
+    step, c, d, rmax = wall / steps, comp / steps, data / steps, red / steps
+    imb = min(max(c + d + rmax - step, 0.0), rmax)
+    ar = rmax - imb
+    return {"steps": steps, "step_s": step, "images_per_s": global_batch * n_critic / step, "compute_s": c,
+            "data_s": d, "allreduce_max_s": rmax, "imbalance_s": imb, "allreduce_s": ar,
+            "other_s": max(step - c - d - ar - imb, 0.0)}
+
+
+def read_rss(rss_dir):
+    vals = []
+    if os.path.isdir(rss_dir):
+        for name in os.listdir(rss_dir):
+            try:
+                with open(os.path.join(rss_dir, name)) as f:
+                    vals.append(int(f.read().strip()) / 1024.0)
+            except (OSError, ValueError):
+                pass
+    return (max(vals), sum(vals) / len(vals)) if vals else (None, None)
+
+
+def bn_sync_estimate(bench_csv):
+    """Seconds per step of synchronised BatchNorm's messages, from a bench_allreduce CSV."""
+    if not os.path.exists(bench_csv):
+        return None
+    total = 0.0
+    with open(bench_csv) as f:
+        for r in csv.DictReader(f):
+            if r["kind"] == "msg" and "batchnorm" in r["name"]:
+                total += float(r["t_med_s"]) * int(r["per_step"])
+    return total
+
+
+# ---------------------------------------------------------------- the sweep
+
+def parse_list(s):
+    return [int(x) for x in s.split(",") if x.strip()]
+
+
+def powers_upto(n):
+    out, p = [], 1
+    while p <= n:
+        out.append(p)
+        p *= 2
+    if out[-1] != n:
+        out.append(n)
+    return out
+
+
+def default_cores():
+    if os.environ.get("SLURM_JOB_ID") and os.environ.get("SLURM_NTASKS"):
+        return int(os.environ["SLURM_NTASKS"]) * int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--rank-wrapper":
+        rank_wrapper(sys.argv[2:])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="See docs/scaling.md for the columns and how to read them.")
+    p.add_argument("--config", default="configs/fmnist_dcgan.yaml")
+    p.add_argument("--data", choices=["auto", "config", "synthetic"], default="auto",
+                   help="config: the config's data; synthetic: in-memory data of the model's shape; auto: the "
+                        "config's data if the trainer accepts it (file present, loader wired), else synthetic")
+    p.add_argument("--out", default="runs/scaling", help="output folder (default runs/scaling)")
+    p.add_argument("--mpigan", default="build/mpigan")
+    p.add_argument("--bench-bin", default="build/tools/bench_allreduce")
+    p.add_argument("--series", default="strong,weak,hybrid,batch")
+    p.add_argument("--transports", default="shm,tcp", help="shm,tcp,netns,auto (default shm,tcp)")
+    p.add_argument("--cores", type=int, default=default_cores(),
+                   help="cores to use (default: this machine's, or the Slurm allocation's)")
+    p.add_argument("--np", default=None, help="rank counts, e.g. 1,2,4 (default powers of 2 up to --cores)")
+    p.add_argument("--threads", default=None, help="OpenBLAS threads per rank for the hybrid series "
+                                                   "(default powers of 2 up to --cores)")
+    p.add_argument("--batch", type=int, default=None, help="global batch of strong/hybrid (default the config's)")
+    p.add_argument("--rank-batch", type=int, default=32, help="per-rank batch of the weak series (32)")
+    p.add_argument("--rank-batches", default="4,8,16,32,64", help="per-rank batches of the batch series")
+    p.add_argument("--batch-np", type=int, default=2, help="rank count of the batch series (2)")
+    p.add_argument("--steps", type=int, default=40, help="steps per run (40)")
+    p.add_argument("--warmup", type=int, default=10, help="first steps not measured; also the log interval (10)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per point; the median step time is kept (1)")
+    p.add_argument("--oversubscribe", action="store_true", help="also run points with np x threads > cores")
+    p.add_argument("--launcher", choices=["mpirun", "srun"], default="mpirun")
+    p.add_argument("--srun-mpi", default="pmix")
+    p.add_argument("--hostfile", default=None, help="mpirun hostfile for multi-node runs")
+    p.add_argument("--mpirun-args", default="", help="extra mpirun arguments (one string)")
+    p.add_argument("--tcp-if", default=None, help="btl_tcp_if_include for tcp (default lo on one host)")
+    p.add_argument("--yield-when-idle", choices=["on", "off"], default="on",
+                   help="Open MPI's mpi_yield_when_idle for every run (default on): waiting ranks yield the "
+                        "core. On a machine shared with other work, busy-waiting ranks otherwise starve the "
+                        "kernel's TCP processing and small messages take ~10 ms instead of ~10 us; on "
+                        "dedicated nodes compare with off")
+    p.add_argument("--netns-hosts", type=int, default=2, help="hosts (namespaces) of the netns transport (2)")
+    p.add_argument("--no-bench", action="store_true", help="skip the allreduce benchmark")
+    p.add_argument("--timeout", type=int, default=900, help="seconds per run before it is ended (900)")
+    p.add_argument("--no-report", action="store_true", help="do not call tools/plot_scaling.py at the end")
+    p.add_argument("--dry-run", action="store_true", help="print the commands only")
+    a = p.parse_args()
+
+    os.chdir(ROOT)
+    series = [s for s in a.series.split(",") if s]
+    transports = [t for t in a.transports.split(",") if t]
+    for s in series:
+        if s not in ("strong", "weak", "hybrid", "batch"):
+            die("unknown series %s (strong, weak, hybrid, batch)" % s)
+    for t in transports:
+        if t not in ("shm", "tcp", "netns", "auto"):
+            die("unknown transport %s (shm, tcp, netns, auto)" % t)
+    if a.tcp_if is None:
+        multi = a.hostfile or int(os.environ.get("SLURM_JOB_NUM_NODES", "1")) > 1
+        a.tcp_if = "" if multi else "lo"
+    if "netns" in transports and os.geteuid() != 0:
+        say("scaling: netns transport skipped: needs root (network namespaces)")
+        transports.remove("netns")
+    if "netns" in transports and a.launcher != "mpirun":
+        die("the netns transport needs --launcher mpirun")
+    for f in (a.mpigan,) + (() if a.no_bench else (a.bench_bin,)):
+        if not os.access(f, os.X_OK):
+            die("%s not found (build it: make %s)" % (f, f))
+    nps = parse_list(a.np) if a.np else powers_upto(a.cores)
+    threads_list = parse_list(a.threads) if a.threads else powers_upto(a.cores)
+    if a.warmup < 1 or a.steps < 2 * a.warmup:
+        die("--steps must be at least twice --warmup (one warm-up window and at least one measured)")
+
+    out = os.path.abspath(a.out)
+    os.makedirs(os.path.join(out, "runs"), exist_ok=True)
+    text = read_config_text(a.config)
+    B = a.batch or config_batch(text)
+    if not B:
+        die("no train.batch in %s; give --batch" % a.config)
+
+    # the config the runs use
+    cfg_path = os.path.join(out, "config.yaml")
+    use = a.data
+    if use == "auto":
+        probe = os.path.join(out, "runs", "probe")
+        shutil.rmtree(probe, ignore_errors=True)
+        r = subprocess.run([a.mpigan, "train", a.config, "--set", "train.steps=1", "--set", "run_dir=" + probe,
+                            "--set", "checkpoint.interval=0"], capture_output=True, text=True,
+                           env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        use = "config" if r.returncode == 0 else "synthetic"
+        if use == "synthetic":
+            why = (r.stderr.strip().splitlines() or ["?"])[-1]
+            say("scaling: the config's data cannot be used (%s); using synthetic data of the model's shape" % why)
+        shutil.rmtree(probe, ignore_errors=True)
+    with open(cfg_path, "w") as f:
+        f.write(synthetic_config(text) if use == "synthetic" else text)
+
+    # the runs to make: (series, transport, np, threads, global_batch, rank_batch)
+    points = []
+    def add(series_, t, n, th, gb):
+        if gb % n:
+            say("scaling: skipped %s np=%d: global batch %d does not divide" % (series_, n, gb))
+            return
+        points.append((series_, t if n > 1 else "local", n, th, gb, gb // n))
+    for s in series:
+        for t in transports:
+            if s == "strong":
+                for n in nps:
+                    add(s, t, n, 1, B)
+            elif s == "weak":
+                for n in nps:
+                    add(s, t, n, 1, a.rank_batch * n)
+            elif s == "hybrid":
+                for n in nps:
+                    for th in threads_list:
+                        add(s, t, n, th, B)
+            elif s == "batch":
+                for b in parse_list(a.rank_batches):
+                    add(s, t, 1, 1, b)
+                    add(s, t, a.batch_np, 1, b * a.batch_np)
+    # one run per distinct (transport, np, threads, global batch): np=1 is shared
+    seen, todo = set(), []
+    for pt in points:
+        key = pt[1:5]
+        over = pt[2] * pt[3] > a.cores
+        if over and not a.oversubscribe:
+            continue
+        if pt[1] == "netns" and pt[2] % a.netns_hosts:
+            continue
+        if key not in seen:
+            seen.add(key)
+            todo.append(key)
+    skipped = sorted({(pt[2], pt[3]) for pt in points if pt[2] * pt[3] > a.cores})
+    if skipped and not a.oversubscribe:
+        say("scaling: skipped (ranks, threads) = %s: more than %d cores (--oversubscribe runs them)"
+            % (", ".join("%dx%d" % s for s in skipped), a.cores))
+
+    launcher = Launcher(a)
+    netns_dir = os.path.join(out, "netns")
+    if "netns" in transports and not a.dry_run:
+        env = dict(os.environ, MG_NETNS_SLOTS=str(max(1, max(n for n in nps) // a.netns_hosts)))
+        subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "down", netns_dir], env=env)
+        subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "up", str(a.netns_hosts), netns_dir], env=env,
+                       check=True)
+    launcher.netns_dir = netns_dir
+
+    machine = os.path.join(out, "machine.txt")
+    if not a.dry_run:
+        with open(machine, "w") as f:
+            f.write("date: %s\n" % time.strftime("%Y-%m-%d %H:%M:%S %z"))
+            f.write("host: %s, cores used: %d, cpus: %d\n" % (os.uname().nodename, a.cores, os.cpu_count()))
+            f.write("load average before: %s\n" % " ".join("%.2f" % x for x in os.getloadavg()))
+            f.write("config: %s (data: %s), steps %d, warm-up %d, repeat %d, mpi_yield_when_idle %s\n"
+                    % (a.config, use, a.steps, a.warmup, a.repeat, a.yield_when_idle))
+            for cmd in (["git", "rev-parse", "--short", "HEAD"], ["mpirun", "--version"], [a.mpigan, "info"]):
+                try:
+                    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                                       env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+                    f.write(r.stdout.strip().splitlines()[0] if cmd[0] != a.mpigan else r.stdout.strip())
+                    f.write("\n")
+                except (OSError, IndexError, subprocess.SubprocessError):
+                    pass
+
+    results = {}
+    try:
+        # allreduce benchmark per transport and rank count
+        if not a.no_bench:
+            for t in transports:
+                for n in nps:
+                    if n == 1 or n > a.cores and not a.oversubscribe or (t == "netns" and n % a.netns_hosts):
+                        continue
+                    dest = os.path.join(out, "allreduce_%s_np%d.csv" % (t, n))
+                    prog = [os.path.abspath(a.bench_bin), "--config", cfg_path, "--label", t, "--out", dest]
+                    if a.dry_run:
+                        say(" ".join(shlex.quote(c) for c in launcher.command(t, n, 1, prog, n > a.cores)[1]))
+                        continue
+                    say("scaling: allreduce benchmark, %s, np=%d" % (t, n))
+                    rc = launcher.run(t, n, 1, prog, n > a.cores, dest + ".log", a.timeout)
+                    if rc != 0:
+                        say("scaling: WARNING: allreduce benchmark %s np=%d failed (see %s.log)" % (t, n, dest))
+
+        for i, (t, n, th, gb) in enumerate(todo):
+            name = "%s_np%d_t%d_b%d" % (t, n, th, gb)
+            over = n * th > a.cores
+            samples = []
+            for rep in range(a.repeat):
+                run_dir = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep))
+                rss_dir = os.path.join(run_dir, "rss")
+                prog = [sys.executable, os.path.abspath(__file__), "--rank-wrapper", rss_dir, "--",
+                        os.path.abspath(a.mpigan), "train", cfg_path,
+                        "--set", "train.batch=%d" % gb, "--set", "train.steps=%d" % a.steps,
+                        "--set", "train.log_interval=%d" % a.warmup, "--set", "checkpoint.interval=0",
+                        "--set", "checkpoint.keep_last=1", "--set", "run_dir=" + run_dir]
+                if a.dry_run:
+                    say(" ".join(shlex.quote(c) for c in launcher.command(t, n, th, prog, over)[1]))
+                    continue
+                shutil.rmtree(run_dir, ignore_errors=True)
+                os.makedirs(run_dir)
+                t0 = time.time()
+                log = os.path.join(out, "runs", name + ".log")
+                rc = launcher.run(t, n, th, prog, over, log, a.timeout)
+                if rc != 0 and rc != 124:    # a launch that failed (e.g. a daemon crashed): once more
+                    shutil.copy(log, log + ".failed")
+                    say("scaling: %s failed (exit %d, %s.failed); trying once more" % (name, rc, log))
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                    os.makedirs(run_dir)
+                    rc = launcher.run(t, n, th, prog, over, log, a.timeout)
+                m = read_metrics(run_dir, a.warmup, gb) if rc == 0 else None
+                if m is None:
+                    say("scaling: [%d/%d] %s FAILED (exit %d; see %s.log)" % (i + 1, len(todo), name, rc,
+                                                                           os.path.join(out, "runs", name)))
+                    continue
+                m["peak_rss_mb"], m["peak_rss_mb_mean"] = read_rss(rss_dir)
+                m["run_dir"] = os.path.relpath(run_dir, out)
+                samples.append(m)
+                say("scaling: [%d/%d] %-24s %8.1f img/s  step %7.2f ms  (%.0f s)"
+                    % (i + 1, len(todo), name, m["images_per_s"], 1e3 * m["step_s"], time.time() - t0))
+            if samples:
+                samples.sort(key=lambda m: m["step_s"])
+                results[(t, n, th, gb)] = samples[len(samples) // 2]
+    finally:
+        if "netns" in transports and not a.dry_run:
+            subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "down", netns_dir])
+    if a.dry_run:
+        return
+
+    # rows: each point against its np=1 baseline
+    rows, written = [], set()
+    for (s, t, n, th, gb, rb) in points:
+        m = results.get((t, n, th, gb))
+        if m is None or (s, t, n, th, gb) in written:
+            continue
+        written.add((s, t, n, th, gb))
+        if s == "hybrid":
+            base = results.get(("local", 1, 1, gb))
+        elif s == "strong":
+            base = results.get(("local", 1, th, gb))
+        else:   # weak, batch: one rank at the same per-rank batch
+            base = results.get(("local", 1, th, rb))
+        row = dict(m)
+        row.update(series=s, transport=t, np=n, threads=th, cores=n * th, global_batch=gb, rank_batch=rb,
+                   oversubscribed=int(n * th > a.cores))
+        row["allreduce_share"] = m["allreduce_s"] / m["step_s"]
+        bn = bn_sync_estimate(os.path.join(out, "allreduce_%s_np%d.csv" % (t, n))) if n > 1 else 0.0
+        row["bn_sync_s"] = bn
+        if base:
+            row["speedup"] = m["images_per_s"] / base["images_per_s"]
+            row["efficiency"] = row["speedup"] / (n * th if s == "hybrid" else n)
+        rows.append(row)
+    dest = os.path.join(out, "scaling.csv")
+    with open(dest, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("%.6g" % v if isinstance(v, float) else ("" if v is None else v))
+                        for k, v in r.items()})
+    with open(machine, "a") as f:
+        f.write("load average after: %s\n" % " ".join("%.2f" % x for x in os.getloadavg()))
+    say("scaling: %d rows -> %s" % (len(rows), dest))
+    if not a.no_report:
+        r = subprocess.run([sys.executable, os.path.join(HERE, "plot_scaling.py"), out])
+        if r.returncode != 0:
+            say("scaling: the report was not made (tools/plot_scaling.py %s says why above)" % out)
+
+
+if __name__ == "__main__":
+    main()
