@@ -41,6 +41,23 @@ bool mg_dist_any(bool local_bad);
 /* Max and min over ranks of a double (timings, checksums). */
 double mg_dist_max(double v);
 double mg_dist_min(double v);
+/* In-place elementwise max over ranks of n doubles (a log window's timers in one message). */
+void mg_dist_allreduce_max_f64(double *buf, size_t n);
+
+/* ---- non-blocking sums (overlap of gradient communication with backward) ----
+ * A request set holds up to cap in-flight in-place sums. Open MPI advances non-blocking
+ * collectives only inside MPI calls, so a single-threaded caller must call
+ * mg_dist_reqs_progress now and then (between layers) for them to move before the wait. */
+typedef struct mg_dist_reqs mg_dist_reqs;
+mg_dist_reqs *mg_dist_reqs_new(int cap);
+void mg_dist_reqs_free(mg_dist_reqs *r);
+/* Starts the sum over ranks of buf[0..n) in place (MPI_Iallreduce; n < 2^30 floats is
+ * required: split larger ranges). buf must stay untouched until the wait. */
+void mg_dist_reqs_start_sum(mg_dist_reqs *r, float *buf, size_t n);
+/* Lets MPI progress every started sum (MPI_Testall); true when all are complete. */
+bool mg_dist_reqs_progress(mg_dist_reqs *r);
+/* Waits for every started sum, then forgets them (the set is reusable). */
+void mg_dist_reqs_wait(mg_dist_reqs *r);
 
 /* Order-sensitive checksum (FNV-1a over the bytes) of a buffer; equal replicas agree. */
 uint64_t mg_checksum(const void *buf, size_t bytes);

@@ -56,6 +56,14 @@ const float *mg_net_forward(mg_net *net, const float *x, int n, mg_mode mode);
  * else NULL and the first layer skips its input gradient. */
 float *mg_net_backward(mg_net *net, const float *dout, bool param_grads, bool want_dx);
 
+/* Called during backward after each layer that has parameters: every gradient from
+ * grad[ready_from] to the end of the flat buffer is final (layers run in reverse, and
+ * their parameters lie in layer order, so the buffer fills from its end). */
+typedef void (*mg_backward_hook)(void *ctx, size_t ready_from);
+/* mg_net_backward that reports progress to hook (gradient-communication overlap). */
+float *mg_net_backward_hooked(mg_net *net, const float *dout, bool param_grads, bool want_dx, mg_backward_hook hook,
+                              void *ctx);
+
 void mg_net_zero_grad(mg_net *net);
 /* Makes every BatchNorm layer reduce its statistics with fn (sync BN); NULL: local. */
 void mg_net_set_reduce(mg_net *net, mg_reduce_fn fn, void *ctx);

@@ -49,6 +49,9 @@ typedef struct {
     mg_noise_streams noise;  /* noise_streams: global (default) | per_rank */
     long sample_interval;    /* PNG sample grid every K steps (image data); 0 = off (default 500) */
     int threads;             /* OpenBLAS threads per rank; 0 = automatic (mg_blas_threads.h) */
+    bool overlap;            /* overlap.enabled: bucketed non-blocking gradient sums during backward (false) */
+    float bucket_mb;         /* overlap.bucket_mb: bucket size in MiB (4) */
+    bool measure_wait;       /* measure_wait: timed barrier before each gradient reduction (true) */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;

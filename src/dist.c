@@ -143,6 +143,66 @@ double mg_dist_min(double v)
     return v;
 }
 
+void mg_dist_allreduce_max_f64(double *buf, size_t n)
+{
+    if (world.size > 1 && n > 0)
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+}
+
+/* ---- non-blocking sums ---- */
+
+struct mg_dist_reqs {
+    int cap, used;
+    MPI_Request *req;
+};
+
+mg_dist_reqs *mg_dist_reqs_new(int cap)
+{
+    MG_CHECK(cap > 0, "request set", NULL, "capacity %d must be positive", cap);
+    mg_dist_reqs *r = mg_alloc(sizeof *r, "request set");
+    r->cap = cap;
+    r->req = mg_alloc(sizeof(MPI_Request) * (size_t)cap, "request set");
+    for (int i = 0; i < cap; i++)
+        r->req[i] = MPI_REQUEST_NULL;
+    return r;
+}
+
+void mg_dist_reqs_free(mg_dist_reqs *r)
+{
+    if (!r)
+        return;
+    mg_dist_reqs_wait(r);
+    mg_free(r->req);
+    mg_free(r);
+}
+
+void mg_dist_reqs_start_sum(mg_dist_reqs *r, float *buf, size_t n)
+{
+    MG_CHECK(r->used < r->cap, "request set", "a bug: more sums in flight than planned", "%d of %d in use",
+             r->used, r->cap);
+    MG_CHECK(n < CHUNK, "request set", "split the range", "%zu floats exceed one MPI call's count", n);
+    if (world.size == 1)
+        return;
+    MPI_OK(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->req[r->used]));
+    r->used++;
+}
+
+bool mg_dist_reqs_progress(mg_dist_reqs *r)
+{
+    if (r->used == 0)
+        return true;
+    int done = 0;
+    MPI_OK(MPI_Testall(r->used, r->req, &done, MPI_STATUSES_IGNORE));
+    return done != 0;
+}
+
+void mg_dist_reqs_wait(mg_dist_reqs *r)
+{
+    if (r->used > 0)
+        MPI_OK(MPI_Waitall(r->used, r->req, MPI_STATUSES_IGNORE));
+    r->used = 0;
+}
+
 uint64_t mg_checksum(const void *buf, size_t bytes)
 {
     const unsigned char *p = buf;

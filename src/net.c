@@ -209,6 +209,12 @@ const float *mg_net_forward(mg_net *net, const float *x, int n, mg_mode mode)
 
 float *mg_net_backward(mg_net *net, const float *dout, bool param_grads, bool want_dx)
 {
+    return mg_net_backward_hooked(net, dout, param_grads, want_dx, NULL, NULL);
+}
+
+float *mg_net_backward_hooked(mg_net *net, const float *dout, bool param_grads, bool want_dx, mg_backward_hook hook,
+                              void *ctx)
+{
     MG_CHECK(net->input, net->name, NULL, "backward called before forward");
     int n = net->last_batch;
     const float *dy = dout;
@@ -219,6 +225,8 @@ float *mg_net_backward(mg_net *net, const float *dout, bool param_grads, bool wa
         const float *x = i ? net->act[i - 1] : net->input;
         dx = (i > 0 || want_dx) ? net->delta[next] : NULL;
         l->ops->backward(l, x, net->act[i], dy, dx, n, param_grads && !l->frozen);
+        if (hook && l->n_param > 0)
+            hook(ctx, (size_t)(l->grad - net->grad));
         dy = dx;
         next ^= 1;
     }

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "mg_batch_streams.h"
@@ -23,6 +24,7 @@
 #include "mg_checkpoint.h"
 #include "mg_dist.h"
 #include "mg_error.h"
+#include "mg_grad_overlap.h"
 #include "mg_mem_data.h"
 #include "mg_sample_grid.h"
 
@@ -47,7 +49,12 @@ struct mg_trainer {
     float *snap_d, *snap_g;      /* BatchNorm state before an update, for nan_policy: skip */
     bool verbose, replicas_equal;
     FILE *metrics;
-    double t_compute, t_reduce, t_data; /* seconds since the last log line */
+    /* seconds since the last log line: compute (forward, backward, optimizer; without the
+     * communication inside them), gradient reduction, data, waiting for the slowest rank
+     * before the reduction (measure_wait), sync-BatchNorm reductions */
+    double t_compute, t_reduce, t_data, t_wait, t_bn;
+    double compute_t0, compute_bn0, compute_ov0; /* open compute interval (compute_begin) */
+    mg_grad_overlap ov_d, ov_g;         /* train.overlap */
     mg_loader_stats loader_logged;      /* loader totals at the last log line */
     mg_sample_grid grid;                /* rank 0, image data, sample_interval > 0 */
     bool grid_on;
@@ -76,6 +83,34 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Overlapped gradient communication so far (both networks' buckets). */
+static double overlap_comm(const mg_trainer *t) { return t->ov_d.comm_s + t->ov_g.comm_s; }
+
+static void compute_begin(mg_trainer *t)
+{
+    t->compute_t0 = now();
+    t->compute_bn0 = t->t_bn;
+    t->compute_ov0 = overlap_comm(t);
+}
+
+/* Ends a compute interval. Communication inside it is not compute: its sync-BN sums are
+ * in t_bn already, and the overlapped gradient sums go to t_reduce. */
+static void compute_end(mg_trainer *t)
+{
+    const double bn = t->t_bn - t->compute_bn0, ov = overlap_comm(t) - t->compute_ov0;
+    t->t_compute += now() - t->compute_t0 - bn - ov;
+    t->t_reduce += ov;
+}
+
+/* Sync BatchNorm's reduce callback (ctx: the trainer): the sum, timed. */
+static void bn_reduce_timed(float *buf, int n, void *ctx)
+{
+    mg_trainer *t = ctx;
+    double t0 = now();
+    mg_dist_allreduce_sum(buf, (size_t)n);
+    t->t_bn += now() - t0;
 }
 
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
@@ -156,14 +191,40 @@ typedef struct {
     bool stop;
 } step_stats;
 
-/* Reduces net's gradient with the extras; returns false when anything is NaN/Inf.
- * *norm gets the reduced gradient's L2 norm. */
-static bool reduce_update(mg_trainer *t, mg_net *net, float *red, const float extra[EXTRA], double *norm)
+/* The update's last backward pass of net, whose parameter gradients are then final.
+ * With train.overlap, the extras go to red's end first and the gradient buckets start
+ * their sums while backward goes on (mg_grad_overlap.h). */
+static float *final_backward(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, float *red, const float extra[EXTRA],
+                             const float *dout)
 {
-    memcpy(red, net->grad, net->n_param * sizeof(float));
+    if (!t->tc.overlap)
+        return mg_net_backward(net, dout, true, false);
     memcpy(red + net->n_param, extra, EXTRA * sizeof(float));
+    mg_grad_overlap_begin(ov, red, net->grad);
+    return mg_net_backward_hooked(net, dout, true, false, mg_grad_overlap_hook, ov);
+}
+
+/* Reduces net's gradient with the extras (blocking: ONE fused allreduce; overlap: the
+ * rest of the buckets); returns false when anything is NaN/Inf. *norm gets the reduced
+ * gradient's L2 norm. With measure_wait, a timed barrier first: what a rank waits there is
+ * its wait for the slowest rank, which the reduction would otherwise hide in its time. */
+static bool reduce_update(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, float *red, const float extra[EXTRA],
+                          double *norm)
+{
     double t0 = now();
-    mg_dist_allreduce_mean(red, net->n_param + EXTRA);
+    if (t->tc.measure_wait) {
+        mg_dist_barrier();
+        t->t_wait += now() - t0;
+        t0 = now();
+    }
+    if (t->tc.overlap) {
+        mg_grad_overlap_finish(ov);
+    } else {
+        memcpy(red, net->grad, net->n_param * sizeof(float));
+        memcpy(red + net->n_param, extra, EXTRA * sizeof(float));
+        t0 = now();
+        mg_dist_allreduce_mean(red, net->n_param + EXTRA);
+    }
     t->t_reduce += now() - t0;
     double sq = 0;
     for (size_t i = 0; i < net->n_param; i++)
@@ -189,7 +250,7 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     draw_real(t);
     draw_noise(t);
     memcpy(t->snap_d, D->state, D->n_state * sizeof(float));
-    double t0 = now();
+    compute_begin(t);
     const float *fake = mg_net_forward(G, t->z, t->local, MG_TRAIN);
     mg_net_zero_grad(D);
     const float *out = mg_net_forward(D, t->real_batch, t->local, MG_TRAIN);
@@ -200,12 +261,13 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     out = mg_net_forward(D, fake, t->local, MG_TRAIN);
     extra[X_LOSS] += mg_d_loss_fake(t->tc.loss, out, t->local, t->dlogit);
     extra[X_STAT_FAKE] = d_stat(t, out);
-    mg_net_backward(D, t->dlogit, true, false);
+    /* before the last backward, which adds to it, so that overlap sends it too */
     if (t->step == t->tc.inject_nan_at_step && t->rank == t->size - 1)
         D->grad[0] = NAN;
-    t->t_compute += now() - t0;
+    final_backward(t, D, &t->ov_d, t->red_d, extra, t->dlogit);
+    compute_end(t);
 
-    bool ok = reduce_update(t, D, t->red_d, extra, &s->norm_d);
+    bool ok = reduce_update(t, D, &t->ov_d, t->red_d, extra, &s->norm_d);
     s->loss_d = t->red_d[D->n_param + X_LOSS];
     s->d_real = t->red_d[D->n_param + X_STAT_REAL];
     s->d_fake = t->red_d[D->n_param + X_STAT_FAKE];
@@ -216,7 +278,7 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
         (*skipped)++;
         return true;
     }
-    t0 = now();
+    compute_begin(t);
     s->lr_d = mg_sched_lr(&t->tc.sched_d, t->tc.opt_d.lr, t->step, t->tc.steps);
     mg_optim_step(&t->opt_d, D->param, t->red_d, s->lr_d);
     if (t->tc.clip > 0) {
@@ -224,7 +286,7 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
         for (size_t i = 0; i < D->n_param; i++)
             D->param[i] = fminf(fmaxf(D->param[i], -c), c);
     }
-    t->t_compute += now() - t0;
+    compute_end(t);
     return true;
 }
 
@@ -234,7 +296,7 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
     mg_net *G = &t->G, *D = &t->D;
     if (!t->tc.g_reuse_fakes)
         draw_noise(t);
-    double t0 = now();
+    compute_begin(t);
     /* reuse: G's activations of the last D update's fake batch are still in place */
     const float *fake = t->tc.g_reuse_fakes ? G->act[G->n_layers - 1] : mg_net_forward(G, t->z, t->local, MG_TRAIN);
     mg_net_zero_grad(G);
@@ -244,10 +306,10 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
     extra[X_STAT_FAKE] = d_stat(t, out);
     extra[X_STOP] = (stop_requested || (t->rank == 0 && t->step + 1 == t->tc.stop_at_step)) ? 1.0f : 0.0f;
     const float *dfake = mg_net_backward(D, t->dlogit, false, true);
-    mg_net_backward(G, dfake, true, false);
-    t->t_compute += now() - t0;
+    final_backward(t, G, &t->ov_g, t->red_g, extra, dfake);
+    compute_end(t);
 
-    bool ok = reduce_update(t, G, t->red_g, extra, &s->norm_g);
+    bool ok = reduce_update(t, G, &t->ov_g, t->red_g, extra, &s->norm_g);
     s->loss_g = t->red_g[G->n_param + X_LOSS];
     s->stop = t->red_g[G->n_param + X_STOP] > 0;
     if (!ok) {
@@ -257,10 +319,10 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
         (*skipped)++;
         return true;
     }
-    t0 = now();
+    compute_begin(t);
     s->lr_g = mg_sched_lr(&t->tc.sched_g, t->tc.opt_g.lr, t->step, t->tc.steps);
     mg_optim_step(&t->opt_g, G->param, t->red_g, s->lr_g);
-    t->t_compute += now() - t0;
+    compute_end(t);
     return true;
 }
 
@@ -425,8 +487,15 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     }
     t->noise_dim = mg_shape_size(t->G.in);
     if (tc->bn_sync) {
-        mg_net_set_reduce(&t->G, mg_dist_reduce_sum_cb, NULL);
-        mg_net_set_reduce(&t->D, mg_dist_reduce_sum_cb, NULL);
+        mg_net_set_reduce(&t->G, bn_reduce_timed, t);
+        mg_net_set_reduce(&t->D, bn_reduce_timed, t);
+    }
+    if (tc->overlap) {
+        mg_grad_overlap_init(&t->ov_d, &t->D, EXTRA, tc->bucket_mb);
+        mg_grad_overlap_init(&t->ov_g, &t->G, EXTRA, tc->bucket_mb);
+        if (verbose && t->rank == 0)
+            printf("overlap: gradient sums in buckets of %g MiB during backward: D %d, G %d buckets\n",
+                   (double)tc->bucket_mb, t->ov_d.n_buckets, t->ov_g.n_buckets);
     }
 
     mg_rng init_rng;
@@ -488,9 +557,18 @@ static void json_num(FILE *f, const char *key, double v)
 
 static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, double window_seconds)
 {
-    /* the slowest rank's times (collective: every rank logs at the same steps) */
-    double compute = mg_dist_max(t->t_compute), reduce = mg_dist_max(t->t_reduce), data = mg_dist_max(t->t_data);
-    t->t_compute = t->t_reduce = t->t_data = 0;
+    /* The window's time split, averaged over ranks (each rank's parts add up to about the
+     * window's wall time, so the means do too), the slowest rank's compute, and the peak
+     * RSS (KiB on Linux) over ranks. Collective: every rank logs at the same steps. */
+    struct rusage ru;
+    MG_CHECK(getrusage(RUSAGE_SELF, &ru) == 0, "getrusage", NULL, "failed: %s", strerror(errno));
+    double mean[6] = {t->t_compute, t->t_reduce, t->t_data, t->t_wait, t->t_bn, (double)ru.ru_maxrss};
+    double max[2] = {t->t_compute, (double)ru.ru_maxrss};
+    mg_dist_allreduce_sum_f64(mean, 6);
+    mg_dist_allreduce_max_f64(max, 2);
+    for (int i = 0; i < 6; i++)
+        mean[i] /= t->size;
+    t->t_compute = t->t_reduce = t->t_data = t->t_wait = t->t_bn = 0;
     /* the loader's thread: slowest rank's read and decode seconds, all ranks' bytes */
     double read = 0, decode = 0, bytes = 0;
     if (t->loader) {
@@ -524,9 +602,16 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
     json_num(f, "lr_d", s->lr_d);
     json_num(f, "lr_g", s->lr_g);
     json_num(f, "images_per_s", ips);
-    json_num(f, "time_compute_s", compute);
-    json_num(f, "time_allreduce_s", reduce);
-    json_num(f, "time_data_s", data);
+    json_num(f, "time_compute_s", mean[0]);
+    json_num(f, "time_allreduce_s", mean[1]);
+    json_num(f, "time_data_s", mean[2]);
+    if (t->tc.measure_wait)
+        json_num(f, "time_wait_s", mean[3]);
+    json_num(f, "time_bn_sync_s", mean[4]);
+    json_num(f, "time_compute_max_s", max[0]);
+    json_num(f, "time_window_s", window_seconds);
+    json_num(f, "peak_rss_mb", max[1] / 1024.0);
+    json_num(f, "peak_rss_mb_mean", mean[5] / 1024.0);
     if (t->loader) {
         fprintf(f, ", \"epoch\": %llu", (unsigned long long)mg_loader_epoch(t->loader));
         json_num(f, "data_read_s", read);
@@ -597,6 +682,10 @@ void mg_trainer_free(mg_trainer *t)
     mg_loader_close(t->loader);
     if (t->grid_on)
         mg_sample_grid_free(&t->grid);
+    if (t->tc.overlap) {
+        mg_grad_overlap_free(&t->ov_d);
+        mg_grad_overlap_free(&t->ov_g);
+    }
     mg_net_free(&t->G);
     mg_net_free(&t->D);
     mg_optim_free(&t->opt_g);

@@ -45,6 +45,11 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->noise = (mg_noise_streams)mg_cfg_choice(train, "noise_streams", noise_names, 2, 0);
     tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
     tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
+    mg_cfg_node overlap = mg_cfg_get(train, "overlap");
+    mg_cfg_expect_mapping(overlap);
+    tc->overlap = mg_cfg_bool(overlap, "enabled", false);
+    tc->bucket_mb = (float)mg_cfg_real(overlap, "bucket_mb", 4.0, 1e-6, 1024.0);
+    tc->measure_wait = mg_cfg_bool(train, "measure_wait", true);
     /* WGAN needs a Lipschitz constraint: clip must be stated (0 turns clipping off on
      * purpose); the other losses take no clipping. */
     mg_cfg_node clip = mg_cfg_get(train, "clip");
@@ -281,6 +286,8 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
     put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local", tc->log_interval,
         tc->nan_stop ? "stop" : "skip");
     put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
+    put(&t, "  overlap: {enabled: %s, bucket_mb: %s}\n  measure_wait: %s\n", tc->overlap ? "true" : "false",
+        float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);
