@@ -53,8 +53,9 @@ struct mg_trainer {
      * communication inside them), gradient reduction, data, waiting for the slowest rank
      * before the reduction (measure_wait), sync-BatchNorm reductions */
     double t_compute, t_reduce, t_data, t_wait, t_bn;
-    double compute_t0, compute_bn0, compute_ov0; /* open compute interval (compute_begin) */
+    double compute_t0, compute_comm0;   /* open compute interval (compute_begin) */
     mg_grad_overlap ov_d, ov_g;         /* train.overlap */
+    double overlap_logged;              /* overlap_comm already moved to t_reduce */
     mg_loader_stats loader_logged;      /* loader totals at the last log line */
     mg_sample_grid grid;                /* rank 0, image data, sample_interval > 0 */
     bool grid_on;
@@ -88,26 +89,42 @@ static double now(void)
 /* Overlapped gradient communication so far (both networks' buckets). */
 static double overlap_comm(const mg_trainer *t) { return t->ov_d.comm_s + t->ov_g.comm_s; }
 
+/* Communication and waiting timed so far that can happen inside a compute interval. */
+static double comm_so_far(const mg_trainer *t) { return t->t_bn + t->t_wait + overlap_comm(t); }
+
 static void compute_begin(mg_trainer *t)
 {
     t->compute_t0 = now();
-    t->compute_bn0 = t->t_bn;
-    t->compute_ov0 = overlap_comm(t);
+    t->compute_comm0 = comm_so_far(t);
 }
 
-/* Ends a compute interval. Communication inside it is not compute: its sync-BN sums are
- * in t_bn already, and the overlapped gradient sums go to t_reduce. */
+/* Ends a compute interval. Communication inside it is not compute: its sync-BN sums and
+ * their waits are in t_bn and t_wait already; overlapped gradient sums are moved to
+ * t_reduce. */
 static void compute_end(mg_trainer *t)
 {
-    const double bn = t->t_bn - t->compute_bn0, ov = overlap_comm(t) - t->compute_ov0;
-    t->t_compute += now() - t->compute_t0 - bn - ov;
-    t->t_reduce += ov;
+    const double comm = comm_so_far(t) - t->compute_comm0;
+    t->t_compute += now() - t->compute_t0 - comm;
+    t->t_reduce += overlap_comm(t) - t->overlap_logged;
+    t->overlap_logged = overlap_comm(t);
 }
 
-/* Sync BatchNorm's reduce callback (ctx: the trainer): the sum, timed. */
+/* Waiting for the slowest rank at a point where the ranks meet (measure_wait): a timed
+ * barrier. Without it the wait would hide in the next collective's time. */
+static void timed_wait(mg_trainer *t)
+{
+    if (!t->tc.measure_wait)
+        return;
+    double t0 = now();
+    mg_dist_barrier();
+    t->t_wait += now() - t0;
+}
+
+/* Sync BatchNorm's reduce callback (ctx: the trainer): the wait, then the sum, timed. */
 static void bn_reduce_timed(float *buf, int n, void *ctx)
 {
     mg_trainer *t = ctx;
+    timed_wait(t);
     double t0 = now();
     mg_dist_allreduce_sum(buf, (size_t)n);
     t->t_bn += now() - t0;
@@ -211,14 +228,11 @@ static float *final_backward(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, fl
 static bool reduce_update(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, float *red, const float extra[EXTRA],
                           double *norm)
 {
+    timed_wait(t);
     double t0 = now();
-    if (t->tc.measure_wait) {
-        mg_dist_barrier();
-        t->t_wait += now() - t0;
-        t0 = now();
-    }
     if (t->tc.overlap) {
         mg_grad_overlap_finish(ov);
+        t->overlap_logged = overlap_comm(t); /* the finish's time goes to t_reduce just below */
     } else {
         memcpy(red, net->grad, net->n_param * sizeof(float));
         memcpy(red + net->n_param, extra, EXTRA * sizeof(float));

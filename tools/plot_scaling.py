@@ -6,8 +6,8 @@ OUT is a tools/scaling.py output folder. Writes into it
                        alpha-beta model with its check and predictions (tools/scaling_model.py)
   scaling_strong.png   speedup and efficiency against np, per transport, with the ideal line
   scaling_weak.png     the same for the weak series
-  time_split.png       step time split into compute, allreduce, data, imbalance, other
-                       (stacked bars, strong and weak series)
+  time_split.png       step time split into compute, allreduce, sync-BN, data, imbalance
+                       wait, other (stacked bars, strong, weak and overlap series)
   hybrid.png           images/s of every ranks x threads combination
   batch.png            np = 2 efficiency against the per-rank batch, with the 80% line and
                        the model's curve for 64 nodes
@@ -42,9 +42,9 @@ def need_matplotlib():
 
 
 COLORS = {"shm": "tab:blue", "tcp": "tab:orange", "netns": "tab:red", "auto": "tab:green", "local": "tab:gray"}
-PARTS = [("compute_s", "compute", "tab:blue"), ("allreduce_s", "allreduce", "tab:orange"),
-         ("data_s", "data", "tab:green"), ("imbalance_s", "imbalance wait", "tab:red"),
-         ("other_s", "other", "tab:gray")]
+PARTS = [("compute_s", "compute", "tab:blue"), ("allreduce_s", "gradient allreduce", "tab:orange"),
+         ("bn_sync_s", "sync-BN sums", "tab:purple"), ("data_s", "data", "tab:green"),
+         ("imbalance_s", "imbalance wait", "tab:red"), ("other_s", "other", "tab:gray")]
 
 
 def num(r, k):
@@ -105,10 +105,10 @@ def plot_scaling(plt, rows, series, path, title):
 
 
 def plot_split(plt, rows, path):
-    rs = [r for r in rows if r["series"] in ("strong", "weak") and r["threads"] == "1"]
+    rs = [r for r in rows if r["series"] in ("strong", "weak", "overlap") and r["threads"] == "1"]
     seen, bars = set(), []
     for r in rs:
-        key = (r["series"], r["transport"], r["np"], r["global_batch"])
+        key = (r["transport"], r["np"], r["global_batch"], r.get("overlap", "0"))
         if key in seen:
             continue
         seen.add(key)
@@ -117,7 +117,8 @@ def plot_split(plt, rows, path):
         return False
     bars.sort(key=lambda r: (r["series"] != "strong", r["series"], int(r["np"]), r["transport"]))
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(bars) + 2), 4.5))
-    labels = ["%s\n%s np=%s\nB=%s" % (r["series"], r["transport"], r["np"], r["global_batch"]) for r in bars]
+    labels = ["%s\n%s np=%s\nB=%s%s" % (r["series"], r["transport"], r["np"], r["global_batch"],
+                                        "\noverlap" if r.get("overlap") == "1" else "") for r in bars]
     bottom = [0.0] * len(bars)
     for key, name, color in PARTS:
         vals = [1e3 * (num(r, key) or 0.0) for r in bars]
@@ -125,7 +126,7 @@ def plot_split(plt, rows, path):
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xticks(range(len(bars)))
     ax.set_xticklabels(labels, fontsize=7)
-    ax.set_ylabel("ms per step (slowest rank)")
+    ax.set_ylabel("ms per step (mean over ranks)")
     ax.set_title("Step time split")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -253,16 +254,17 @@ def table(rows, series):
     if not rs:
         return []
     rs.sort(key=lambda r: (r["transport"] != "local", r["transport"], int(r["np"]), int(r["threads"]),
-                           int(r["rank_batch"])))
-    md = ["| transport | np | threads | global batch | per-rank batch | images/s | step ms | compute | allreduce | "
-          "data | imbalance | other | allreduce share | BN sync (in compute) | speedup | efficiency | peak RSS MB |",
-          "|---" * 17 + "|"]
+                           int(r["rank_batch"]), r.get("overlap", "0")))
+    md = ["| transport | np | threads | global batch | per-rank batch | overlap | images/s | step ms | compute | "
+          "allreduce | sync-BN | data | imbalance | other | comm. share | speedup | efficiency | peak RSS MB |",
+          "|---" * 18 + "|"]
     for r in rs:
-        md.append("| %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            r["transport"], r["np"], r["threads"], r["global_batch"], r["rank_batch"], num(r, "images_per_s"),
-            ms(num(r, "step_s")), ms(num(r, "compute_s")), ms(num(r, "allreduce_s")), ms(num(r, "data_s")),
-            ms(num(r, "imbalance_s")), ms(num(r, "other_s")), pct(num(r, "allreduce_share")),
-            ms(num(r, "bn_sync_s")), "%.2f" % num(r, "speedup") if r["speedup"] else "-",
+        md.append("| %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["transport"], r["np"], r["threads"], r["global_batch"], r["rank_batch"],
+            "on" if r.get("overlap") == "1" else "off", num(r, "images_per_s"),
+            ms(num(r, "step_s")), ms(num(r, "compute_s")), ms(num(r, "allreduce_s")), ms(num(r, "bn_sync_s")),
+            ms(num(r, "data_s")), ms(num(r, "imbalance_s")), ms(num(r, "other_s")), pct(num(r, "allreduce_share")),
+            "%.2f" % num(r, "speedup") if r["speedup"] else "-",
             pct(num(r, "efficiency")), "%.0f" % num(r, "peak_rss_mb") if r["peak_rss_mb"] else "-"))
     return md
 
@@ -317,11 +319,14 @@ def main():
     mt = os.path.join(out, "machine.txt")
     if os.path.exists(mt):
         md += ["```", open(mt).read().rstrip(), "```", ""]
-    md += ["Times are per step, in ms, of the slowest rank (metrics.jsonl); allreduce and imbalance are split as "
-           "docs/scaling.md describes. Efficiency is against np = 1 at the same global batch (strong, hybrid: "
-           "per core) or per-rank batch (weak, batch).", ""]
+    md += ["Times are per step, in ms, the mean over ranks of the trainer's split (metrics.jsonl; "
+           "docs/scaling.md): compute without communication, gradient allreduce, sync-BN sums, data, imbalance "
+           "(waiting for the slowest rank before each gradient reduction), other. Comm. share = (allreduce + "
+           "sync-BN) / step. Efficiency is against np = 1 at the same global batch (strong, hybrid: per core; "
+           "overlap) or per-rank batch (weak, batch).", ""]
     for s, title in (("strong", "Strong scaling"), ("weak", "Weak scaling"), ("hybrid", "Ranks × threads"),
-                     ("batch", "Per-rank batch at fixed np")):
+                     ("batch", "Per-rank batch at fixed np"),
+                     ("overlap", "Gradient communication overlapped with backward (train.overlap)")):
         t = table(rows, s)
         if t:
             md += ["## " + title, ""] + t + [""]

@@ -8,6 +8,8 @@ Runs a series of short trainings and writes OUT/scaling.csv, one row per run:
   hybrid  ranks x OpenBLAS threads at the fixed global batch
   batch   np = 2 (--batch-np) at per-rank batches --rank-batches, against np = 1 at the
           same per-rank batch: where efficiency falls as the local work shrinks
+  overlap np = 2 (--batch-np) at the global batch, gradient communication overlapped with
+          backward (train.overlap, buckets of --bucket-mb) against the blocking allreduce
 
 each over the transports asked for:
   shm    one host, Open MPI's shared-memory BTL (--mca pml ob1 --mca btl self,vader)
@@ -23,27 +25,25 @@ run per transport and np > 1 on the config's real message sizes (OUT/allreduce_*
 tools/scaling_model.py.
 
 Columns of scaling.csv: series, transport, np, threads, cores (np x threads), global_batch,
-rank_batch, steps (measured), step_s, images_per_s, compute_s, allreduce_s, data_s,
-imbalance_s, other_s, allreduce_max_s, bn_sync_s, allreduce_share, speedup, efficiency,
+rank_batch, overlap (0/1), steps (measured), step_s, images_per_s, compute_s, allreduce_s,
+data_s, imbalance_s, bn_sync_s, other_s, compute_max_s, allreduce_share, speedup, efficiency,
 peak_rss_mb (largest rank), peak_rss_mb_mean, oversubscribed, run_dir.
 
-Timings come from the run's metrics.jsonl, whose time_* fields are each the slowest rank's
-seconds in a log window; the first window (--warmup steps) is dropped. Per step:
-  step_s      wall time (from images_per_s)
-  compute_s, data_s   as logged (compute includes synchronised BatchNorm's small allreduces;
-              bn_sync_s estimates them from the bench at the same transport and np)
-  allreduce_max_s     the logged gradient-allreduce time of the rank that waited longest: its
-              own transfer plus waiting for the slowest rank to arrive
-  imbalance_s = clamp(compute + data + allreduce_max - step, 0, allreduce_max): since the
-              ranks meet in every allreduce, the slowest-arriving rank's wait is ~0, so the
-              excess of the summed maxima over the wall time is the longest wait for peers
-  allreduce_s = allreduce_max - imbalance (the transfer itself)
-  other_s     = step - compute - data - allreduce - imbalance (logging, norms, ...)
-These are estimates from per-window maxima: an exact split needs per-rank times from the
-trainer (a wait-for-peers timer before each allreduce; see docs/scaling.md).
-
-Peak RSS: every rank runs under `scaling.py --rank-wrapper DIR -- CMD`, which records the
-child's ru_maxrss.
+Timings come from the run's metrics.jsonl (the trainer's step-time split; docs/training.md):
+per log window, the mean over ranks of each part, so the parts add up to the window's wall
+time. The first window (--warmup steps) is dropped. Per step:
+  step_s        wall time (time_window_s)
+  compute_s     forward, backward, optimizer, without any communication (time_compute_s);
+                compute_max_s is the slowest rank's (time_compute_max_s)
+  allreduce_s   the gradient allreduces (time_allreduce_s); with overlap, the time in MPI
+                calls during backward plus the final wait
+  imbalance_s   waiting for the slowest rank before each gradient reduction (time_wait_s,
+                a timed barrier; train.measure_wait)
+  bn_sync_s     synchronised BatchNorm's statistics sums (time_bn_sync_s), waits included
+  data_s        waiting for real batches and drawing noise (time_data_s)
+  other_s       the rest: logging, gradient norms, NaN checks, checkpoints
+  allreduce_share = (allreduce_s + bn_sync_s) / step_s: all communication but the waits
+Peak RSS: the trainer's getrusage maximum, the largest rank and the mean over ranks.
 
 Usage: tools/scaling.py [--config configs/fmnist_dcgan.yaml] [--out runs/scaling] ...
        (tools/scaling.py --help lists every option)
@@ -54,10 +54,8 @@ import json
 import math
 import os
 import re
-import resource
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -66,9 +64,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-COLUMNS = ["series", "transport", "np", "threads", "cores", "global_batch", "rank_batch", "steps", "step_s",
-           "images_per_s", "compute_s", "allreduce_s", "data_s", "imbalance_s", "other_s", "allreduce_max_s",
-           "bn_sync_s", "allreduce_share", "speedup", "efficiency", "peak_rss_mb", "peak_rss_mb_mean",
+COLUMNS = ["series", "transport", "np", "threads", "cores", "global_batch", "rank_batch", "overlap", "steps",
+           "step_s", "images_per_s", "compute_s", "allreduce_s", "data_s", "imbalance_s", "bn_sync_s", "other_s",
+           "compute_max_s", "allreduce_share", "speedup", "efficiency", "peak_rss_mb", "peak_rss_mb_mean",
            "oversubscribed", "run_dir"]
 
 
@@ -79,31 +77,6 @@ def die(msg):
 
 def say(msg):
     print(msg, flush=True)
-
-
-# ---------------------------------------------------------------- rank wrapper
-
-def rank_wrapper(argv):
-    """scaling.py --rank-wrapper DIR -- CMD...: run CMD, then write DIR/rank.N with the
-    child's peak RSS in KiB (N from the MPI launcher's environment)."""
-    out = argv[0]
-    cmd = argv[2:] if len(argv) > 1 and argv[1] == "--" else argv[1:]
-    rank = (os.environ.get("OMPI_COMM_WORLD_RANK") or os.environ.get("PMIX_RANK")
-            or os.environ.get("SLURM_PROCID") or "0")
-    child = subprocess.Popen(cmd)
-    for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
-        signal.signal(s, lambda n, f: child.send_signal(n))
-    while True:
-        try:
-            rc = child.wait()
-            break
-        except InterruptedError:
-            continue
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "rank.%s" % rank), "w") as f:
-        f.write("%d\n" % rss)
-    sys.exit(rc if rc >= 0 else 128 - rc)
 
 
 # ---------------------------------------------------------------- config
@@ -222,8 +195,13 @@ class Launcher:
 
 # ---------------------------------------------------------------- metrics
 
+PARTS = {"compute_s": "time_compute_s", "allreduce_s": "time_allreduce_s", "data_s": "time_data_s",
+         "imbalance_s": "time_wait_s", "bn_sync_s": "time_bn_sync_s", "compute_max_s": "time_compute_max_s"}
+
+
 def read_metrics(run_dir, warmup, global_batch):
-    """Per-step averages over the log windows after the first (warm-up) one."""
+    """Per-step averages of the trainer's time split over the log windows after the first
+    (warm-up) one, and the peak RSS of the last window."""
     n_critic = 1
     try:
         with open(os.path.join(run_dir, "config.yaml")) as f:
@@ -237,48 +215,33 @@ def read_metrics(run_dir, warmup, global_batch):
         for line in f:
             if line.strip():
                 rows.append(json.loads(line))
-    prev, steps, wall, comp, red, data = 0, 0, 0.0, 0.0, 0.0, 0.0
+    need = list(PARTS.values()) + ["time_window_s", "peak_rss_mb", "peak_rss_mb_mean"]
+    for r in rows:
+        missing = [k for k in need if k not in r]
+        if missing:
+            die("%s/metrics.jsonl lacks %s: rebuild build/mpigan (and keep train.measure_wait on)"
+                % (run_dir, ", ".join(missing)))
+    prev, steps, wall = 0, 0, 0.0
+    sums = dict.fromkeys(PARTS, 0.0)
     for r in rows:
         n = r["step"] - prev
-        if prev >= warmup and n > 0 and r.get("images_per_s"):
+        if prev >= warmup and n > 0:
             steps += n
-            wall += n * global_batch * n_critic / r["images_per_s"]
-            comp += r.get("time_compute_s") or 0.0
-            red += r.get("time_allreduce_s") or 0.0
-            data += r.get("time_data_s") or 0.0
+            wall += r["time_window_s"]
+            for k, field in PARTS.items():
+                sums[k] += r[field] or 0.0
         prev = r["step"]
     if steps == 0:
         return None
-    step, c, d, rmax = wall / steps, comp / steps, data / steps, red / steps
-    imb = min(max(c + d + rmax - step, 0.0), rmax)
-    ar = rmax - imb
-    return {"steps": steps, "step_s": step, "images_per_s": global_batch * n_critic / step, "compute_s": c,
-            "data_s": d, "allreduce_max_s": rmax, "imbalance_s": imb, "allreduce_s": ar,
-            "other_s": max(step - c - d - ar - imb, 0.0)}
-
-
-def read_rss(rss_dir):
-    vals = []
-    if os.path.isdir(rss_dir):
-        for name in os.listdir(rss_dir):
-            try:
-                with open(os.path.join(rss_dir, name)) as f:
-                    vals.append(int(f.read().strip()) / 1024.0)
-            except (OSError, ValueError):
-                pass
-    return (max(vals), sum(vals) / len(vals)) if vals else (None, None)
-
-
-def bn_sync_estimate(bench_csv):
-    """Seconds per step of synchronised BatchNorm's messages, from a bench_allreduce CSV."""
-    if not os.path.exists(bench_csv):
-        return None
-    total = 0.0
-    with open(bench_csv) as f:
-        for r in csv.DictReader(f):
-            if r["kind"] == "msg" and "batchnorm" in r["name"]:
-                total += float(r["t_med_s"]) * int(r["per_step"])
-    return total
+    out = {k: v / steps for k, v in sums.items()}
+    out["steps"] = steps
+    out["step_s"] = wall / steps
+    out["images_per_s"] = global_batch * n_critic / out["step_s"]
+    parts = sum(out[k] for k in ("compute_s", "allreduce_s", "data_s", "imbalance_s", "bn_sync_s"))
+    out["other_s"] = max(out["step_s"] - parts, 0.0)
+    out["peak_rss_mb"] = rows[-1]["peak_rss_mb"]
+    out["peak_rss_mb_mean"] = rows[-1]["peak_rss_mb_mean"]
+    return out
 
 
 # ---------------------------------------------------------------- the sweep
@@ -307,8 +270,6 @@ def default_cores():
 
 
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--rank-wrapper":
-        rank_wrapper(sys.argv[2:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="See docs/scaling.md for the columns and how to read them.")
@@ -319,7 +280,7 @@ def main():
     p.add_argument("--out", default="runs/scaling", help="output folder (default runs/scaling)")
     p.add_argument("--mpigan", default="build/mpigan")
     p.add_argument("--bench-bin", default="build/tools/bench_allreduce")
-    p.add_argument("--series", default="strong,weak,hybrid,batch")
+    p.add_argument("--series", default="strong,weak,hybrid,batch,overlap")
     p.add_argument("--transports", default="shm,tcp", help="shm,tcp,netns,auto (default shm,tcp)")
     p.add_argument("--cores", type=int, default=default_cores(),
                    help="cores to use (default: this machine's, or the Slurm allocation's)")
@@ -329,7 +290,9 @@ def main():
     p.add_argument("--batch", type=int, default=None, help="global batch of strong/hybrid (default the config's)")
     p.add_argument("--rank-batch", type=int, default=32, help="per-rank batch of the weak series (32)")
     p.add_argument("--rank-batches", default="4,8,16,32,64", help="per-rank batches of the batch series")
-    p.add_argument("--batch-np", type=int, default=2, help="rank count of the batch series (2)")
+    p.add_argument("--batch-np", type=int, default=2, help="rank count of the batch and overlap series (2)")
+    p.add_argument("--bucket-mb", type=float, default=0.25,
+                   help="train.overlap.bucket_mb of the overlap series (0.25: DCGAN-28's G and D get 2 buckets each)")
     p.add_argument("--steps", type=int, default=40, help="steps per run (40)")
     p.add_argument("--warmup", type=int, default=10, help="first steps not measured; also the log interval (10)")
     p.add_argument("--repeat", type=int, default=1, help="runs per point; the median step time is kept (1)")
@@ -355,8 +318,8 @@ def main():
     series = [s for s in a.series.split(",") if s]
     transports = [t for t in a.transports.split(",") if t]
     for s in series:
-        if s not in ("strong", "weak", "hybrid", "batch"):
-            die("unknown series %s (strong, weak, hybrid, batch)" % s)
+        if s not in ("strong", "weak", "hybrid", "batch", "overlap"):
+            die("unknown series %s (strong, weak, hybrid, batch, overlap)" % s)
     for t in transports:
         if t not in ("shm", "tcp", "netns", "auto"):
             die("unknown transport %s (shm, tcp, netns, auto)" % t)
@@ -400,13 +363,13 @@ def main():
     with open(cfg_path, "w") as f:
         f.write(synthetic_config(text) if use == "synthetic" else text)
 
-    # the runs to make: (series, transport, np, threads, global_batch, rank_batch)
+    # the runs to make: (series, transport, np, threads, global_batch, rank_batch, overlap)
     points = []
-    def add(series_, t, n, th, gb):
+    def add(series_, t, n, th, gb, ov=0):
         if gb % n:
             say("scaling: skipped %s np=%d: global batch %d does not divide" % (series_, n, gb))
             return
-        points.append((series_, t if n > 1 else "local", n, th, gb, gb // n))
+        points.append((series_, t if n > 1 else "local", n, th, gb, gb // n, ov if n > 1 else 0))
     for s in series:
         for t in transports:
             if s == "strong":
@@ -423,10 +386,14 @@ def main():
                 for b in parse_list(a.rank_batches):
                     add(s, t, 1, 1, b)
                     add(s, t, a.batch_np, 1, b * a.batch_np)
-    # one run per distinct (transport, np, threads, global batch): np=1 is shared
+            elif s == "overlap":
+                add(s, t, 1, 1, B)
+                add(s, t, a.batch_np, 1, B, 0)
+                add(s, t, a.batch_np, 1, B, 1)
+    # one run per distinct (transport, np, threads, global batch, overlap): np=1 is shared
     seen, todo = set(), []
     for pt in points:
-        key = pt[1:5]
+        key = pt[1:5] + pt[6:7]
         over = pt[2] * pt[3] > a.cores
         if over and not a.oversubscribe:
             continue
@@ -484,25 +451,28 @@ def main():
                     if rc != 0:
                         say("scaling: WARNING: allreduce benchmark %s np=%d failed (see %s.log)" % (t, n, dest))
 
-        for i, (t, n, th, gb) in enumerate(todo):
-            name = "%s_np%d_t%d_b%d" % (t, n, th, gb)
-            over = n * th > a.cores
-            samples = []
-            for rep in range(a.repeat):
+        # repeats interleaved (every point once, then again): a load that comes and goes
+        # on a shared machine then hits all points alike
+        samples = {key: [] for key in todo}
+        for rep in range(a.repeat):
+            for i, key in enumerate(todo):
+                t, n, th, gb, ov = key
+                name = "%s_np%d_t%d_b%d%s" % (t, n, th, gb, "_overlap" if ov else "")
+                over = n * th > a.cores
                 run_dir = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep))
-                rss_dir = os.path.join(run_dir, "rss")
-                prog = [sys.executable, os.path.abspath(__file__), "--rank-wrapper", rss_dir, "--",
-                        os.path.abspath(a.mpigan), "train", cfg_path,
+                prog = [os.path.abspath(a.mpigan), "train", cfg_path,
                         "--set", "train.batch=%d" % gb, "--set", "train.steps=%d" % a.steps,
                         "--set", "train.log_interval=%d" % a.warmup, "--set", "checkpoint.interval=0",
-                        "--set", "checkpoint.keep_last=1", "--set", "run_dir=" + run_dir]
+                        "--set", "checkpoint.keep_last=1", "--set", "train.measure_wait=true",
+                        "--set", "train.overlap.enabled=%s" % ("true" if ov else "false"),
+                        "--set", "train.overlap.bucket_mb=%g" % a.bucket_mb, "--set", "run_dir=" + run_dir]
                 if a.dry_run:
                     say(" ".join(shlex.quote(c) for c in launcher.command(t, n, th, prog, over)[1]))
                     continue
                 shutil.rmtree(run_dir, ignore_errors=True)
                 os.makedirs(run_dir)
                 t0 = time.time()
-                log = os.path.join(out, "runs", name + ".log")
+                log = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep) + ".log")
                 rc = launcher.run(t, n, th, prog, over, log, a.timeout)
                 if rc != 0 and rc != 124:    # a launch that failed (e.g. a daemon crashed): once more
                     shutil.copy(log, log + ".failed")
@@ -512,17 +482,17 @@ def main():
                     rc = launcher.run(t, n, th, prog, over, log, a.timeout)
                 m = read_metrics(run_dir, a.warmup, gb) if rc == 0 else None
                 if m is None:
-                    say("scaling: [%d/%d] %s FAILED (exit %d; see %s.log)" % (i + 1, len(todo), name, rc,
-                                                                           os.path.join(out, "runs", name)))
+                    say("scaling: [%d/%d] %s FAILED (exit %d; see %s)" % (i + 1, len(todo), name, rc, log))
                     continue
-                m["peak_rss_mb"], m["peak_rss_mb_mean"] = read_rss(rss_dir)
                 m["run_dir"] = os.path.relpath(run_dir, out)
-                samples.append(m)
-                say("scaling: [%d/%d] %-24s %8.1f img/s  step %7.2f ms  (%.0f s)"
-                    % (i + 1, len(todo), name, m["images_per_s"], 1e3 * m["step_s"], time.time() - t0))
-            if samples:
-                samples.sort(key=lambda m: m["step_s"])
-                results[(t, n, th, gb)] = samples[len(samples) // 2]
+                samples[key].append(m)
+                say("scaling: [%d/%d, %d/%d] %-32s %8.1f img/s  step %7.2f ms  (%.0f s)"
+                    % (rep + 1, a.repeat, i + 1, len(todo), name, m["images_per_s"], 1e3 * m["step_s"],
+                       time.time() - t0))
+        for key, ms in samples.items():
+            if ms:
+                ms.sort(key=lambda m: m["step_s"])
+                results[key] = ms[len(ms) // 2]
     finally:
         if "netns" in transports and not a.dry_run:
             subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "down", netns_dir])
@@ -531,23 +501,21 @@ def main():
 
     # rows: each point against its np=1 baseline
     rows, written = [], set()
-    for (s, t, n, th, gb, rb) in points:
-        m = results.get((t, n, th, gb))
-        if m is None or (s, t, n, th, gb) in written:
+    for (s, t, n, th, gb, rb, ov) in points:
+        m = results.get((t, n, th, gb, ov))
+        if m is None or (s, t, n, th, gb, ov) in written:
             continue
-        written.add((s, t, n, th, gb))
+        written.add((s, t, n, th, gb, ov))
         if s == "hybrid":
-            base = results.get(("local", 1, 1, gb))
-        elif s == "strong":
-            base = results.get(("local", 1, th, gb))
+            base = results.get(("local", 1, 1, gb, 0))
+        elif s in ("strong", "overlap"):
+            base = results.get(("local", 1, th, gb, 0))
         else:   # weak, batch: one rank at the same per-rank batch
-            base = results.get(("local", 1, th, rb))
+            base = results.get(("local", 1, th, rb, 0))
         row = dict(m)
         row.update(series=s, transport=t, np=n, threads=th, cores=n * th, global_batch=gb, rank_batch=rb,
-                   oversubscribed=int(n * th > a.cores))
-        row["allreduce_share"] = m["allreduce_s"] / m["step_s"]
-        bn = bn_sync_estimate(os.path.join(out, "allreduce_%s_np%d.csv" % (t, n))) if n > 1 else 0.0
-        row["bn_sync_s"] = bn
+                   overlap=ov, oversubscribed=int(n * th > a.cores))
+        row["allreduce_share"] = (m["allreduce_s"] + m["bn_sync_s"]) / m["step_s"]
         if base:
             row["speedup"] = m["images_per_s"] / base["images_per_s"]
             row["efficiency"] = row["speedup"] / (n * th if s == "hybrid" else n)
