@@ -121,12 +121,12 @@ before=$status
 if env PBS_O_WORKDIR="$root" PBS_NODEFILE="$dir/nodefile" PBS_JOBID="s$$" TMPDIR="$dir" OUT="$dir/sweep" \
         TRANSPORTS=shm,tcp ARGS="$sweep --no-report" bash jobs/pbs/scaling.pbs >"$dir/sweep.log" 2>&1; then
     csv="$dir/sweep/scaling.csv"
-    head -n 1 "$csv" | grep -q "^series,transport,np,threads,cores,global_batch,rank_batch,steps,step_s,images_per_s,compute_s,allreduce_s,data_s,imbalance_s,other_s,allreduce_max_s,bn_sync_s,allreduce_share,speedup,efficiency,peak_rss_mb" ||
+    head -n 1 "$csv" | grep -q "^series,transport,np,threads,cores,global_batch,rank_batch,overlap,steps,step_s,images_per_s,compute_s,allreduce_s,data_s,imbalance_s,bn_sync_s,other_s,compute_max_s,allreduce_share,speedup,efficiency,peak_rss_mb" ||
         fail "scaling.csv header: $(head -n 1 "$csv")"
     rows=$(($(wc -l <"$csv") - 1))
     # strong: local np1 + shm/tcp np2 = 3; batch: 2 x (np1 + shm + tcp) = 6
     [ "$rows" -eq 9 ] || { fail "scaling.csv has $rows rows, expected 9"; cat "$csv"; }
-    awk -F, 'NR > 1 && ($10 <= 0 || $20 == "" || $21 == "") { bad = 1 } END { exit bad }' "$csv" ||
+    awk -F, 'NR > 1 && ($11 <= 0 || $21 == "" || $22 == "") { bad = 1 } END { exit bad }' "$csv" ||
         fail "scaling.csv has rows without images/s, efficiency or peak RSS"
     [ -s "$dir/sweep/allreduce_tcp_np2.csv" ] || fail "no allreduce benchmark for tcp"
     [ "$status" -eq "$before" ] && echo "ok: jobs/pbs/scaling.pbs: tools/scaling.py sweep, $rows rows, allreduce benchmarks $(took)"

@@ -12,7 +12,9 @@ drawn on the same axes (labelled by folder) for comparison. Panels:
                   scores over steps; says so when the run has none
   gradient norms  grad_norm_d, grad_norm_g (log scale)
   throughput      images_per_s
-  step time       time_compute_s, time_allreduce_s, time_data_s per step (stacked)
+  step time       time_compute_s, time_allreduce_s, time_bn_sync_s, time_data_s,
+                  time_wait_s per step (stacked; the parts a run has), with the window's
+                  wall time per step (time_window_s) as a line
 Default output: RUN/metrics.png for one run, metrics.png in the working folder for several.
 --smooth N draws a running mean over N log lines (the raw values faintly behind).
 Uses matplotlib (Debian: python3-matplotlib, installed by tools/deps.sh --run).
@@ -160,18 +162,24 @@ def main():
         draw(a_ips, rows, "images_per_s", pre + "images/s", "tab:purple", st)
         if not multi:
             # per-step times of each log window, stacked
-            prev, xs, parts = 0, [], {"time_compute_s": [], "time_allreduce_s": [], "time_data_s": []}
+            names = [("time_compute_s", "compute", "tab:blue"), ("time_allreduce_s", "allreduce", "tab:orange"),
+                     ("time_bn_sync_s", "sync-BN", "tab:purple"), ("time_data_s", "data", "tab:green"),
+                     ("time_wait_s", "wait for slowest", "tab:red")]
+            names = [p for p in names if any(isinstance(r.get(p[0]), (int, float)) for r in rows)]
+            prev, xs, parts, wall = 0, [], {p[0]: [] for p in names}, []
             for r in rows:
                 n = r["step"] - prev
                 if n > 0 and all(isinstance(r.get(k), (int, float)) for k in parts):
                     xs.append(r["step"])
                     for k in parts:
                         parts[k].append(1e3 * r[k] / n)
+                    w = r.get("time_window_s")
+                    wall.append(1e3 * w / n if isinstance(w, (int, float)) else float("nan"))
                 prev = r["step"]
             if xs:
-                a_time.stackplot(xs, parts["time_compute_s"], parts["time_allreduce_s"], parts["time_data_s"],
-                                 labels=["compute", "allreduce", "data"],
-                                 colors=["tab:blue", "tab:orange", "tab:green"], alpha=0.8)
+                a_time.stackplot(xs, *[parts[p[0]] for p in names], labels=[p[1] for p in names],
+                                 colors=[p[2] for p in names], alpha=0.8)
+                a_time.plot(xs, wall, "k-", lw=0.8, label="wall")
         else:
             xs, ys = series(rows, "time_allreduce_s")
             if xs:
@@ -184,7 +192,7 @@ def main():
         a_fid.text(0.5, 0.5, "no fid* field in metrics.jsonl", ha="center", va="center", transform=a_fid.transAxes)
     a_grad.set_title("gradient norms")
     a_ips.set_title("throughput")
-    a_time.set_title("time per step (ms, slowest rank)" if not multi else "allreduce time per log window")
+    a_time.set_title("time per step (ms, mean over ranks)" if not multi else "allreduce time per log window")
     for ax in axes.flat:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -321,7 +321,7 @@ def main():
         md += ["```", open(mt).read().rstrip(), "```", ""]
     md += ["Times are per step, in ms, the mean over ranks of the trainer's split (metrics.jsonl; "
            "docs/scaling.md): compute without communication, gradient allreduce, sync-BN sums, data, imbalance "
-           "(waiting for the slowest rank before each gradient reduction), other. Comm. share = (allreduce + "
+           "(waiting for the slowest rank before each gradient reduction and sync-BN sum), other. Comm. share = (allreduce + "
            "sync-BN) / step. Efficiency is against np = 1 at the same global batch (strong, hybrid: per core; "
            "overlap) or per-rank batch (weak, batch).", ""]
     for s, title in (("strong", "Strong scaling"), ("weak", "Weak scaling"), ("hybrid", "Ranks × threads"),

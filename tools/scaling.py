@@ -37,9 +37,9 @@ time. The first window (--warmup steps) is dropped. Per step:
                 compute_max_s is the slowest rank's (time_compute_max_s)
   allreduce_s   the gradient allreduces (time_allreduce_s); with overlap, the time in MPI
                 calls during backward plus the final wait
-  imbalance_s   waiting for the slowest rank before each gradient reduction (time_wait_s,
-                a timed barrier; train.measure_wait)
-  bn_sync_s     synchronised BatchNorm's statistics sums (time_bn_sync_s), waits included
+  imbalance_s   waiting for the slowest rank where the ranks meet: before each gradient
+                reduction and each sync-BN sum (time_wait_s: timed barriers, train.measure_wait)
+  bn_sync_s     synchronised BatchNorm's statistics sums (time_bn_sync_s)
   data_s        waiting for real batches and drawing noise (time_data_s)
   other_s       the rest: logging, gradient norms, NaN checks, checkpoints
   allreduce_share = (allreduce_s + bn_sync_s) / step_s: all communication but the waits
