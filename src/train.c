@@ -4,7 +4,8 @@
  * rank's slice of the global batch, then one allreduce (mean) of a buffer holding the
  * network's flat gradient followed by EXTRA statistics (loss, mean D outputs, stop flag),
  * so losses, progress numbers and the signal agreement travel with the gradient instead
- * of costing extra latency. The reduced buffer is identical on every rank, so the NaN/Inf
+ * of costing extra latency. With train.overlap (opt-in) the same buffer is reduced in
+ * buckets started during backward instead (mg_grad_overlap.h). The reduced buffer is identical on every rank, so the NaN/Inf
  * check on it is a collective verdict without another message.
  *
  * Real batches come from the HDF5 loader (mg_loader.h; its position is checkpointed) or,
@@ -51,7 +52,7 @@ struct mg_trainer {
     FILE *metrics;
     /* seconds since the last log line: compute (forward, backward, optimizer; without the
      * communication inside them), gradient reduction, data, waiting for the slowest rank
-     * before the reduction (measure_wait), sync-BatchNorm reductions */
+     * where the ranks meet (measure_wait), sync-BatchNorm sums */
     double t_compute, t_reduce, t_data, t_wait, t_bn;
     double compute_t0, compute_comm0;   /* open compute interval (compute_begin) */
     mg_grad_overlap ov_d, ov_g;         /* train.overlap */
