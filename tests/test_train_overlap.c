@@ -11,7 +11,8 @@
  * - With overlap, an injected NaN still stops every rank, and a stop request still ends
  *   the run with a checkpoint (the extras travel in the first bucket).
  * - metrics.jsonl has the time split: every time_* field present and non-negative, the
- *   parts add up to no more than the window's wall time, peak RSS positive.
+ *   parts add up to no more than the window's wall time, peak RSS positive; without
+ *   measure_wait there is no time_wait_s.
  * mpirun-np: 1 2 */
 #include <math.h>
 #include <stdio.h>
@@ -224,6 +225,23 @@ static void test_metrics_time_split(void **state)
         if (mg_dist_rank() == 0)
             check_metrics(tag, ov);
         mg_dist_barrier();
+    }
+    /* measure_wait: false drops the barriers and the field */
+    const char *no_wait[] = {"train.measure_wait=false"};
+    mg_trainer *t = make_trainer(NULL, "metrics_nowait", no_wait, 1);
+    assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
+    mg_trainer_free(t);
+    if (mg_dist_rank() == 0) {
+        char path[300], line[4096];
+        snprintf(path, sizeof path, "/tmp/mpigan_overlap_metrics_nowait_np%d_%d/metrics.jsonl", mg_dist_size(),
+                 (int)getppid());
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        double v;
+        assert_non_null(fgets(line, sizeof line, f));
+        assert_false(json_field(line, "time_wait_s", &v));
+        assert_true(json_field(line, "time_allreduce_s", &v) && v >= 0);
+        fclose(f);
     }
 }
 
