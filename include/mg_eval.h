@@ -41,6 +41,8 @@ typedef struct {
     int kid_subsets;          /* KID subsets (100) */
     int kid_subset_size;      /* KID subset size (1000; lowered to the smaller set's size) */
     bool verbose;             /* rank 0 reports what it does (cache use, progress) */
+    mg_shape samples_shape;   /* if c > 0: the shape of the samples to come, checked against
+                               * the extractor's input before the reference statistics */
 } mg_eval_cfg;
 
 /* batch 250, splits 10, KID 100 x 1000, extractor runs/classifier/classifier.h5. */

@@ -262,6 +262,11 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
     mg_extractor_load(&e->ex, cfg->extractor, cfg->batch);
     MG_CHECK(e->ex.n_classes <= MG_EVAL_MAX_CLASSES, cfg->extractor, NULL, "%d classes, at most %d supported",
              e->ex.n_classes, MG_EVAL_MAX_CLASSES);
+    const mg_shape in = e->ex.net.in, want = cfg->samples_shape;
+    MG_CHECK(want.c <= 0 || (want.c == in.c && want.h == in.h && want.w == in.w), cfg->extractor,
+             "use an extractor trained on images shaped like the generator's output",
+             "the extractor takes %dx%dx%d images, the samples to score are %dx%dx%d", in.c, in.h, in.w, want.c,
+             want.h, want.w);
     if (!e->cfg.reference[0]) { /* default: the classifier's own training data */
         mg_model_file m;
         mg_model_file_read(cfg->extractor, &m);
