@@ -29,7 +29,7 @@ typedef struct {
     long interval;            /* steps between evaluations; 0 = off (default) */
     long samples;             /* samples per evaluation; 0 = automatic: 5000 images, 2500 2-D */
     uint64_t seed;            /* noise, IS splits, KID subsets (default: train.seed) */
-    int batch;                /* samples per rank and forward pass (default 500) */
+    int batch;                /* samples per rank and forward pass (default 100) */
     int splits;               /* IS splits (10) */
     int kid_subsets;          /* KID subsets (default 20: a fifth of `mpigan eval`'s cost) */
     int kid_subset_size;      /* KID subset size (1000) */

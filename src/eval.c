@@ -41,6 +41,8 @@ void mg_eval_cfg_default(mg_eval_cfg *c)
     c->kid_subset_size = 1000;
 }
 
+#define EXTRACTOR_PIECE 64
+
 /* ---- sample sources ---- */
 
 typedef enum { SRC_GENERATOR, SRC_SAMPLES, SRC_REAL } source_kind;
@@ -259,7 +261,10 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
     const double t0 = now();
     mg_evaluator *e = mg_alloc(sizeof *e, "evaluator");
     e->cfg = *cfg;
-    mg_extractor_load(&e->ex, cfg->extractor, cfg->batch);
+    /* the extractor runs a batch in pieces of at most 64: as fast per sample as larger
+     * pieces (tools/bench_eval.c; its 25088-wide first activations stay in cache), and
+     * its activation memory stays ~55 MB whatever the batch */
+    mg_extractor_load(&e->ex, cfg->extractor, cfg->batch < EXTRACTOR_PIECE ? cfg->batch : EXTRACTOR_PIECE);
     MG_CHECK(e->ex.n_classes <= MG_EVAL_MAX_CLASSES, cfg->extractor, NULL, "%d classes, at most %d supported",
              e->ex.n_classes, MG_EVAL_MAX_CLASSES);
     const mg_shape in = e->ex.net.in, want = cfg->samples_shape;

@@ -42,7 +42,7 @@ void mg_train_eval_cfg_read(mg_train_eval_cfg *c, mg_cfg_node eval, uint64_t tra
     c->interval = mg_cfg_int(eval, "interval", 0, 0, 1L << 40);
     c->samples = mg_cfg_int(eval, "samples", 0, 0, 1L << 32);
     c->seed = (uint64_t)mg_cfg_int(eval, "seed", (long)train_seed, 0, 1L << 62);
-    c->batch = (int)mg_cfg_int(eval, "batch", 500, 1, 1 << 16);
+    c->batch = (int)mg_cfg_int(eval, "batch", 100, 1, 1 << 16);
     c->splits = (int)mg_cfg_int(eval, "splits", 10, 1, 1000);
     c->kid_subsets = (int)mg_cfg_int(eval, "kid_subsets", 20, 1, 100000);
     c->kid_subset_size = (int)mg_cfg_int(eval, "kid_subset_size", 1000, 2, 1000000);
@@ -160,26 +160,48 @@ bool mg_train_eval_due(const mg_train_eval *e, long step, long steps)
     return e && (step % e->cfg.interval == 0 || step == steps);
 }
 
-static void json_num(FILE *f, const char *key, double v)
+/* key and value for a line of text or JSON: NaN/Inf as `none` (null in JSON). */
+static void put_value(FILE *f, const char *fmt, const char *key, double v, bool json)
 {
     if (isfinite(v))
-        fprintf(f, "%s: %.5g", key, v);
+        fprintf(f, fmt, key, v);
     else
-        fprintf(f, "%s: -", key);
+        fprintf(f, json ? ", \"%s\": null" : "  %s -", key);
+}
+
+/* The headline numbers as top-level fields (plotting tools pick fid*, kid*, is_* there),
+ * then every number of the evaluation under "eval". */
+static void write_metrics_line(FILE *f, const mg_eval_result *r, long step)
+{
+    fprintf(f, "{\"step\": %ld", step);
+    if (r->mixture) {
+        fprintf(f, ", \"modes_covered\": %d", r->modes.modes_covered);
+        put_value(f, ", \"%s\": %.7g", "high_quality_fraction", r->modes.high_quality_fraction, true);
+        put_value(f, ", \"%s\": %.7g", "kl_uniform", r->modes.kl_uniform, true);
+    } else {
+        put_value(f, ", \"%s\": %.7g", "fid", r->fid.fid, true);
+        put_value(f, ", \"%s\": %.7g", "is_mean", r->is_mean, true);
+        put_value(f, ", \"%s\": %.7g", "kid_mean", r->kid_mean, true);
+        fprintf(f, ", \"classes_over_1pct\": %d", r->coverage.classes_over_1pct);
+    }
+    char *json = mg_eval_result_json(r);
+    fprintf(f, ", \"eval\": %s}\n", json);
+    mg_free(json);
+    fflush(f);
 }
 
 static void print_progress(const mg_eval_result *r, long step, double seconds)
 {
-    printf("eval    step %7ld  ", step);
+    printf("eval    step %7ld ", step);
     if (r->mixture) {
-        printf("modes %d/%d  high quality %.1f%%  ", r->modes.modes_covered, r->modes.n_modes,
+        printf(" modes %d/%d  high quality %.1f%%", r->modes.modes_covered, r->modes.n_modes,
                100 * r->modes.high_quality_fraction);
-        json_num(stdout, "KL", r->modes.kl_uniform);
+        put_value(stdout, "  %s %.4f", "KL", r->modes.kl_uniform, false);
     } else {
-        json_num(stdout, "FID", r->fid.fid);
-        json_num(stdout, "  IS", r->is_mean);
-        printf(" +- %.3f  ", r->is_std);
-        json_num(stdout, "KID", r->kid_mean);
+        put_value(stdout, " %s %.3f", "FID", r->fid.fid, false);
+        put_value(stdout, "  %s %.3f", "IS", r->is_mean, false);
+        printf(" +- %.3f", r->is_std);
+        put_value(stdout, "  %s %.5f", "KID", r->kid_mean, false);
         printf("  classes >= 1%%: %d/%d", r->coverage.classes_over_1pct, r->n_classes);
     }
     printf("  (%lld samples, %.1f s)\n", (long long)r->n, seconds);
@@ -204,12 +226,8 @@ double mg_train_eval_run(mg_train_eval *e, const mg_net *G, long step, FILE *met
     snprintf(r.source, sizeof r.source, "generator at step %ld", step);
     const double seconds = mg_dist_max(now() - t0);
     if (mg_dist_rank() == 0) {
-        if (metrics) {
-            char *json = mg_eval_result_json(&r);
-            fprintf(metrics, "{\"step\": %ld, \"eval\": %s}\n", step, json);
-            fflush(metrics);
-            mg_free(json);
-        }
+        if (metrics)
+            write_metrics_line(metrics, &r, step);
         if (e->verbose)
             print_progress(&r, step, seconds);
     }
