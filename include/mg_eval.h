@@ -81,6 +81,8 @@ typedef struct mg_evaluator mg_evaluator;
  * computed over all ranks and cached by rank 0). */
 mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg);
 void mg_evaluator_free(mg_evaluator *e);
+/* The extractor's feature dimension (an evaluation needs more samples than this). */
+int mg_evaluator_feature_dim(const mg_evaluator *e);
 
 /* n samples of G (evaluation mode; G's activations are overwritten, its parameters and
  * statistics untouched), noise of sample g from (seed, MG_STREAM_EVAL, g). G must be the

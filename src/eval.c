@@ -346,6 +346,8 @@ void mg_evaluator_free(mg_evaluator *e)
     mg_free(e);
 }
 
+int mg_evaluator_feature_dim(const mg_evaluator *e) { return e->ex.dim; }
+
 void mg_evaluator_save_features(mg_evaluator *e, const char *path)
 {
     snprintf(e->save_features, sizeof e->save_features, "%s", path ? path : "");

@@ -144,6 +144,10 @@ mg_train_eval *mg_train_eval_create(const mg_train_eval_cfg *c, const mg_train_e
         ec.samples_shape = out;
         MG_CHECK(e->samples > 0, "eval.samples", NULL, "no samples");
         e->evaluator = mg_evaluator_create(&ec);
+        const int dim = mg_evaluator_feature_dim(e->evaluator);
+        MG_CHECK(e->samples > dim, "eval.samples", "evaluate more samples than the feature dimension (5000 is usual)",
+                 "%lld samples for %d-dimensional features: the covariance would be singular", (long long)e->samples,
+                 dim);
     }
     mg_net_from_cfg(&e->G, "G", target->gspec, (mg_shape){0, 0, 0}, c->batch);
     MG_CHECK(e->G.n_param == target->G->n_param && e->G.n_state == target->G->n_state, "eval", NULL,

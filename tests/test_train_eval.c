@@ -272,6 +272,16 @@ static void test_bad_extractor_fails_at_start(void **state)
     assert_non_null(strstr(mg_last_error(), "1x16x16"));
     mg_error_set_context(NULL);
     mg_cfg_free(cfg);
+
+    /* fewer samples than feature dimensions (12): refused at the start, not at step 5 */
+    cfg = image_gan(8, data8, "img_few");
+    snprintf(set, sizeof set, "eval.extractor=%s", model_path);
+    mg_cfg_override(cfg, set);
+    mg_cfg_override(cfg, "eval.interval=5");
+    mg_cfg_override(cfg, "eval.samples=12");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "eval.samples");
+    mg_error_set_context(NULL);
+    mg_cfg_free(cfg);
     mg_dist_barrier();
 }
 
