@@ -82,10 +82,10 @@ static double now(void)
 }
 
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
+const mg_net *mg_trainer_D(const mg_trainer *t) { return &t->D; }
 
 /* The generator the periodic evaluation scores (one place, so it can become the EMA G). */
 static const mg_net *evaluated_G(const mg_trainer *t) { return &t->G; }
-const mg_net *mg_trainer_D(const mg_trainer *t) { return &t->D; }
 
 static bool bce_type(mg_gan_loss k) { return k == MG_LOSS_MINIMAX || k == MG_LOSS_NONSATURATING; }
 
@@ -587,7 +587,8 @@ mg_train_result mg_trainer_run(mg_trainer *t)
         if (s.stop || (tc->ckpt_interval && t->step % tc->ckpt_interval == 0) || t->step == tc->steps) {
             save_checkpoint(t);
         }
-        /* after a whole step (G's activations are free); its time stays out of img/s */
+        /* after a whole step, never between a D update and the G update reusing its fakes
+         * (it scores a copy of G anyway); its time stays out of the next img/s */
         if (!s.stop && mg_train_eval_due(t->eval, t->step, tc->steps))
             window_start += mg_train_eval_run(t->eval, evaluated_G(t), t->step, t->metrics);
         if (s.stop) {
