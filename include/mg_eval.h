@@ -41,6 +41,8 @@ typedef struct {
     int kid_subsets;          /* KID subsets (100) */
     int kid_subset_size;      /* KID subset size (1000; lowered to the smaller set's size) */
     bool verbose;             /* rank 0 reports what it does (cache use, progress) */
+    mg_shape samples_shape;   /* if c > 0: the shape of the samples to come, checked against
+                               * the extractor's input before the reference statistics */
 } mg_eval_cfg;
 
 /* batch 250, splits 10, KID 100 x 1000, extractor runs/classifier/classifier.h5. */
@@ -79,6 +81,8 @@ typedef struct mg_evaluator mg_evaluator;
  * computed over all ranks and cached by rank 0). */
 mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg);
 void mg_evaluator_free(mg_evaluator *e);
+/* The extractor's feature dimension (an evaluation needs more samples than this). */
+int mg_evaluator_feature_dim(const mg_evaluator *e);
 
 /* n samples of G (evaluation mode; G's activations are overwritten, its parameters and
  * statistics untouched), noise of sample g from (seed, MG_STREAM_EVAL, g). G must be the

@@ -28,6 +28,7 @@
 #include "mg_net.h"
 #include "mg_optim.h"
 #include "mg_sched.h"
+#include "mg_train_eval.h"
 
 typedef enum { MG_DATA_RING8, MG_DATA_GRID25, MG_DATA_SYNTHETIC, MG_DATA_HDF5 } mg_data_source;
 typedef enum { MG_NOISE_GLOBAL, MG_NOISE_PER_RANK } mg_noise_streams;
@@ -67,6 +68,8 @@ typedef struct {
     long check_replicas;       /* compare replica checksums every K steps (0: start and end only) */
     long inject_nan_at_step;   /* -1: never; else NaN into D's gradient on the last rank */
     long stop_at_step;         /* -1: never; else behave as if SIGTERM came during that step */
+    /* eval: (mg_train_eval.h) */
+    mg_train_eval_cfg eval;
 } mg_train_cfg;
 
 /* Reads every trainer section of cfg (not the networks) with types and ranges checked;

@@ -41,6 +41,8 @@ void mg_eval_cfg_default(mg_eval_cfg *c)
     c->kid_subset_size = 1000;
 }
 
+#define EXTRACTOR_PIECE 64
+
 /* ---- sample sources ---- */
 
 typedef enum { SRC_GENERATOR, SRC_SAMPLES, SRC_REAL } source_kind;
@@ -259,9 +261,17 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
     const double t0 = now();
     mg_evaluator *e = mg_alloc(sizeof *e, "evaluator");
     e->cfg = *cfg;
-    mg_extractor_load(&e->ex, cfg->extractor, cfg->batch);
+    /* the extractor runs a batch in pieces of at most 64: as fast per sample as larger
+     * pieces (tools/bench_eval.c; its 25088-wide first activations stay in cache), and
+     * its activation memory stays ~55 MB whatever the batch */
+    mg_extractor_load(&e->ex, cfg->extractor, cfg->batch < EXTRACTOR_PIECE ? cfg->batch : EXTRACTOR_PIECE);
     MG_CHECK(e->ex.n_classes <= MG_EVAL_MAX_CLASSES, cfg->extractor, NULL, "%d classes, at most %d supported",
              e->ex.n_classes, MG_EVAL_MAX_CLASSES);
+    const mg_shape in = e->ex.net.in, want = cfg->samples_shape;
+    MG_CHECK(want.c <= 0 || (want.c == in.c && want.h == in.h && want.w == in.w), cfg->extractor,
+             "use an extractor trained on images shaped like the generator's output",
+             "the extractor takes %dx%dx%d images, the samples to score are %dx%dx%d", in.c, in.h, in.w, want.c,
+             want.h, want.w);
     if (!e->cfg.reference[0]) { /* default: the classifier's own training data */
         mg_model_file m;
         mg_model_file_read(cfg->extractor, &m);
@@ -335,6 +345,8 @@ void mg_evaluator_free(mg_evaluator *e)
     mg_refstats_free(&e->ref);
     mg_free(e);
 }
+
+int mg_evaluator_feature_dim(const mg_evaluator *e) { return e->ex.dim; }
 
 void mg_evaluator_save_features(mg_evaluator *e, const char *path)
 {

@@ -23,11 +23,13 @@
 #include "mg_batch_streams.h"
 #include "mg_blas_threads.h"
 #include "mg_checkpoint.h"
+#include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_grad_overlap.h"
 #include "mg_mem_data.h"
 #include "mg_sample_grid.h"
+#include "mg_train_eval.h"
 
 enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, EXTRA };
 
@@ -60,6 +62,7 @@ struct mg_trainer {
     mg_loader_stats loader_logged;      /* loader totals at the last log line */
     mg_sample_grid grid;                /* rank 0, image data, sample_interval > 0 */
     bool grid_on;
+    mg_train_eval *eval;                /* eval.interval > 0 */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -133,6 +136,9 @@ static void bn_reduce_timed(float *buf, int n, void *ctx)
 
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
 const mg_net *mg_trainer_D(const mg_trainer *t) { return &t->D; }
+
+/* The generator the periodic evaluation scores (one place, so it can become the EMA G). */
+static const mg_net *evaluated_G(const mg_trainer *t) { return &t->G; }
 
 static bool bce_type(mg_gan_loss k) { return k == MG_LOSS_MINIMAX || k == MG_LOSS_NONSATURATING; }
 
@@ -491,6 +497,13 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         mg_cfg_fail(dspec, "end D with a linear layer of out: 1 (raw score; the loss applies any sigmoid)",
                     "D gives %zu values per sample, expected 1", mg_shape_size(t->D.out));
     mg_cfg_check_unused(cfg);
+    /* before the loader and any training state: a bad extractor fails the start, not step K */
+    mg_train_eval_target target = {.gspec = gspec, .G = &t->G, .run_dir = tc->run_dir,
+                                   .mixture_kind = tc->source == MG_DATA_RING8    ? MG_MIXTURE_RING
+                                                   : tc->source == MG_DATA_GRID25 ? MG_MIXTURE_GRID
+                                                                                  : -1,
+                                   .data_path = tc->source == MG_DATA_HDF5 ? tc->loader.path : NULL};
+    t->eval = mg_train_eval_create(&tc->eval, &target, verbose);
     if (tc->source == MG_DATA_HDF5) {
         t->loader = mg_loader_open(&tc->loader, t->D.in, tc->batch);
         if (verbose && t->rank == 0) {
@@ -674,6 +687,10 @@ mg_train_result mg_trainer_run(mg_trainer *t)
         if (s.stop || (tc->ckpt_interval && t->step % tc->ckpt_interval == 0) || t->step == tc->steps) {
             save_checkpoint(t);
         }
+        /* after a whole step, never between a D update and the G update reusing its fakes
+         * (it scores a copy of G anyway); its time stays out of the next img/s */
+        if (!s.stop && mg_train_eval_due(t->eval, t->step, tc->steps))
+            window_start += mg_train_eval_run(t->eval, evaluated_G(t), t->step, t->metrics);
         if (s.stop) {
             if (t->rank == 0)
                 fprintf(stderr, "mpigan: stop requested; checkpoint written at step %ld\n", t->step);
@@ -695,6 +712,7 @@ void mg_trainer_free(mg_trainer *t)
     if (t->metrics)
         fclose(t->metrics);
     mg_loader_close(t->loader);
+    mg_train_eval_free(t->eval);
     if (t->grid_on)
         mg_sample_grid_free(&t->grid);
     if (t->tc.overlap) {

@@ -62,11 +62,12 @@ def load(path):
     if not rows:
         sys.stderr.write("plot_metrics: %s has no metrics lines\n" % f)
         sys.exit(1)
-    # a resumed run appends: keep the last line of every step, in step order
+    # a resumed run appends: the last value of every field per step, in step order (a step
+    # may have a training line and an evaluation line: their fields are merged)
     by_step = {}
     for r in rows:
         if "step" in r:
-            by_step[r["step"]] = r
+            by_step.setdefault(r["step"], {}).update(r)
     return [by_step[s] for s in sorted(by_step)], f
 
 

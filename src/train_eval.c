@@ -1,0 +1,248 @@
+/* Evaluation during training (see mg_train_eval.h): the eval: config section, and the
+ * periodic scoring of a copy of the generator with the evaluator of `mpigan eval`. */
+#include "mg_train_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mg_checkpoint.h"
+#include "mg_convert.h"
+#include "mg_dist.h"
+#include "mg_error.h"
+#include "mg_eval.h"
+#include "mg_h5schema.h"
+
+#define DEFAULT_IMAGE_SAMPLES 5000
+#define DEFAULT_MIXTURE_SAMPLES 2500
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- config ---- */
+
+static void copy_key(char *dst, size_t size, mg_cfg_node map, const char *key, const char *def)
+{
+    mg_cfg_node n = mg_cfg_get(map, key);
+    const char *s = mg_cfg_present(n) ? mg_cfg_as_string(n) : def;
+    if (strlen(s) >= size)
+        mg_cfg_fail(n, NULL, "string longer than %zu characters", size - 1);
+    snprintf(dst, size, "%s", s);
+}
+
+void mg_train_eval_cfg_read(mg_train_eval_cfg *c, mg_cfg_node eval, uint64_t train_seed)
+{
+    memset(c, 0, sizeof *c);
+    mg_cfg_expect_mapping(eval);
+    c->interval = mg_cfg_int(eval, "interval", 0, 0, 1L << 40);
+    c->samples = mg_cfg_int(eval, "samples", 0, 0, 1L << 32);
+    c->seed = (uint64_t)mg_cfg_int(eval, "seed", (long)train_seed, 0, 1L << 62);
+    c->batch = (int)mg_cfg_int(eval, "batch", 100, 1, 1 << 16);
+    c->splits = (int)mg_cfg_int(eval, "splits", 10, 1, 1000);
+    c->kid_subsets = (int)mg_cfg_int(eval, "kid_subsets", 20, 1, 100000);
+    c->kid_subset_size = (int)mg_cfg_int(eval, "kid_subset_size", 1000, 2, 1000000);
+    copy_key(c->extractor, sizeof c->extractor, eval, "extractor", "runs/classifier/classifier.h5");
+    copy_key(c->reference, sizeof c->reference, eval, "reference", "");
+    copy_key(c->cache_dir, sizeof c->cache_dir, eval, "cache_dir", "");
+    if (mg_cfg_present(eval))
+        mg_cfg_where(eval, c->where, sizeof c->where);
+    else
+        snprintf(c->where, sizeof c->where, "eval");
+    if (c->samples > 0 && c->samples < c->splits)
+        mg_cfg_fail(mg_cfg_get(eval, "samples"), "evaluate at least as many samples as IS splits",
+                    "%ld samples for %d splits", c->samples, c->splits);
+}
+
+/* A string as a double-quoted YAML scalar. */
+static void quoted(char *dst, size_t size, const char *s)
+{
+    size_t k = 0;
+    if (size < 3)
+        return;
+    dst[k++] = '"';
+    for (; *s && k + 3 < size; s++) {
+        if (*s == '"' || *s == '\\')
+            dst[k++] = '\\';
+        dst[k++] = *s;
+    }
+    dst[k++] = '"';
+    dst[k] = 0;
+}
+
+char *mg_train_eval_cfg_yaml(const mg_train_eval_cfg *c)
+{
+    char ex[2100], ref[2100], cache[2100];
+    quoted(ex, sizeof ex, c->extractor);
+    quoted(ref, sizeof ref, c->reference);
+    quoted(cache, sizeof cache, c->cache_dir);
+    size_t size = 7000;
+    char *s = mg_alloc(size, "resolved eval section");
+    snprintf(s, size,
+             "eval: {interval: %ld, samples: %ld, seed: %llu, batch: %d, splits: %d, kid_subsets: %d, "
+             "kid_subset_size: %d, extractor: %s, reference: %s, cache_dir: %s}\n",
+             c->interval, c->samples, (unsigned long long)c->seed, c->batch, c->splits, c->kid_subsets,
+             c->kid_subset_size, ex, ref, cache);
+    return s;
+}
+
+/* ---- the evaluation ---- */
+
+struct mg_train_eval {
+    mg_train_eval_cfg cfg;
+    bool verbose, mixture;
+    int64_t samples;
+    mg_net G;                   /* the evaluated copy */
+    mg_evaluator *evaluator;    /* images */
+    mg_mixture_info mix;        /* 2-D data */
+    char plot_dir[1100];
+};
+
+mg_train_eval *mg_train_eval_create(const mg_train_eval_cfg *c, const mg_train_eval_target *target, bool verbose)
+{
+    if (c->interval <= 0)
+        return NULL;
+    mg_train_eval *e = mg_alloc(sizeof *e, "training evaluation");
+    e->cfg = *c;
+    e->verbose = verbose && mg_dist_rank() == 0;
+    const mg_shape out = target->G->out;
+    e->mixture = out.h == 1 && out.w == 1;
+    e->samples = c->samples > 0 ? c->samples : e->mixture ? DEFAULT_MIXTURE_SAMPLES : DEFAULT_IMAGE_SAMPLES;
+    mg_error_set_context(c->where);
+    if (e->mixture) {
+        bool known = false;
+        if (target->mixture_kind >= 0) {
+            mg_mixture_params(&e->mix, (mg_mixture_kind)target->mixture_kind, 0);
+            known = true;
+        } else if (target->data_path) {
+            mg_data_info info;
+            mg_h5_file *f = mg_h5_open_or_fail(target->data_path, &info);
+            known = mg_h5_read_mixture(f, &e->mix);
+            mg_h5_close(f);
+            mg_data_info_free(&info);
+        }
+        MG_CHECK(known && out.c == 2, "eval.interval",
+                 "evaluation scores images with the extractor, or 2-D samples of a known mixture (ring8, grid25); "
+                 "set eval.interval: 0",
+                 "G makes %dx%dx%d samples, and the training data are no known 2-D mixture", out.c, out.h, out.w);
+        snprintf(e->plot_dir, sizeof e->plot_dir, "%s/eval", target->run_dir);
+    } else {
+        mg_eval_cfg ec;
+        mg_eval_cfg_default(&ec);
+        snprintf(ec.extractor, sizeof ec.extractor, "%s", c->extractor);
+        snprintf(ec.reference, sizeof ec.reference, "%s", c->reference);
+        snprintf(ec.cache_dir, sizeof ec.cache_dir, "%s", c->cache_dir);
+        ec.batch = c->batch;
+        ec.splits = c->splits;
+        ec.kid_subsets = c->kid_subsets;
+        ec.kid_subset_size = c->kid_subset_size;
+        ec.verbose = verbose;
+        ec.samples_shape = out;
+        MG_CHECK(e->samples > 0, "eval.samples", NULL, "no samples");
+        e->evaluator = mg_evaluator_create(&ec);
+        const int dim = mg_evaluator_feature_dim(e->evaluator);
+        MG_CHECK(e->samples > dim, "eval.samples", "evaluate more samples than the feature dimension (5000 is usual)",
+                 "%lld samples for %d-dimensional features: the covariance would be singular", (long long)e->samples,
+                 dim);
+    }
+    mg_net_from_cfg(&e->G, "G", target->gspec, (mg_shape){0, 0, 0}, c->batch);
+    MG_CHECK(e->G.n_param == target->G->n_param && e->G.n_state == target->G->n_state, "eval", NULL,
+             "the evaluation's copy of G has %zu parameters, G %zu", e->G.n_param, target->G->n_param);
+    mg_error_set_context(NULL);
+    if (e->verbose)
+        printf("eval: every %ld steps and at the end, %lld samples (%s)\n", c->interval, (long long)e->samples,
+               e->mixture ? "mode counting" : "FID, IS, KID, class coverage");
+    return e;
+}
+
+bool mg_train_eval_due(const mg_train_eval *e, long step, long steps)
+{
+    return e && (step % e->cfg.interval == 0 || step == steps);
+}
+
+/* key and value for a line of text or JSON: NaN/Inf as `none` (null in JSON). */
+static void put_value(FILE *f, const char *fmt, const char *key, double v, bool json)
+{
+    if (isfinite(v))
+        fprintf(f, fmt, key, v);
+    else
+        fprintf(f, json ? ", \"%s\": null" : "  %s -", key);
+}
+
+/* The headline numbers as top-level fields (plotting tools pick fid*, kid*, is_* there),
+ * then every number of the evaluation under "eval". */
+static void write_metrics_line(FILE *f, const mg_eval_result *r, long step)
+{
+    fprintf(f, "{\"step\": %ld", step);
+    if (r->mixture) {
+        fprintf(f, ", \"modes_covered\": %d", r->modes.modes_covered);
+        put_value(f, ", \"%s\": %.7g", "high_quality_fraction", r->modes.high_quality_fraction, true);
+        put_value(f, ", \"%s\": %.7g", "kl_uniform", r->modes.kl_uniform, true);
+    } else {
+        put_value(f, ", \"%s\": %.7g", "fid", r->fid.fid, true);
+        put_value(f, ", \"%s\": %.7g", "is_mean", r->is_mean, true);
+        put_value(f, ", \"%s\": %.7g", "kid_mean", r->kid_mean, true);
+        fprintf(f, ", \"classes_over_1pct\": %d", r->coverage.classes_over_1pct);
+    }
+    char *json = mg_eval_result_json(r);
+    fprintf(f, ", \"eval\": %s}\n", json);
+    mg_free(json);
+    fflush(f);
+}
+
+static void print_progress(const mg_eval_result *r, long step, double seconds)
+{
+    printf("eval    step %7ld ", step);
+    if (r->mixture) {
+        printf(" modes %d/%d  high quality %.1f%%", r->modes.modes_covered, r->modes.n_modes,
+               100 * r->modes.high_quality_fraction);
+        put_value(stdout, "  %s %.4f", "KL", r->modes.kl_uniform, false);
+    } else {
+        put_value(stdout, " %s %.3f", "FID", r->fid.fid, false);
+        put_value(stdout, "  %s %.3f", "IS", r->is_mean, false);
+        printf(" +- %.3f", r->is_std);
+        put_value(stdout, "  %s %.5f", "KID", r->kid_mean, false);
+        printf("  classes >= 1%%: %d/%d", r->coverage.classes_over_1pct, r->n_classes);
+    }
+    printf("  (%lld samples, %.1f s)\n", (long long)r->n, seconds);
+    fflush(stdout);
+}
+
+double mg_train_eval_run(mg_train_eval *e, const mg_net *G, long step, FILE *metrics)
+{
+    const double t0 = now();
+    memcpy(e->G.param, G->param, G->n_param * sizeof(float));
+    memcpy(e->G.state, G->state, G->n_state * sizeof(float));
+    mg_eval_result r;
+    if (e->mixture) {
+        char png[1200]; /* the same on every rank: the plot's gather is collective */
+        snprintf(png, sizeof png, "%s/modes_step_%ld.png", e->plot_dir, step);
+        if (mg_dist_rank() == 0)
+            mg_mkdir_p(e->plot_dir);
+        r = mg_eval_mixture_generator(&e->G, e->samples, e->cfg.seed, &e->mix, e->cfg.batch, png);
+    } else {
+        r = mg_evaluator_run_generator(e->evaluator, &e->G, e->samples, e->cfg.seed);
+    }
+    snprintf(r.source, sizeof r.source, "generator at step %ld", step);
+    const double seconds = mg_dist_max(now() - t0);
+    if (mg_dist_rank() == 0) {
+        if (metrics)
+            write_metrics_line(metrics, &r, step);
+        if (e->verbose)
+            print_progress(&r, step, seconds);
+    }
+    return seconds;
+}
+
+void mg_train_eval_free(mg_train_eval *e)
+{
+    if (!e)
+        return;
+    mg_evaluator_free(e->evaluator);
+    mg_net_free(&e->G);
+    mg_free(e);
+}

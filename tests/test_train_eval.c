@@ -1,0 +1,314 @@
+/* Evaluation during training (mg_train_eval.h): eval lines in metrics.jsonl at every
+ * eval.interval steps and at the end, for 2-D mixtures (mode counting) and for images
+ * with a tiny extractor trained here; training bitwise identical with the evaluation on
+ * and off; a missing extractor, or one whose input shape differs from G's output, fails
+ * trainer creation on every rank with a message naming the file.
+ * mpirun-np: 1 2 */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_batch_streams.h"
+#include "mg_cfg.h"
+#include "mg_cfg_override.h"
+#include "mg_classifier.h"
+#include "mg_dist.h"
+#include "mg_h5schema.h"
+#include "mg_test.h"
+#include "mg_train.h"
+
+static char dir[256], data8[320], data16[320], model_path[320];
+
+/* Class y of 4: a bright 3x3 block in quadrant y of a dim noisy side x side image. */
+static void make_images(const char *path, int side, int64_t n, uint64_t seed)
+{
+    mg_data_info info = {0};
+    info.kind = MG_DATA_IMAGES;
+    info.n = n, info.c = 1, info.h = side, info.w = side;
+    info.has_labels = true;
+    info.value_range[1] = 255;
+    snprintf(info.source, sizeof info.source, "test_train_eval synthetic");
+    unsigned char *x = malloc((size_t)n * side * side);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    mg_rng r;
+    mg_rng_init(&r, seed, mg_rng_stream_id(MG_STREAM_TEST, 0));
+    const int h = side / 2;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = (int32_t)(i % 4);
+        unsigned char *img = x + i * side * side;
+        for (int p = 0; p < side * side; p++)
+            img[p] = (unsigned char)mg_rng_below(&r, 90);
+        const int oy = (y[i] / 2) * h + (int)mg_rng_below(&r, 2), ox = (y[i] % 2) * h + (int)mg_rng_below(&r, 2);
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                img[(oy + a) * side + ox + b] = (unsigned char)(170 + mg_rng_below(&r, 86));
+    }
+    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
+    mg_h5_write_rows(w, 0, n, x, y);
+    mg_h5_writer_close(w);
+    free(x);
+    free(y);
+}
+
+static const char *classifier_yaml =
+    "classifier: {test_data: %s, epochs: 2, batch: 40, seed: 1, log_interval: 10, hflip: false, out: %s,\n"
+    "  optimizer: {kind: adam, lr: 0.01}}\n"
+    "data: {path: %s, prefetch: false}\n"
+    "model:\n"
+    "  input: [1, 8, 8]\n"
+    "  init: {kind: kaiming_normal}\n"
+    "  layers:\n"
+    "    - {kind: conv2d, out: 6, kernel: 3, stride: 2, padding: 1, bias: false}\n"
+    "    - {kind: batchnorm}\n"
+    "    - {kind: relu}\n"
+    "    - {kind: flatten}\n"
+    "    - {kind: linear, out: 12, bias: false}\n"
+    "    - {kind: batchnorm}\n"
+    "    - {kind: relu, name: features}\n"
+    "    - {kind: linear, out: 4}\n";
+
+/* A small image GAN on side x side data; BatchNorm in G, so evaluation mode matters. */
+static const char *image_gan_yaml =
+    "generator:\n"
+    "  input: [4]\n"
+    "  init: {kind: normal, std: 0.2, bn_std: 0.02}\n"
+    "  layers:\n"
+    "    - {kind: linear, out: 16, bias: false}\n"
+    "    - {kind: batchnorm}\n"
+    "    - {kind: relu}\n"
+    "    - {kind: linear, out: %d}\n"
+    "    - {kind: reshape, shape: [1, %d, %d]}\n"
+    "    - {kind: tanh}\n"
+    "discriminator:\n"
+    "  input: [1, %d, %d]\n"
+    "  init: {kind: normal, std: 0.2}\n"
+    "  layers:\n"
+    "    - {kind: flatten}\n"
+    "    - {kind: linear, out: 16, activation: leaky_relu}\n"
+    "    - {kind: linear, out: 1}\n"
+    "train: {loss: non_saturating, batch: 16, steps: 12, seed: 5, log_interval: 4, sample_interval: 0}\n"
+    "optimizer_g: {kind: adam, lr: 1.0e-3, beta1: 0.5}\n"
+    "optimizer_d: {kind: adam, lr: 1.0e-3, beta1: 0.5}\n"
+    "data: {path: %s}\n"
+    "checkpoint: {interval: 0}\n"
+    "run_dir: %s/%s\n";
+
+static mg_cfg *image_gan(int side, const char *data, const char *run)
+{
+    char text[3000];
+    snprintf(text, sizeof text, image_gan_yaml, side * side, side, side, side, side, data, dir, run);
+    return mg_cfg_parse(text, "image_gan.yaml");
+}
+
+static mg_cfg *ring_gan(const char *run)
+{
+    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
+    char set[400];
+    snprintf(set, sizeof set, "run_dir=%s/%s", dir, run);
+    mg_cfg_override(cfg, set);
+    return cfg;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (mg_dist_rank() == 0) {
+        snprintf(dir, sizeof dir, "/tmp/mg_test_train_eval_XXXXXX");
+        assert_non_null(mkdtemp(dir));
+    }
+    mg_dist_bcast(dir, sizeof dir);
+    snprintf(data8, sizeof data8, "%s/train8.h5", dir);
+    snprintf(data16, sizeof data16, "%s/train16.h5", dir);
+    snprintf(model_path, sizeof model_path, "%s/model/classifier.h5", dir);
+    if (mg_dist_rank() == 0) {
+        make_images(data8, 8, 400, 1);
+        make_images(data16, 16, 64, 2);
+    }
+    mg_dist_barrier();
+    char text[2048];
+    snprintf(text, sizeof text, classifier_yaml, data8, model_path, data8);
+    mg_cfg *cfg = mg_cfg_parse(text, "classifier.yaml");
+    mg_classifier_train(cfg, text, "", false);
+    mg_cfg_free(cfg);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_dist_barrier();
+    if (mg_dist_rank() == 0) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Trains cfg to the end; copies of G's and D's parameters and statistics. */
+typedef struct {
+    float *g, *d;
+    size_t ng, nd;
+} weights;
+
+static weights train(mg_cfg *cfg)
+{
+    mg_trainer *t = mg_trainer_create(cfg, false, false);
+    mg_train_result r = mg_trainer_run(t);
+    assert_int_equal(r.status, MG_TRAIN_DONE);
+    assert_true(r.replicas_equal);
+    const mg_net *G = mg_trainer_G(t), *D = mg_trainer_D(t);
+    weights w;
+    w.ng = G->n_param + G->n_state, w.nd = D->n_param + D->n_state;
+    w.g = malloc(w.ng * sizeof(float));
+    w.d = malloc(w.nd * sizeof(float));
+    memcpy(w.g, G->param, G->n_param * sizeof(float));
+    memcpy(w.g + G->n_param, G->state, G->n_state * sizeof(float));
+    memcpy(w.d, D->param, D->n_param * sizeof(float));
+    memcpy(w.d + D->n_param, D->state, D->n_state * sizeof(float));
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+    return w;
+}
+
+static void assert_same_weights(weights a, weights b)
+{
+    assert_int_equal(a.ng, b.ng);
+    assert_int_equal(a.nd, b.nd);
+    if (memcmp(a.g, b.g, a.ng * sizeof(float)) || memcmp(a.d, b.d, a.nd * sizeof(float)))
+        fail_msg("training with the evaluation on differs from training with it off");
+    free(a.g), free(a.d), free(b.g), free(b.d);
+}
+
+/* Rank 0: the steps of the eval lines of run's metrics.jsonl, each holding `field`. */
+static int eval_steps(const char *run, const char *field, long *steps, int max)
+{
+    char path[512], line[8192], key[64];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, run);
+    snprintf(key, sizeof key, "\"%s\": ", field);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, "\"eval\": {"))
+            continue;
+        if (!strstr(line, key))
+            fail_msg("eval line without %s: %s", field, line);
+        assert_true(n < max);
+        steps[n++] = strtol(line + strlen("{\"step\": "), NULL, 10);
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_mixture_eval_lines_and_bitwise_training(void **state)
+{
+    (void)state;
+    weights off = train(ring_gan("ring_off"));
+    mg_cfg *cfg = ring_gan("ring_on");
+    mg_cfg_override(cfg, "eval.interval=7");
+    mg_cfg_override(cfg, "eval.samples=300");
+    assert_same_weights(off, train(cfg));
+    if (mg_dist_rank() == 0) {
+        long steps[8];
+        assert_int_equal(eval_steps("ring_on", "modes_covered", steps, 8), 3);
+        assert_int_equal(steps[0], 7);
+        assert_int_equal(steps[1], 14);
+        assert_int_equal(steps[2], 20); /* the end of the run */
+        char png[512];
+        snprintf(png, sizeof png, "%s/ring_on/eval/modes_step_14.png", dir);
+        FILE *f = fopen(png, "rb");
+        assert_non_null(f);
+        fclose(f);
+    }
+}
+
+static void test_image_eval_lines_and_bitwise_training(void **state)
+{
+    (void)state;
+    weights off = train(image_gan(8, data8, "img_off"));
+    mg_cfg *cfg = image_gan(8, data8, "img_on");
+    char set[400];
+    snprintf(set, sizeof set, "eval.extractor=%s", model_path);
+    mg_cfg_override(cfg, set);
+    mg_cfg_override(cfg, "eval.interval=5");
+    mg_cfg_override(cfg, "eval.samples=100");
+    mg_cfg_override(cfg, "eval.batch=24");
+    mg_cfg_override(cfg, "eval.kid_subsets=3");
+    assert_same_weights(off, train(cfg));
+    if (mg_dist_rank() == 0) {
+        long steps[8];
+        assert_int_equal(eval_steps("img_on", "fid", steps, 8), 3);
+        assert_int_equal(steps[0], 5);
+        assert_int_equal(steps[1], 10);
+        assert_int_equal(steps[2], 12);
+        assert_int_equal(eval_steps("img_on", "classes_over_1pct", steps, 8), 3);
+        assert_int_equal(eval_steps("img_on", "kid_mean", steps, 8), 3);
+    }
+}
+
+static void test_bad_extractor_fails_at_start(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = image_gan(8, data8, "img_missing");
+    char set[400];
+    snprintf(set, sizeof set, "eval.extractor=%s/no/such/classifier.h5", dir);
+    mg_cfg_override(cfg, set);
+    mg_cfg_override(cfg, "eval.interval=5");
+    /* every rank loads the extractor before any collective call: each fails on its own */
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "no/such/classifier.h5");
+    assert_non_null(strstr(mg_last_error(), "eval"));
+    mg_error_set_context(NULL);
+    mg_cfg_free(cfg);
+
+    /* 16x16 samples for an 8x8 extractor */
+    cfg = image_gan(16, data16, "img_shape");
+    snprintf(set, sizeof set, "eval.extractor=%s", model_path);
+    mg_cfg_override(cfg, set);
+    mg_cfg_override(cfg, "eval.interval=5");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "the extractor takes 1x8x8 images");
+    assert_non_null(strstr(mg_last_error(), "1x16x16"));
+    mg_error_set_context(NULL);
+    mg_cfg_free(cfg);
+
+    /* fewer samples than feature dimensions (12): refused at the start, not at step 5 */
+    cfg = image_gan(8, data8, "img_few");
+    snprintf(set, sizeof set, "eval.extractor=%s", model_path);
+    mg_cfg_override(cfg, set);
+    mg_cfg_override(cfg, "eval.interval=5");
+    mg_cfg_override(cfg, "eval.samples=12");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "eval.samples");
+    mg_error_set_context(NULL);
+    mg_cfg_free(cfg);
+    mg_dist_barrier();
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = ring_gan("bad");
+    mg_cfg_override(cfg, "eval.intreval=5");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "intreval");
+    mg_cfg_free(cfg);
+    cfg = ring_gan("bad");
+    mg_cfg_override(cfg, "eval.interval=-1");
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "eval.interval");
+    mg_cfg_free(cfg);
+}
+
+int main(int argc, char **argv)
+{
+    mg_dist_init(&argc, &argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mixture_eval_lines_and_bitwise_training),
+        cmocka_unit_test(test_image_eval_lines_and_bitwise_training),
+        cmocka_unit_test(test_bad_extractor_fails_at_start),
+        cmocka_unit_test(test_config_errors),
+    };
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    failed = mg_dist_any(failed != 0) ? 1 : 0;
+    mg_dist_finalize();
+    return failed;
+}
