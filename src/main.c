@@ -120,11 +120,12 @@ static int cmd_train(int argc, char **argv)
 }
 
 static const char sample_usage[] =
-    "usage: mpigan sample --checkpoint CKPT.h5 [-n N] [--seed S] -o OUT.png|OUT.h5\n"
+    "usage: mpigan sample --checkpoint CKPT.h5 [-n N] [--seed S] [--ema] -o OUT.png|OUT.h5\n"
     "Rebuilds the generator from the checkpoint's stored config, loads its parameters and\n"
     "BatchNorm statistics, and runs it in evaluation mode on N(0, I) noise.\n"
     "  -n N       samples to draw (default 64; an 8x8 grid)\n"
     "  --seed S   noise seed (default 1)\n"
+    "  --ema      use the checkpoint's EMA generator (train.ema; group G_ema) instead of G\n"
     "  -o OUT     .png: image grid (image data only); .h5: `images` float32 (N, C, H, W) in\n"
     "             [-1, 1] or `x` float32 (N, D) for vector data such as ring8/grid25\n";
 
@@ -144,6 +145,7 @@ static int cmd_sample(int argc, char **argv)
     const char *checkpoint = NULL, *out = NULL;
     long n = 64;
     unsigned long long seed = 1;
+    bool ema = false;
     for (int i = 0; i < argc; i++) {
         bool has_value = i + 1 < argc;
         char *end = NULL;
@@ -151,6 +153,8 @@ static int cmd_sample(int argc, char **argv)
             checkpoint = argv[++i];
         else if (!strcmp(argv[i], "-o") && has_value)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--ema"))
+            ema = true;
         else if (!strcmp(argv[i], "-n") && has_value && (n = strtol(argv[++i], &end, 10), *end == 0) && n > 0 &&
                  n <= 1000000)
             ;
@@ -169,7 +173,7 @@ static int cmd_sample(int argc, char **argv)
     }
     if (mg_dist_rank() == 0) {
         mg_shape shape;
-        float *samples = mg_sample_generate(checkpoint, (int)n, seed, &shape);
+        float *samples = mg_sample_generate_from(checkpoint, ema ? "G_ema" : "G", (int)n, seed, &shape);
         if (ends_with(out, ".png")) {
             MG_CHECK(shape.h > 1 || shape.w > 1, out, "write -o samples.h5 for vector data (a scatter plot comes later)",
                      "the generator makes %d-dimensional vectors, not images", shape.c);
@@ -177,7 +181,7 @@ static int cmd_sample(int argc, char **argv)
         } else {
             mg_sample_write_h5(out, samples, (int)n, shape, checkpoint);
         }
-        printf("wrote %ld samples to %s\n", n, out);
+        printf("wrote %ld samples%s to %s\n", n, ema ? " of the EMA generator" : "", out);
         mg_free(samples);
     }
     return 0;
