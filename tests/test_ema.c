@@ -4,7 +4,9 @@
  * neutral; config errors. Training with train.ema: 40 steps straight and 20 + stop +
  * resume 20 end with bitwise identical G, D and EMA (so the EMA round-trips through the
  * checkpoint), the EMA differs from G, and the final checkpoint's /G_ema equals the
- * trainer's EMA. `--ema` on a checkpoint without EMA is a clear error.
+ * trainer's EMA. The sample grids written during training show the EMA generator: the
+ * last one equals `mpigan sample --ema` of the final checkpoint byte for byte (and not
+ * the plain G's). `--ema` on a checkpoint without EMA is a clear error.
  * mpirun-np: 1 2 */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "mg_checkpoint.h"
 #include "mg_dist.h"
 #include "mg_ema.h"
+#include "mg_png_grid.h"
 #include "mg_sample.h"
 #include "mg_test.h"
 #include "mg_train.h"
@@ -204,10 +207,12 @@ static void test_resume_with_ema_is_bitwise_identical(void **state)
     assert_true(memcmp(e->param, G->param, G->n_param * sizeof(float)) != 0);
     /* every rank holds the same average */
     assert_true(mg_dist_all_equal_u64(bytes(e->param, e->n_param)));
-    /* the final checkpoint's /G_ema is the trainer's EMA, bit for bit */
-    if (mg_dist_rank() == 0) {
+    /* the final checkpoint's /G_ema is the trainer's EMA, bit for bit (the file is
+     * complete once the run returns; every rank reads it, so a failure is everyone's) */
+    {
         char ckdir[200], path[400];
         snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir_a);
+        mg_dist_barrier();
         assert_true(mg_ckpt_latest(ckdir, path, sizeof path));
         assert_true(mg_ckpt_has_net(path, "G_ema"));
         mg_net copy;
@@ -286,6 +291,88 @@ static void test_ema_turned_on_at_resume(void **state)
     mg_cfg_free(cfg);
 }
 
+static const char image_config[] =
+    "generator:\n"
+    "  input: [8]\n"
+    "  init: {kind: normal, std: 0.2, bn_std: 0.02}\n"
+    "  layers:\n"
+    "    - {kind: linear, out: 72, bias: false}\n"
+    "    - {kind: batchnorm}\n"
+    "    - {kind: relu}\n"
+    "    - {kind: reshape, shape: [8, 3, 3]}\n"
+    "    - {kind: conv_transpose2d, out: 4, kernel: 4, stride: 2, padding: 1, activation: relu}\n"
+    "    - {kind: conv_transpose2d, out: 1, kernel: 4, stride: 2, padding: 1, activation: tanh}\n"
+    "discriminator:\n"
+    "  input: [1, 12, 12]\n"
+    "  layers:\n"
+    "    - {kind: conv2d, out: 4, kernel: 4, stride: 2, padding: 1, activation: leaky_relu}\n"
+    "    - {kind: flatten}\n"
+    "    - {kind: linear, out: 1}\n"
+    "train: {loss: non_saturating, batch: 8, steps: 12, seed: 5, log_interval: 6, sample_interval: 6,\n"
+    "        ema: {decay: 0.8, start: 2}}\n"
+    "optimizer_g: {kind: adam, lr: 1.0e-2, beta1: 0.5}\n"
+    "optimizer_d: {kind: adam, lr: 1.0e-2, beta1: 0.5}\n"
+    "data: {source: synthetic}\n"
+    "checkpoint: {interval: 0}\n";
+
+static char *slurp(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)*size + 1);
+    assert_int_equal(fread(buf, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+    return buf;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    long na, nb;
+    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    bool same = na == nb && !memcmp(x, y, (size_t)na);
+    free(x);
+    free(y);
+    return same;
+}
+
+static void test_training_grid_shows_the_ema(void **state)
+{
+    (void)state;
+    char dir[128], set[200];
+    snprintf(dir, sizeof dir, "/tmp/mpigan_ema_grid_np%d", mg_dist_size());
+    clean_dir(dir);
+    mg_cfg *cfg = mg_cfg_parse(image_config, "ema image config");
+    snprintf(set, sizeof set, "run_dir=%s", dir);
+    mg_cfg_override(cfg, set);
+    mg_trainer *t = mg_trainer_create(cfg, false, false);
+    assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+    bool shows_ema = true;
+    if (mg_dist_rank() == 0) {
+        char ckpt[300], grid[300], redrawn[300], plain[300];
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoints/ckpt_000000012.h5", dir);
+        snprintf(grid, sizeof grid, "%s/samples/step_12.png", dir);
+        snprintf(redrawn, sizeof redrawn, "%s/redrawn_ema.png", dir);
+        snprintf(plain, sizeof plain, "%s/redrawn_g.png", dir);
+        mg_shape shape;
+        float *x = mg_sample_generate_from(ckpt, "G_ema", 64, 5, &shape);
+        mg_png_grid_write(redrawn, x, 64, shape.c, shape.h, shape.w);
+        mg_free(x);
+        x = mg_sample_generate_from(ckpt, "G", 64, 5, &shape);
+        mg_png_grid_write(plain, x, 64, shape.c, shape.h, shape.w);
+        mg_free(x);
+        shows_ema = same_file(grid, redrawn) && !same_file(grid, plain);
+    }
+    /* one verdict for all ranks: a failure on rank 0 alone must not leave the others waiting */
+    if (mg_dist_any(!shows_ema))
+        fail_msg("the training grid is not the EMA generator's (sample --ema of the final checkpoint)");
+}
+
 int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
@@ -296,6 +383,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_resume_with_ema_is_bitwise_identical),
         cmocka_unit_test(test_no_ema_checkpoint),
         cmocka_unit_test(test_ema_turned_on_at_resume),
+        cmocka_unit_test(test_training_grid_shows_the_ema),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
