@@ -71,7 +71,8 @@ static const char train_usage[] =
     "steps) and checkpoints (checkpoint.dir, default run_dir/checkpoints).\n"
     "  --set key.path=value  override one config value, e.g. --set train.steps=500\n"
     "                        or --set generator.layers[0].out=256 (repeatable)\n"
-    "  --resume              continue from the newest complete checkpoint (fresh start if none)\n"
+    "  --resume              continue from the newest complete checkpoint (fresh start if none;\n"
+    "                        a config's init.from is used only on a fresh start)\n"
     "SIGTERM or SIGUSR1 (mpirun forwards SIGUSR1) finishes the current step, writes a checkpoint and\n"
     "exits 0. Exit status: 0 done or stopped by a signal, 3 NaN/Inf with train.nan_policy: stop.\n";
 
