@@ -7,6 +7,8 @@
  *   /G/param /G/state /D/param /D/state         float32 (n) flat network buffers
  *   /G/opt_m /G/opt_v /D/opt_m /D/opt_v         float32 (n), those the optimizer has;
  *                                               attributes opt_kind and opt_step on /G, /D
+ *   /G_ema/param /G_ema/state                   float32 (n): the generator EMA (mg_ema.h),
+ *                                               only for runs with train.ema
  *   /rng/noise       uint32 (n_ranks, MG_RNG_WORDS): every rank's noise stream
  *   /loader/state    uint64 (MG_LOADER_STATE_WORDS): the HDF5 data loader's position
  *                    (mg_loader_state, rank 0's copy); attributes sampler ("global" or
@@ -26,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_ema.h"
 #include "mg_loader.h"
 #include "mg_net.h"
 #include "mg_optim.h"
@@ -49,6 +52,9 @@ typedef struct {
     bool has_loader_state;          /* HDF5 data: /loader/state is (to be) in the file */
     uint64_t loader_state[MG_LOADER_STATE_WORDS];
     char loader_sampler[16];        /* "global" | "shard" */
+    mg_ema *ema;                    /* write: /G_ema from it when non-NULL; read: filled when
+                                       non-NULL and the file has /G_ema (has_ema says so) */
+    bool has_ema;
 } mg_ckpt;
 
 /* Serialises an RNG into MG_RNG_WORDS words and back (bit-exact). */
@@ -70,8 +76,12 @@ void mg_ckpt_read(const char *path, mg_ckpt *c);
 /* Reads only the config text (allocated, mg_free) and step; for `mpigan sample`. */
 char *mg_ckpt_read_config(const char *path, long *step);
 
-/* Reads one network's param and state from a checkpoint into net ("G" or "D"). */
+/* Reads one network's param and state from a checkpoint into net ("G", "D" or "G_ema").
+ * A missing group is an error naming it (for G_ema: the run had no train.ema). */
 void mg_ckpt_read_net(const char *path, const char *which, mg_net *net);
+
+/* True when the checkpoint holds the network group which ("G_ema": an EMA generator). */
+bool mg_ckpt_has_net(const char *path, const char *which);
 
 /* Creates dir and its parents (mkdir -p); fatal on failure. */
 void mg_mkdir_p(const char *dir);

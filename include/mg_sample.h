@@ -23,6 +23,9 @@ void mg_sample_eval(mg_net *G, const float *z, int n, float *out);
 
 /* Returns n samples, (n, shape) floats (mg_free), and their per-sample shape. */
 float *mg_sample_generate(const char *checkpoint, int n, uint64_t seed, mg_shape *shape);
+/* The same from the checkpoint's network group which: "G", or "G_ema" (the generator EMA;
+ * an error naming the file when the run had no train.ema). */
+float *mg_sample_generate_from(const char *checkpoint, const char *which, int n, uint64_t seed, mg_shape *shape);
 
 /* Writes samples to an HDF5 file: `images` float32 (n, c, h, w) for images, `x` float32
  * (n, d) for vectors, and an attribute source (the checkpoint path). Written to

@@ -23,12 +23,14 @@
 #include <stdint.h>
 
 #include "mg_cfg.h"
+#include "mg_ema.h"
 #include "mg_loader.h"
 #include "mg_loss.h"
 #include "mg_net.h"
 #include "mg_optim.h"
 #include "mg_sched.h"
 #include "mg_train_eval.h"
+#include "mg_transfer.h"
 
 typedef enum { MG_DATA_RING8, MG_DATA_GRID25, MG_DATA_SYNTHETIC, MG_DATA_HDF5 } mg_data_source;
 typedef enum { MG_NOISE_GLOBAL, MG_NOISE_PER_RANK } mg_noise_streams;
@@ -70,6 +72,9 @@ typedef struct {
     long stop_at_step;         /* -1: never; else behave as if SIGTERM came during that step */
     /* eval: (mg_train_eval.h) */
     mg_train_eval_cfg eval;
+    /* train.ema: generator EMA (mg_ema.h); init: transfer learning (mg_transfer.h) */
+    mg_ema_cfg ema;
+    mg_transfer_cfg init;
 } mg_train_cfg;
 
 /* Reads every trainer section of cfg (not the networks) with types and ranges checked;
@@ -111,6 +116,8 @@ mg_train_result mg_trainer_run(mg_trainer *t);
 /* The replicas (read-only use: tests compare parameters). */
 const mg_net *mg_trainer_G(const mg_trainer *t);
 const mg_net *mg_trainer_D(const mg_trainer *t);
+/* The generator EMA (train.ema), NULL when off. */
+const mg_ema *mg_trainer_ema(const mg_trainer *t);
 void mg_trainer_free(mg_trainer *t);
 
 /* Installs SIGTERM and SIGUSR1 handlers that ask the run to stop after the current

@@ -222,6 +222,12 @@ void mg_ckpt_write(const char *dir, const mg_ckpt *c, int keep_last)
         H5_OK(H5Sclose(space), tmp, "/rng/noise");
         H5_OK(H5Gclose(g), tmp, "/rng");
     }
+    if (c->ema) {
+        hid_t g = H5_OK(H5Gcreate2(f, "G_ema", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), tmp, "/G_ema");
+        write_floats(g, tmp, "param", c->ema->param, c->ema->n_param);
+        write_floats(g, tmp, "state", c->ema->state, c->ema->n_state);
+        H5_OK(H5Gclose(g), tmp, "/G_ema");
+    }
     if (c->has_loader_state)
         write_loader_state(f, tmp, c);
     H5_OK(H5Fflush(f, H5F_SCOPE_GLOBAL), tmp, "/");
@@ -426,6 +432,11 @@ void mg_ckpt_read(const char *path, mg_ckpt *c)
     H5_OK(H5Dclose(set), path, name);
     c->n_ranks = n_ranks;
     read_loader_state(f, path, c);
+    c->has_ema = H5_OK(H5Lexists(f, "G_ema", H5P_DEFAULT), path, "/G_ema") > 0;
+    if (c->ema && c->has_ema) {
+        read_floats(f, path, "G_ema/param", c->ema->param, c->ema->n_param);
+        read_floats(f, path, "G_ema/state", c->ema->state, c->ema->n_state);
+    }
     H5_OK(H5Fclose(f), path, "/");
 }
 
@@ -444,6 +455,19 @@ void mg_ckpt_read_net(const char *path, const char *which, mg_net *net)
 {
     hid_t f = open_checked(path);
     check_format(f, path);
+    bool ema = !strcmp(which, "G_ema");
+    MG_CHECK(H5_OK(H5Lexists(f, which, H5P_DEFAULT), path, which) > 0, path,
+             ema ? "the run trained without train.ema; drop --ema to use its generator" : "the checkpoint is incomplete",
+             "no /%s group%s", which, ema ? " (no EMA generator)" : "");
     read_net(f, path, which, net, NULL);
     H5_OK(H5Fclose(f), path, "/");
+}
+
+bool mg_ckpt_has_net(const char *path, const char *which)
+{
+    hid_t f = open_checked(path);
+    check_format(f, path);
+    bool has = H5_OK(H5Lexists(f, which, H5P_DEFAULT), path, which) > 0;
+    H5_OK(H5Fclose(f), path, "/");
+    return has;
 }

@@ -71,7 +71,8 @@ static const char train_usage[] =
     "steps) and checkpoints (checkpoint.dir, default run_dir/checkpoints).\n"
     "  --set key.path=value  override one config value, e.g. --set train.steps=500\n"
     "                        or --set generator.layers[0].out=256 (repeatable)\n"
-    "  --resume              continue from the newest complete checkpoint (fresh start if none)\n"
+    "  --resume              continue from the newest complete checkpoint (fresh start if none;\n"
+    "                        a config's init.from is used only on a fresh start)\n"
     "SIGTERM or SIGUSR1 (mpirun forwards SIGUSR1) finishes the current step, writes a checkpoint and\n"
     "exits 0. Exit status: 0 done or stopped by a signal, 3 NaN/Inf with train.nan_policy: stop.\n";
 
@@ -120,11 +121,12 @@ static int cmd_train(int argc, char **argv)
 }
 
 static const char sample_usage[] =
-    "usage: mpigan sample --checkpoint CKPT.h5 [-n N] [--seed S] -o OUT.png|OUT.h5\n"
+    "usage: mpigan sample --checkpoint CKPT.h5 [-n N] [--seed S] [--ema] -o OUT.png|OUT.h5\n"
     "Rebuilds the generator from the checkpoint's stored config, loads its parameters and\n"
     "BatchNorm statistics, and runs it in evaluation mode on N(0, I) noise.\n"
     "  -n N       samples to draw (default 64; an 8x8 grid)\n"
     "  --seed S   noise seed (default 1)\n"
+    "  --ema      use the checkpoint's EMA generator (train.ema; group G_ema) instead of G\n"
     "  -o OUT     .png: image grid (image data only); .h5: `images` float32 (N, C, H, W) in\n"
     "             [-1, 1] or `x` float32 (N, D) for vector data such as ring8/grid25\n";
 
@@ -144,6 +146,7 @@ static int cmd_sample(int argc, char **argv)
     const char *checkpoint = NULL, *out = NULL;
     long n = 64;
     unsigned long long seed = 1;
+    bool ema = false;
     for (int i = 0; i < argc; i++) {
         bool has_value = i + 1 < argc;
         char *end = NULL;
@@ -151,6 +154,8 @@ static int cmd_sample(int argc, char **argv)
             checkpoint = argv[++i];
         else if (!strcmp(argv[i], "-o") && has_value)
             out = argv[++i];
+        else if (!strcmp(argv[i], "--ema"))
+            ema = true;
         else if (!strcmp(argv[i], "-n") && has_value && (n = strtol(argv[++i], &end, 10), *end == 0) && n > 0 &&
                  n <= 1000000)
             ;
@@ -169,7 +174,7 @@ static int cmd_sample(int argc, char **argv)
     }
     if (mg_dist_rank() == 0) {
         mg_shape shape;
-        float *samples = mg_sample_generate(checkpoint, (int)n, seed, &shape);
+        float *samples = mg_sample_generate_from(checkpoint, ema ? "G_ema" : "G", (int)n, seed, &shape);
         if (ends_with(out, ".png")) {
             MG_CHECK(shape.h > 1 || shape.w > 1, out, "write -o samples.h5 for vector data (a scatter plot comes later)",
                      "the generator makes %d-dimensional vectors, not images", shape.c);
@@ -177,7 +182,7 @@ static int cmd_sample(int argc, char **argv)
         } else {
             mg_sample_write_h5(out, samples, (int)n, shape, checkpoint);
         }
-        printf("wrote %ld samples to %s\n", n, out);
+        printf("wrote %ld samples%s to %s\n", n, ema ? " of the EMA generator" : "", out);
         mg_free(samples);
     }
     return 0;

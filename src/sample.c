@@ -30,6 +30,11 @@ void mg_sample_eval(mg_net *G, const float *z, int n, float *out)
 
 float *mg_sample_generate(const char *checkpoint, int n, uint64_t seed, mg_shape *shape)
 {
+    return mg_sample_generate_from(checkpoint, "G", n, seed, shape);
+}
+
+float *mg_sample_generate_from(const char *checkpoint, const char *which, int n, uint64_t seed, mg_shape *shape)
+{
     MG_CHECK(n > 0, "sample", "ask for at least one sample", "n = %d", n);
     long step = 0;
     char *text = mg_ckpt_read_config(checkpoint, &step);
@@ -39,7 +44,7 @@ float *mg_sample_generate(const char *checkpoint, int n, uint64_t seed, mg_shape
     const int chunk = n < 256 ? n : 256;
     mg_net G;
     mg_net_from_cfg(&G, "G", mg_cfg_require(mg_cfg_root(cfg), "generator"), (mg_shape){0, 0, 0}, chunk);
-    mg_ckpt_read_net(checkpoint, "G", &G);
+    mg_ckpt_read_net(checkpoint, which, &G);
     *shape = G.out;
     float *samples = mg_alloc_floats((size_t)n * mg_shape_size(G.out), "samples");
     float *z = mg_alloc_floats((size_t)n * mg_shape_size(G.in), "sample noise");

@@ -30,6 +30,7 @@
 #include "mg_mem_data.h"
 #include "mg_sample_grid.h"
 #include "mg_train_eval.h"
+#include "mg_transfer.h"
 
 enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, EXTRA };
 
@@ -63,6 +64,9 @@ struct mg_trainer {
     mg_sample_grid grid;                /* rank 0, image data, sample_interval > 0 */
     bool grid_on;
     mg_train_eval *eval;                /* eval.interval > 0 */
+    mg_ema ema;                         /* train.ema: the averaged G (tc.ema.on) */
+    bool ema_resumed;                   /* rank 0: the EMA came from the checkpoint */
+    mg_frozen frozen_g, frozen_d;       /* frozen layers' parameters, kept through the steps */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -136,8 +140,10 @@ static void bn_reduce_timed(float *buf, int n, void *ctx)
 
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
 const mg_net *mg_trainer_D(const mg_trainer *t) { return &t->D; }
+const mg_ema *mg_trainer_ema(const mg_trainer *t) { return t->tc.ema.on ? &t->ema : NULL; }
 
 /* The generator the periodic evaluation scores (one place, so it can become the EMA G). */
+/* G's buffers, which hold the EMA weights while an evaluation runs with train.ema on */
 static const mg_net *evaluated_G(const mg_trainer *t) { return &t->G; }
 
 static bool bce_type(mg_gan_loss k) { return k == MG_LOSS_MINIMAX || k == MG_LOSS_NONSATURATING; }
@@ -301,12 +307,14 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     }
     compute_begin(t);
     s->lr_d = mg_sched_lr(&t->tc.sched_d, t->tc.opt_d.lr, t->step, t->tc.steps);
+    mg_frozen_save(&t->frozen_d, D->param);
     mg_optim_step(&t->opt_d, D->param, t->red_d, s->lr_d);
     if (t->tc.clip > 0) {
         const float c = t->tc.clip;
         for (size_t i = 0; i < D->n_param; i++)
             D->param[i] = fminf(fmaxf(D->param[i], -c), c);
     }
+    mg_frozen_restore(&t->frozen_d, D->param);
     compute_end(t);
     return true;
 }
@@ -342,7 +350,11 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
     }
     compute_begin(t);
     s->lr_g = mg_sched_lr(&t->tc.sched_g, t->tc.opt_g.lr, t->step, t->tc.steps);
+    mg_frozen_save(&t->frozen_g, G->param);
     mg_optim_step(&t->opt_g, G->param, t->red_g, s->lr_g);
+    mg_frozen_restore(&t->frozen_g, G->param);
+    if (t->tc.ema.on) /* G is the same on every rank, so is its average */
+        mg_ema_update(&t->ema, G, t->step + 1);
     compute_end(t);
     return true;
 }
@@ -364,7 +376,7 @@ static void save_checkpoint(mg_trainer *t)
     if (t->rank == 0) {
         mg_ckpt c = {.step = t->step, .n_ranks = t->size, .data_items = t->data_items, .noise_items = t->noise_items,
                      .G = &t->G, .D = &t->D, .opt_g = &t->opt_g, .opt_d = &t->opt_d, .rng_words = all,
-                     .config_text = t->resolved};
+                     .config_text = t->resolved, .ema = t->tc.ema.on ? &t->ema : NULL};
         if (t->loader) {
             /* the same on every rank (but for informational epoch fields): rank 0's is enough */
             mg_loader_state st;
@@ -427,8 +439,10 @@ static bool resume_from_checkpoint(mg_trainer *t)
     int64_t header[4] = {0};
     mg_loader_state loader_state = {0};
     if (t->rank == 0) {
-        mg_ckpt c = {.G = &t->G, .D = &t->D, .opt_g = &t->opt_g, .opt_d = &t->opt_d};
+        mg_ckpt c = {.G = &t->G, .D = &t->D, .opt_g = &t->opt_g, .opt_d = &t->opt_d,
+                     .ema = t->tc.ema.on ? &t->ema : NULL};
         mg_ckpt_read(path, &c);
+        t->ema_resumed = c.has_ema;
         MG_CHECK(c.n_ranks == t->size || t->tc.noise == MG_NOISE_GLOBAL, path,
                  "resume on the same number of ranks, or use noise_streams: global",
                  "written by %d ranks with per-rank noise streams; this run has %d", c.n_ranks, t->size);
@@ -464,6 +478,24 @@ static bool resume_from_checkpoint(mg_trainer *t)
 }
 
 /* ---- setup ---- */
+
+/* The EMA starts as G, or comes from the checkpoint resumed (rank 0's, broadcast). A
+ * checkpoint of a run without EMA starts it from G at the resumed step. */
+static void setup_ema(mg_trainer *t, bool resumed)
+{
+    int from_ckpt = t->rank == 0 && resumed && t->ema_resumed;
+    mg_dist_bcast(&from_ckpt, sizeof from_ckpt);
+    if (from_ckpt) {
+        mg_dist_bcast(t->ema.param, t->ema.n_param * sizeof(float));
+        mg_dist_bcast(t->ema.state, t->ema.n_state * sizeof(float));
+        return;
+    }
+    memcpy(t->ema.param, t->G.param, t->ema.n_param * sizeof(float));
+    memcpy(t->ema.state, t->G.state, t->ema.n_state * sizeof(float));
+    if (resumed && t->rank == 0)
+        fprintf(stderr, "mpigan: the checkpoint has no EMA generator; train.ema starts from G at step %ld\n",
+                t->step);
+}
 
 mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
 {
@@ -533,17 +565,27 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     mg_rng_init(&t->noise_rng, tc->seed, mg_rng_stream_id(MG_STREAM_NOISE, (uint32_t)t->rank));
     mg_optim_init(&t->opt_g, &tc->opt_g, t->G.n_param);
     mg_optim_init(&t->opt_d, &tc->opt_d, t->D.n_param);
+    mg_transfer_freeze(&tc->init, &t->G, &t->D);
+    mg_frozen_init(&t->frozen_g, &t->G);
+    mg_frozen_init(&t->frozen_d, &t->D);
+    if (tc->ema.on)
+        mg_ema_init(&t->ema, &tc->ema, &t->G);
     t->resolved = mg_train_cfg_resolved(tc, cfg);
     if (t->rank == 0)
         mg_mkdir_p(tc->run_dir);
     mg_dist_barrier();
-    if (resume && !resume_from_checkpoint(t) && t->rank == 0 && verbose)
+    bool resumed = resume && resume_from_checkpoint(t);
+    if (resume && !resumed && t->rank == 0 && verbose)
         printf("resume: no checkpoint in %s yet; starting from step 0\n", tc->ckpt_dir);
+    if (!resumed) /* init.from: a fresh run only; a resumed one has its own weights */
+        mg_transfer_load(&tc->init, &t->G, &t->D, verbose);
     /* rank 0's replicas are everyone's */
     mg_dist_bcast(t->G.param, t->G.n_param * sizeof(float));
     mg_dist_bcast(t->G.state, t->G.n_state * sizeof(float));
     mg_dist_bcast(t->D.param, t->D.n_param * sizeof(float));
     mg_dist_bcast(t->D.state, t->D.n_state * sizeof(float));
+    if (tc->ema.on)
+        setup_ema(t, resumed);
     check_replicas(t, "at start");
 
     if (!t->loader)
@@ -680,8 +722,13 @@ mg_train_result mg_trainer_run(mg_trainer *t)
             window_start_step = t->step;
             window_start = tnow;
         }
-        if (t->grid_on && t->step % tc->sample_interval == 0)
+        if (t->grid_on && t->step % tc->sample_interval == 0) {
+            if (tc->ema.on) /* the grids show the averaged G: swap its weights in and back */
+                mg_ema_swap(&t->ema, &t->G);
             mg_sample_grid_write(&t->grid, &t->G, t->step);
+            if (tc->ema.on)
+                mg_ema_swap(&t->ema, &t->G);
+        }
         if (tc->check_replicas && t->step % tc->check_replicas == 0)
             check_replicas(t, "during training");
         if (s.stop || (tc->ckpt_interval && t->step % tc->ckpt_interval == 0) || t->step == tc->steps) {
@@ -689,8 +736,13 @@ mg_train_result mg_trainer_run(mg_trainer *t)
         }
         /* after a whole step, never between a D update and the G update reusing its fakes
          * (it scores a copy of G anyway); its time stays out of the next img/s */
-        if (!s.stop && mg_train_eval_due(t->eval, t->step, tc->steps))
+        if (!s.stop && mg_train_eval_due(t->eval, t->step, tc->steps)) {
+            if (tc->ema.on) /* score the averaged G, as the grids show it (swapped in and back) */
+                mg_ema_swap(&t->ema, &t->G);
             window_start += mg_train_eval_run(t->eval, evaluated_G(t), t->step, t->metrics);
+            if (tc->ema.on)
+                mg_ema_swap(&t->ema, &t->G);
+        }
         if (s.stop) {
             if (t->rank == 0)
                 fprintf(stderr, "mpigan: stop requested; checkpoint written at step %ld\n", t->step);
@@ -723,6 +775,9 @@ void mg_trainer_free(mg_trainer *t)
     mg_net_free(&t->D);
     mg_optim_free(&t->opt_g);
     mg_optim_free(&t->opt_d);
+    mg_ema_free(&t->ema);
+    mg_frozen_free(&t->frozen_g);
+    mg_frozen_free(&t->frozen_d);
     mg_free(t->resolved);
     mg_free(t->real);
     mg_free(t->z);

@@ -50,6 +50,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->overlap = mg_cfg_bool(overlap, "enabled", false);
     tc->bucket_mb = (float)mg_cfg_real(overlap, "bucket_mb", 4.0, 1e-6, 1024.0);
     tc->measure_wait = mg_cfg_bool(train, "measure_wait", true);
+    tc->ema = mg_ema_cfg_from(mg_cfg_get(train, "ema"));
     /* WGAN needs a Lipschitz constraint: clip must be stated (0 turns clipping off on
      * purpose); the other losses take no clipping. */
     mg_cfg_node clip = mg_cfg_get(train, "clip");
@@ -111,6 +112,7 @@ void mg_train_cfg_read(mg_train_cfg *tc, mg_cfg *cfg, int n_ranks)
     tc->inject_nan_at_step = mg_cfg_int(debug, "inject_nan_at_step", -1, -1, 1L << 40);
     tc->stop_at_step = mg_cfg_int(debug, "stop_at_step", -1, -1, 1L << 40);
     mg_train_eval_cfg_read(&tc->eval, mg_cfg_get(root, "eval"), tc->seed);
+    tc->init = mg_transfer_cfg_from(mg_cfg_get(root, "init"));
 }
 
 /* ---- writing the resolved config ---- */
@@ -270,6 +272,29 @@ static void put_schedule(text_buf *t, const char *key, const mg_sched *s)
     put(t, "}\n");
 }
 
+/* init: only when it loads or freezes something (no section = nothing to do). */
+static void put_init(text_buf *t, const mg_transfer_cfg *c)
+{
+    if (!c->from[0] && !c->n_freeze)
+        return;
+    put(t, "\ninit: {");
+    if (c->from[0]) {
+        put(t, "from: ");
+        put_scalar(t, c->from);
+        put(t, ", networks: [%s%s%s]%s", c->generator ? "generator" : "", c->generator && c->discriminator ? ", " : "",
+            c->discriminator ? "discriminator" : "", c->n_freeze ? ", " : "");
+    }
+    if (c->n_freeze) {
+        put(t, "freeze: [");
+        for (int i = 0; i < c->n_freeze; i++) {
+            put(t, "%s", i ? ", " : "");
+            put_scalar(t, c->freeze[i]);
+        }
+        put(t, "]");
+    }
+    put(t, "}");
+}
+
 char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
 {
     text_buf t = {.cap = 4096};
@@ -289,6 +314,8 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
     put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
     put(&t, "  overlap: {enabled: %s, bucket_mb: %s}\n  measure_wait: %s\n", tc->overlap ? "true" : "false",
         float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
+    if (tc->ema.on)
+        put(&t, "  ema: {decay: %s, start: %ld}\n", float_text(tc->ema.decay, clip), tc->ema.start);
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);
@@ -307,6 +334,7 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
     put_scalar(&t, tc->ckpt_dir);
     put(&t, ", interval: %ld, keep_last: %d}\nrun_dir: ", tc->ckpt_interval, tc->keep_last);
     put_scalar(&t, tc->run_dir);
+    put_init(&t, &tc->init);
     put(&t, "\ndebug: {check_replicas: %ld, inject_nan_at_step: %ld, stop_at_step: %ld}\n", tc->check_replicas,
         tc->inject_nan_at_step, tc->stop_at_step);
     char *eval = mg_train_eval_cfg_yaml(&tc->eval);
