@@ -49,6 +49,7 @@ typedef struct {
     mg_noise_streams noise;  /* noise_streams: global (default) | per_rank */
     long sample_interval;    /* PNG sample grid every K steps (image data); 0 = off (default 500) */
     int threads;             /* OpenBLAS threads per rank; 0 = automatic (mg_blas_threads.h) */
+    int pack;                /* PacGAN: D judges pack samples at once (default 1); divides batch / ranks */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;

@@ -45,6 +45,13 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->noise = (mg_noise_streams)mg_cfg_choice(train, "noise_streams", noise_names, 2, 0);
     tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
     tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
+    /* PacGAN: packs are cut from the rank's slice, so they never span ranks */
+    mg_cfg_node pack = mg_cfg_get(train, "pack");
+    tc->pack = mg_cfg_present(pack) ? (int)mg_cfg_as_int(pack, 1, 1024) : 1;
+    if ((tc->batch / n_ranks) % tc->pack) /* only when given: 1 divides anything */
+        mg_cfg_fail(pack, "choose train.pack dividing train.batch / ranks (packs never span ranks)",
+                    "train.pack %d does not divide the per-rank batch %d (train.batch %d / %d ranks)", tc->pack,
+                    tc->batch / n_ranks, tc->batch, n_ranks);
     /* WGAN needs a Lipschitz constraint: clip must be stated (0 turns clipping off on
      * purpose); the other losses take no clipping. */
     mg_cfg_node clip = mg_cfg_get(train, "clip");
@@ -281,6 +288,7 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
     put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local", tc->log_interval,
         tc->nan_stop ? "stop" : "skip");
     put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
+    put(&t, "  pack: %d\n", tc->pack);
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);
