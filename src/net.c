@@ -237,7 +237,8 @@ void mg_net_check_batch(const mg_net *net, int n, const char *why)
     for (int i = 0; i < net->n_layers; i++) {
         const mg_layer *l = &net->layers[i];
         MG_CHECK(l->batch_multiple <= 1 || n % l->batch_multiple == 0, l->name,
-                 "choose a batch (or group) so that the group divides it; groups never span ranks; `mpigan nets` names the layers",
+                 "choose a batch (or group) so that the group divides it; groups never span ranks; "
+                 "`mpigan nets` names the layers",
                  "needs batches in multiples of %d (its group), but gets %d (%s)", l->batch_multiple, n, why);
     }
 }

@@ -96,7 +96,8 @@ static void test_g_gradient_through_pack(void **state)
                         "  - {kind: flatten}\n  - {kind: linear, out: 1}\n";
     check_g_gradient(g_img, d_img, 8, 2);
     check_g_gradient(g_img, d_img, 9, 3);
-    const char *g_vec = "input: [4]\nlayers:\n  - {kind: linear, out: 8, activation: tanh}\n  - {kind: linear, out: 2}\n";
+    const char *g_vec = "input: [4]\nlayers:\n  - {kind: linear, out: 8, activation: tanh}\n"
+                        "  - {kind: linear, out: 2}\n";
     const char *d_vec = "input: [2]\nlayers:\n  - {kind: linear, out: 8, activation: tanh}\n"
                         "  - {kind: mbstd, group: 2}\n  - {kind: linear, out: 1}\n";
     check_g_gradient(g_vec, d_vec, 8, 2);
@@ -113,8 +114,8 @@ static void test_pack_config(void **state)
     (void)state;
     mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
     mg_cfg_override(cfg, "train.pack=3");
-    MG_EXPECT_FATAL(read_cfg(cfg, 1),
-                    "--set (train.pack): train.pack 3 does not divide the per-rank batch 16 (train.batch 16 / 1 ranks)");
+    MG_EXPECT_FATAL(read_cfg(cfg, 1), "--set (train.pack): train.pack 3 does not divide the per-rank batch 16 "
+                                      "(train.batch 16 / 1 ranks)");
     mg_cfg_override(cfg, "train.pack=16");
     read_cfg(cfg, 1);
     MG_EXPECT_FATAL(read_cfg(cfg, 2), "train.pack 16 does not divide the per-rank batch 8");
