@@ -61,6 +61,7 @@ struct mg_layer {
     size_t n_cache_fixed;   /* ... and independent of the batch */
     size_t n_work;          /* floats of scratch workspace, per sample */
     double macs;            /* multiply-adds of one forward pass, per sample */
+    int batch_multiple;     /* > 1: batches must be multiples of it (mbstd groups); else any */
     float *param, *grad, *state, *cache, *work; /* views bound by the network */
     bool frozen;            /* never receives parameter gradients (transfer learning) */
     bool has_init;          /* init below overrides the network default */

@@ -28,4 +28,10 @@ void mg_sigmoid_make(mg_layer *l, mg_shape in);
 void mg_reshape_make(mg_layer *l, mg_shape in, mg_shape out);
 void mg_flatten_make(mg_layer *l, mg_shape in);
 
+/* Minibatch standard deviation (ProGAN), (n, c, h, w) -> (n, c+1, h, w): appends one
+ * channel (one feature for vectors) holding, for each group of `group` consecutive samples
+ * of the batch, the mean over features of sqrt(group variance + eps). group 0 takes the
+ * whole batch as one group; otherwise batches must be multiples of group. */
+void mg_mbstd_make(mg_layer *l, mg_shape in, int group, float eps);
+
 #endif

@@ -43,6 +43,13 @@ void mg_net_finish(mg_net *net, int max_batch);
 /* Builds from a YAML mapping: { input: [c, h, w], init: {...}, layers: [ {kind: ...}, ... ] }.
  * If in.c > 0, the config's input (if given) must equal it. */
 void mg_net_from_cfg(mg_net *net, const char *name, mg_cfg_node spec, mg_shape in, int max_batch);
+/* The same for a network judging `pack` samples at once (PacGAN): in (and a declared
+ * input) is ONE sample's shape, and the network is built for (pack * c, h, w), the pack
+ * samples stacked along channels (features for vectors). pack 1 is mg_net_from_cfg. */
+void mg_net_from_cfg_packed(mg_net *net, const char *name, mg_cfg_node spec, mg_shape in, int pack, int max_batch);
+/* Fails naming the first layer that cannot take batches of n (mbstd: n not a multiple of
+ * its group); why says where n comes from, e.g. "train.batch 64 / 2 ranks". */
+void mg_net_check_batch(const mg_net *net, int n, const char *why);
 /* Parses an initialiser mapping ({kind: normal, std: 0.02, bn_std: 0.02}). */
 mg_init mg_init_from_cfg(mg_cfg_node spec, mg_init def);
 

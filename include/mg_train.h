@@ -55,6 +55,7 @@ typedef struct {
     bool overlap;            /* overlap.enabled: bucketed non-blocking gradient sums during backward (false) */
     float bucket_mb;         /* overlap.bucket_mb: bucket size in MiB (4) */
     bool measure_wait;       /* measure_wait: timed barrier before each gradient reduction (true) */
+    int pack;                /* PacGAN: D judges pack samples at once (default 1); divides batch / ranks */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;

@@ -61,6 +61,7 @@ void mg_tanh_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_sigmoid_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_reshape_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_flatten_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_mbstd_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 
 static const struct { const char *kind; from_cfg_fn make; } kinds[] = {
     {"linear", mg_linear_from_cfg},
@@ -73,6 +74,7 @@ static const struct { const char *kind; from_cfg_fn make; } kinds[] = {
     {"sigmoid", mg_sigmoid_from_cfg},
     {"reshape", mg_reshape_from_cfg},
     {"flatten", mg_flatten_from_cfg},
+    {"mbstd", mg_mbstd_from_cfg},
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 

@@ -194,7 +194,8 @@ static int cmd_nets(int argc, char **argv)
         if (mg_dist_rank() == 0)
             printf("usage: mpigan nets CONFIG.yaml\n"
                    "Builds the networks under 'generator', 'discriminator' and 'model' (those present),\n"
-                   "checks that their shapes chain, and prints each layer's output shape and size.\n");
+                   "checks that their shapes chain, and prints each layer's output shape and size.\n"
+                   "The discriminator is built for train.pack samples at once when the key is set.\n");
         return argc == 1 ? 0 : 2;
     }
     mg_cfg *cfg = mg_cfg_load_file(argv[0]);
@@ -206,8 +207,15 @@ static int cmd_nets(int argc, char **argv)
         mg_cfg_node spec = mg_cfg_get(root, sections[i]);
         if (!mg_cfg_present(spec))
             continue;
+        /* PacGAN: D judges train.pack samples stacked along channels */
+        int pack = 1;
+        if (i == 1) {
+            mg_cfg_node train = mg_cfg_get(root, "train");
+            if (mg_cfg_type_of(train) == MG_CFG_MAPPING)
+                pack = (int)mg_cfg_int(train, "pack", 1, 1, 1024);
+        }
         mg_net net;
-        mg_net_from_cfg(&net, short_names[i], spec, (mg_shape){0, 0, 0}, 1);
+        mg_net_from_cfg_packed(&net, short_names[i], spec, (mg_shape){0, 0, 0}, pack, 1);
         if (mg_dist_rank() == 0) {
             mg_net_print(&net, stdout);
             printf("  forward: %.2f MFLOP per sample\n", 2e-6 * mg_net_forward_macs(&net));

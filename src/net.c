@@ -135,6 +135,12 @@ static void push_activation(mg_net *net, mg_cfg_node act)
 
 void mg_net_from_cfg(mg_net *net, const char *name, mg_cfg_node spec, mg_shape in, int max_batch)
 {
+    mg_net_from_cfg_packed(net, name, spec, in, 1, max_batch);
+}
+
+void mg_net_from_cfg_packed(mg_net *net, const char *name, mg_cfg_node spec, mg_shape in, int pack, int max_batch)
+{
+    MG_CHECK(pack >= 1, name, NULL, "pack %d must be at least 1", pack);
     mg_cfg_expect_mapping(spec);
     char where[320];
     mg_cfg_node input = mg_cfg_get(spec, "input");
@@ -148,6 +154,7 @@ void mg_net_from_cfg(mg_net *net, const char *name, mg_cfg_node spec, mg_shape i
     } else if (in.c <= 0) {
         mg_cfg_fail(spec, NULL, "missing required key 'input'");
     }
+    in.c *= pack; /* pack samples stacked along channels (features for vectors) */
     mg_net_begin(net, name, in);
     net->default_init = mg_init_from_cfg(mg_cfg_get(spec, "init"), net->default_init);
 
@@ -231,6 +238,17 @@ float *mg_net_backward_hooked(mg_net *net, const float *dout, bool param_grads, 
         next ^= 1;
     }
     return dx;
+}
+
+void mg_net_check_batch(const mg_net *net, int n, const char *why)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const mg_layer *l = &net->layers[i];
+        MG_CHECK(l->batch_multiple <= 1 || n % l->batch_multiple == 0, l->name,
+                 "choose a batch (or group) so that the group divides it; groups never span ranks; "
+                 "`mpigan nets` names the layers",
+                 "needs batches in multiples of %d (its group), but gets %d (%s)", l->batch_multiple, n, why);
+    }
 }
 
 void mg_net_zero_grad(mg_net *net) { memset(net->grad, 0, net->n_param * sizeof(float)); }

@@ -39,6 +39,7 @@ struct mg_trainer {
     mg_train_cfg tc;
     char *resolved;              /* resolved config text (checkpoints, run_dir/config.yaml) */
     int rank, size, local;       /* local = batch / size */
+    int d_batch;                 /* D's inputs per rank: local / pack (PacGAN packs of samples) */
     mg_net G, D;
     mg_optim opt_g, opt_d;
     mg_rng noise_rng;            /* noise_streams: per_rank only */
@@ -148,15 +149,16 @@ static const mg_net *evaluated_G(const mg_trainer *t) { return &t->G; }
 
 static bool bce_type(mg_gan_loss k) { return k == MG_LOSS_MINIMAX || k == MG_LOSS_NONSATURATING; }
 
-/* D's mean output for the log: probability of "real" for BCE losses, raw score otherwise. */
+/* D's mean output for the log (per D input, i.e. per pack): probability of "real" for BCE
+ * losses, raw score otherwise. */
 static float d_stat(const mg_trainer *t, const float *out)
 {
     if (bce_type(t->tc.loss))
-        return mg_mean_sigmoid(out, t->local);
+        return mg_mean_sigmoid(out, t->d_batch);
     double s = 0;
-    for (int i = 0; i < t->local; i++)
+    for (int i = 0; i < t->d_batch; i++)
         s += out[i];
-    return (float)(s / t->local);
+    return (float)(s / t->d_batch);
 }
 
 static uint64_t replica_checksum(const mg_trainer *t)
@@ -280,13 +282,15 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     compute_begin(t);
     const float *fake = mg_net_forward(G, t->z, t->local, MG_TRAIN);
     mg_net_zero_grad(D);
-    const float *out = mg_net_forward(D, t->real_batch, t->local, MG_TRAIN);
+    /* PacGAN: pack consecutive samples of the NCHW batch are one D input of pack*c
+     * channels, so packing is only a smaller batch count over the same memory */
+    const float *out = mg_net_forward(D, t->real_batch, t->d_batch, MG_TRAIN);
     float extra[EXTRA] = {0};
-    extra[X_LOSS] = mg_d_loss_real(t->tc.loss, out, t->local, t->dlogit);
+    extra[X_LOSS] = mg_d_loss_real(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_REAL] = d_stat(t, out);
     mg_net_backward(D, t->dlogit, true, false);
-    out = mg_net_forward(D, fake, t->local, MG_TRAIN);
-    extra[X_LOSS] += mg_d_loss_fake(t->tc.loss, out, t->local, t->dlogit);
+    out = mg_net_forward(D, fake, t->d_batch, MG_TRAIN);
+    extra[X_LOSS] += mg_d_loss_fake(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_FAKE] = d_stat(t, out);
     /* before the last backward, which adds to it, so that overlap sends it too */
     if (t->step == t->tc.inject_nan_at_step && t->rank == t->size - 1)
@@ -329,11 +333,12 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
     /* reuse: G's activations of the last D update's fake batch are still in place */
     const float *fake = t->tc.g_reuse_fakes ? G->act[G->n_layers - 1] : mg_net_forward(G, t->z, t->local, MG_TRAIN);
     mg_net_zero_grad(G);
-    const float *out = mg_net_forward(D, fake, t->local, MG_TRAIN);
+    const float *out = mg_net_forward(D, fake, t->d_batch, MG_TRAIN);
     float extra[EXTRA] = {0};
-    extra[X_LOSS] = mg_g_loss(t->tc.loss, out, t->local, t->dlogit);
+    extra[X_LOSS] = mg_g_loss(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_FAKE] = d_stat(t, out);
     extra[X_STOP] = (stop_requested || (t->rank == 0 && t->step + 1 == t->tc.stop_at_step)) ? 1.0f : 0.0f;
+    /* (d_batch, pack*c, h, w) is (local, c, h, w): the packed input gradient is G's */
     const float *dfake = mg_net_backward(D, t->dlogit, false, true);
     final_backward(t, G, &t->ov_g, t->red_g, extra, dfake);
     compute_end(t);
@@ -524,7 +529,12 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
                     "G makes %dx%dx%d samples, the data are %dx%dx%d", t->G.out.c, t->G.out.h, t->G.out.w,
                     t->data_shape.c, t->data_shape.h, t->data_shape.w);
     mg_cfg_node dspec = mg_cfg_require(root, "discriminator");
-    mg_net_from_cfg(&t->D, "D", dspec, t->data_shape, t->local);
+    t->d_batch = t->local / tc->pack;
+    mg_net_from_cfg_packed(&t->D, "D", dspec, t->data_shape, tc->pack, t->d_batch);
+    char d_batch_why[200];
+    snprintf(d_batch_why, sizeof d_batch_why, "train.batch %d / %d ranks / train.pack %d = %d D inputs per rank",
+             tc->batch, t->size, tc->pack, t->d_batch);
+    mg_net_check_batch(&t->D, t->d_batch, d_batch_why);
     if (mg_shape_size(t->D.out) != 1)
         mg_cfg_fail(dspec, "end D with a linear layer of out: 1 (raw score; the loss applies any sigmoid)",
                     "D gives %zu values per sample, expected 1", mg_shape_size(t->D.out));
@@ -537,7 +547,7 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
                                    .data_path = tc->source == MG_DATA_HDF5 ? tc->loader.path : NULL};
     t->eval = mg_train_eval_create(&tc->eval, &target, verbose);
     if (tc->source == MG_DATA_HDF5) {
-        t->loader = mg_loader_open(&tc->loader, t->D.in, tc->batch);
+        t->loader = mg_loader_open(&tc->loader, t->data_shape, tc->batch);
         if (verbose && t->rank == 0) {
             char what[160];
             printf("data: %s, %s, sampler %s%s\n", tc->loader.path,
@@ -546,6 +556,9 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         }
     }
     t->noise_dim = mg_shape_size(t->G.in);
+    if (verbose && t->rank == 0 && tc->pack > 1)
+        printf("PacGAN: D judges packs of %d samples (input %dx%dx%d), %d per rank\n", tc->pack, t->D.in.c, t->D.in.h,
+               t->D.in.w, t->d_batch);
     if (tc->bn_sync) {
         mg_net_set_reduce(&t->G, bn_reduce_timed, t);
         mg_net_set_reduce(&t->D, bn_reduce_timed, t);

@@ -51,6 +51,13 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->bucket_mb = (float)mg_cfg_real(overlap, "bucket_mb", 4.0, 1e-6, 1024.0);
     tc->measure_wait = mg_cfg_bool(train, "measure_wait", true);
     tc->ema = mg_ema_cfg_from(mg_cfg_get(train, "ema"));
+    /* PacGAN: packs are cut from the rank's slice, so they never span ranks */
+    mg_cfg_node pack = mg_cfg_get(train, "pack");
+    tc->pack = mg_cfg_present(pack) ? (int)mg_cfg_as_int(pack, 1, 1024) : 1;
+    if ((tc->batch / n_ranks) % tc->pack) /* only when given: 1 divides anything */
+        mg_cfg_fail(pack, "choose train.pack dividing train.batch / ranks (packs never span ranks)",
+                    "train.pack %d does not divide the per-rank batch %d (train.batch %d / %d ranks)", tc->pack,
+                    tc->batch / n_ranks, tc->batch, n_ranks);
     /* WGAN needs a Lipschitz constraint: clip must be stated (0 turns clipping off on
      * purpose); the other losses take no clipping. */
     mg_cfg_node clip = mg_cfg_get(train, "clip");
@@ -316,6 +323,7 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
     if (tc->ema.on)
         put(&t, "  ema: {decay: %s, start: %ld}\n", float_text(tc->ema.decay, clip), tc->ema.start);
+    put(&t, "  pack: %d\n", tc->pack);
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);

@@ -143,7 +143,10 @@ static void build_source(const char *path, mg_net *G, mg_net *D, bool want_d)
         /* D's input is the data's shape, which is G's output unless D declares it */
         mg_cfg_node dspec = mg_cfg_require(root, "discriminator");
         mg_shape in = mg_cfg_present(mg_cfg_get(dspec, "input")) ? (mg_shape){0, 0, 0} : G->out;
-        mg_net_from_cfg(D, "D", dspec, in, 1);
+        /* a PacGAN source's D takes pack samples stacked along channels */
+        mg_cfg_node pack_node = mg_cfg_get(mg_cfg_get(root, "train"), "pack");
+        const int pack = mg_cfg_present(pack_node) ? (int)mg_cfg_as_int(pack_node, 1, 1024) : 1;
+        mg_net_from_cfg_packed(D, "D", dspec, in, pack, 1);
         mg_ckpt_read_net(path, "D", D);
     }
     mg_cfg_free(cfg);
