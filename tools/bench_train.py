@@ -36,6 +36,7 @@ Writes OUT/raw.jsonl (one line per run) and OUT/summary.md, and prints the summa
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -152,6 +153,43 @@ def run_peer(a, bench, variant, setting, emulate):
     return out
 
 
+# ---------------------------------------------------------------- CPU-time rates
+
+def cpu_seconds(cmd, env, cwd=None):
+    """Runs cmd; returns the user + system CPU seconds it (and its children) used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        die("%s failed (exit %d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip()[-500:]))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run_cpu_rate(a, bench, variant, setting, emulate):
+    """Single-thread runs at two lengths; the difference in CPU time over the difference
+    in work is the rate one core gives, whatever else shares the machine (time-sharing
+    does not add CPU time; cache sharing still can)."""
+    short, long_ = (a.cpu_dcgan_steps if bench == "dcgan" else a.cpu_mlp_steps)
+    batch = 64 if bench == "dcgan" else 500
+    cpu = []
+    for n in (short, long_):
+        if variant.startswith("mpigan"):
+            run_dir = os.path.join(a.out, "runs", "cpu-%s-%s-%d" % (bench, setting, n))
+            shutil.rmtree(run_dir, ignore_errors=True)
+            cmd = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
+            for st in EXTRA_SET[bench] + ["train.steps=%d" % n, "train.log_interval=%d" % n, "train.threads=1",
+                                          "train.sample_interval=0", "checkpoint.interval=0", "run_dir=" + run_dir]:
+                cmd += ["--set", st]
+            cpu.append(cpu_seconds(cmd, env_for(setting, emulate, {}), cwd=ROOT))
+        else:
+            script, args, extra = PEER[(bench, variant)]
+            cmd = [PY, os.path.join(a.peer_dir, script), "--iters", str(n)] + args
+            cpu.append(cpu_seconds(cmd, env_for(setting, emulate, extra)))
+    per_iter = (cpu[1] - cpu[0]) / (long_ - short)
+    return {"cpu_s_per_iter": per_iter, "iters_per_cpu_s": 1.0 / per_iter, "images_per_cpu_s": batch / per_iter,
+            "iters": [short, long_], "cpu_s": cpu, "peak_rss_mib": None}
+
+
 # ---------------------------------------------------------------- summary
 
 def med(xs):
@@ -168,7 +206,7 @@ def summarize(rows):
     settings = [s for s in ("as_set", "unset") if any(r["setting"] == s for r in rows)]
     envs = {r["setting"]: r.get("env", {}) for r in rows}
     for bench, unit, key in (("dcgan", "images/s", "images_per_s"), ("mlp", "iterations/s", "iters_per_s")):
-        rs = [r for r in rows if r["bench"] == bench]
+        rs = [r for r in rows if r["bench"] == bench and r.get("kind") != "cpu"]
         if not rs:
             continue
         title = "DCGAN-28, batch 64" if bench == "dcgan" else "MLP GAN on grid25, batch 500"
@@ -238,6 +276,24 @@ def summarize(rows):
                 mark = "" if not target or val is None else (" (met)" if ok else " (**not met**)")
                 lines.append("| %s | %s | %s | %s |" % (s, name, v, (t or "-") + mark))
         lines.append("")
+    cpu = [r for r in rows if r.get("kind") == "cpu"]
+    if cpu:
+        lines.append("### One core, from CPU time (median of %d; robust to time-sharing)\n" % (max(r["rep"] for r in cpu) + 1))
+        lines.append("| OpenBLAS setting | benchmark | variant | per CPU-second (runs) | median | mpigan / torch |")
+        lines.append("|---|---|---|---|---:|---:|")
+        for s in settings:
+            for bench, key, unit in (("dcgan", "images_per_cpu_s", "images"), ("mlp", "iters_per_cpu_s", "iterations")):
+                m = {}
+                for v in ("mpigan np1", "torch t1"):
+                    got = [r[key] for r in cpu if r["setting"] == s and r["bench"] == bench and r["variant"] == v]
+                    if got:
+                        m[v] = med(got)
+                        rat = ""
+                        if v == "torch t1" and m.get("mpigan np1"):
+                            rat = "%.2fx" % (m["mpigan np1"] / m[v])
+                        lines.append("| %s | %s | %s | %s | %s %s | %s |" % (
+                            s, bench, v, ", ".join("%.1f" % x for x in got), fmt(m[v], ".1f"), unit, rat or "-"))
+        lines.append("")
     for s in settings:
         e = envs.get(s) or {}
         lines.append("- %s: %s" % (s, ", ".join("%s=%s" % (k, e.get(k, "(unset)")) for k in BLAS_VARS)))
@@ -271,6 +327,10 @@ def main():
     p.add_argument("--mlp-steps", type=int, default=300)
     p.add_argument("--mlp-log", type=int, default=50)
     p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--cpu-rate", action="store_true",
+                   help="instead: the 1-thread variants' rates per CPU-second (two run lengths, differenced)")
+    p.add_argument("--cpu-dcgan-steps", type=lambda t: tuple(int(x) for x in t.split(",")), default=(20, 60))
+    p.add_argument("--cpu-mlp-steps", type=lambda t: tuple(int(x) for x in t.split(",")), default=(50, 250))
     a = p.parse_args()
 
     os.chdir(ROOT)
@@ -302,6 +362,8 @@ def main():
             for (bb, v) in list(MPIGAN) + ([] if a.no_peer else list(PEER)):
                 if ((bb, v) in PEER_ALT or (bb, v) in MPIGAN_ALT) and not a.all_variants:
                     continue
+                if a.cpu_rate and v not in ("mpigan np1", "torch t1"):
+                    continue
                 if bb == b and (not want or v in want):
                     jobs.append((s, b, v))
     os.makedirs(a.out, exist_ok=True)
@@ -309,7 +371,11 @@ def main():
     with open(os.path.join(a.out, "raw.jsonl"), "a") as raw:
         for rep in range(a.reps):
             for s, b, v in jobs:
-                res = run_mpigan(a, b, v, s, emulate, rep) if v.startswith("mpigan") else run_peer(a, b, v, s, emulate)
+                if a.cpu_rate:
+                    res = run_cpu_rate(a, b, v, s, emulate)
+                    res["kind"] = "cpu"
+                else:
+                    res = run_mpigan(a, b, v, s, emulate, rep) if v.startswith("mpigan") else run_peer(a, b, v, s, emulate)
                 env = env_for(s, emulate, {})
                 res.update({"bench": b, "variant": v, "setting": s, "rep": rep, "time": time.time(),
                             "env": {k: env.get(k, "(unset)") for k in BLAS_VARS},
@@ -317,9 +383,13 @@ def main():
                 rows.append(res)
                 raw.write(json.dumps(res) + "\n")
                 raw.flush()
-                rate = res.get("images_per_s") if b == "dcgan" else res["iters_per_s"]
+                if a.cpu_rate:
+                    rate, unit = (res["images_per_cpu_s"], "img/CPU-s") if b == "dcgan" else (res["iters_per_cpu_s"],
+                                                                                             "it/CPU-s")
+                else:
+                    rate, unit = (res["images_per_s"], "img/s") if b == "dcgan" else (res["iters_per_s"], "it/s")
                 print("[%6.0fs] rep %d %-6s %-5s %-14s %8.1f %s  RSS %s MiB" % (
-                    time.time() - t0, rep, s, b, v, rate, "img/s" if b == "dcgan" else "it/s",
+                    time.time() - t0, rep, s, b, v, rate, unit,
                     fmt(res["peak_rss_mib"], ".0f")), flush=True)
     md = summarize(rows)
     with open(os.path.join(a.out, "summary.md"), "w") as f:
