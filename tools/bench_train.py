@@ -45,6 +45,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in tools/ from importing scaling.py
 sys.path.insert(0, HERE)
 import scaling  # noqa: E402  (read_metrics, read_rss, the rank wrapper)
 
