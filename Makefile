@@ -4,6 +4,7 @@
 #   make test       build and run the test suite (the CI command)
 #   make run        the main job (see README)
 #   make bench      speed benchmarks
+#   make bench-train  training throughput beside the PyTorch peer (docs/benchmarks.md)
 #   make asan       AddressSanitizer + UBSan build running the same tests
 #   make valgrind   memcheck over the single-process tests (AVX2 build)
 #   make install PREFIX=/usr/local
@@ -32,7 +33,7 @@ TEST_SH  := $(sort $(wildcard tests/test_*.sh))
 BENCH_SRC := $(sort $(wildcard tools/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test run bench asan valgrind clean install deps
+.PHONY: all test run bench bench-train asan valgrind clean install deps
 all: $(BUILD)/mpigan
 
 # pkg-config flags are resolved once into a generated makefile (after deps are present).
@@ -73,6 +74,12 @@ test: $(BUILD)/mpigan $(TEST_BIN) $(TEST_PROG)
 
 bench: $(BUILD)/mpigan $(BENCH_BIN)
 	@BUILD=$(BUILD) tools/bench.sh
+
+# Training throughput of mpigan (np 1, 2, threads) beside the PyTorch peer in
+# ../shared/peer, interleaved and repeated; BENCH_TRAIN_ARGS passes options (--reps, --only).
+bench-train: $(BUILD)/mpigan
+	@tools/deps.sh --bench-train
+	@BUILD=$(BUILD) tools/bench_train.sh $(BENCH_TRAIN_ARGS)
 
 run: $(BUILD)/mpigan
 	@tools/deps.sh --run

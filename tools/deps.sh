@@ -2,6 +2,7 @@
 # Makes sure the Debian packages mpigan needs are installed.
 #   tools/deps.sh          build and test dependencies (what `make test` needs)
 #   tools/deps.sh --run    also what `make run` needs (plots)
+#   tools/deps.sh --bench-train   also the PyTorch peer's packages (make bench-train)
 # As root, missing packages are installed from Debian's archive (apt-get update first).
 # As another user, one message lists what is missing and how to install it.
 set -eu
@@ -10,6 +11,9 @@ packages="make gcc pkg-config openmpi-bin libopenmpi-dev libopenblas-dev libhdf5
 hdf5-tools libyaml-dev libpng-dev zlib1g-dev libcmocka-dev dataset-fashion-mnist"
 if [ "${1:-}" = "--run" ]; then
     packages="$packages python3-numpy python3-h5py python3-matplotlib"
+fi
+if [ "${1:-}" = "--bench-train" ]; then
+    packages="$packages python3-torch python3-numpy python3-h5py"
 fi
 
 missing=""
