@@ -24,10 +24,10 @@ When neither variable is set, the two are the same and only `unset` runs; --emul
 
 mpigan's rate is measured on a steady window: the trainer logs every --log steps, and the
 first log window (start-up, first touches of memory, loader warm-up) is dropped. The peer
-runs 20 warm-up iterations before its timed seconds. Peak RSS: every mpigan rank runs under
-tools/scaling.py --rank-wrapper, which records the rank's own ru_maxrss (not mpirun's);
-the peer reports its own. The allreduce share is the trainer's logged time_allreduce_s
-(slowest rank, waiting for peers included) over the wall time of a step.
+runs 20 warm-up iterations before its timed seconds. Peak RSS: the trainer's metrics.jsonl
+(peak_rss_mb: the largest rank's own ru_maxrss, not mpirun's); the peer reports its own.
+The allreduce share is the trainer's logged time_allreduce_s + time_bn_sync_s (mean over
+ranks; waiting for the slowest rank is time_wait_s, apart) over the wall time of a step.
 
 Writes OUT/raw.jsonl (one line per run) and OUT/summary.md, and prints the summary.
   tools/bench_train.py [--reps 3] [--only dcgan,mlp] [--out runs/bench_train]
@@ -47,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in tools/ from importing scaling.py
 sys.path.insert(0, HERE)
-import scaling  # noqa: E402  (read_metrics, read_rss, the rank wrapper)
+import scaling  # noqa: E402  (read_metrics)
 
 PY = "/usr/bin/python3"
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -118,9 +118,7 @@ def run_mpigan(a, bench, variant, setting, emulate, rep):
     prog = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
     for s in sets:
         prog += ["--set", s]
-    rss_dir = os.path.join(run_dir, "rss")
-    wrapped = [PY, os.path.join(HERE, "scaling.py"), "--rank-wrapper", rss_dir, "--"] + prog
-    cmd = wrapped if np_ == 1 else [os.path.join(HERE, "mpirun.sh"), str(np_)] + wrapped
+    cmd = prog if np_ == 1 else [os.path.join(HERE, "mpirun.sh"), str(np_)] + prog
     env = env_for(setting, emulate, extra)
     with open(os.path.join(run_dir, "log.txt"), "w") as f:
         f.write("# " + " ".join("%s=%s" % kv for kv in extra.items()) + " " + " ".join(cmd) + "\n")
@@ -132,11 +130,11 @@ def run_mpigan(a, bench, variant, setting, emulate, rep):
     m = scaling.read_metrics(run_dir, log, batch)
     if not m:
         die("%s: no measured log window in %s/metrics.jsonl" % (tag, run_dir))
-    rss_max, rss_mean = scaling.read_rss(rss_dir)
     return {"images_per_s": m["images_per_s"], "iters_per_s": 1.0 / m["step_s"], "step_s": m["step_s"],
-            "compute_s": m["compute_s"], "allreduce_s": m["allreduce_max_s"], "data_s": m["data_s"],
-            "allreduce_share": m["allreduce_max_s"] / m["step_s"], "measured_steps": m["steps"],
-            "peak_rss_mib": rss_max, "peak_rss_mib_mean": rss_mean, "np": np_, "threads": threads,
+            "compute_s": m["compute_s"], "allreduce_s": m["allreduce_s"] + m["bn_sync_s"], "data_s": m["data_s"],
+            "allreduce_share": (m["allreduce_s"] + m["bn_sync_s"]) / m["step_s"], "measured_steps": m["steps"],
+            # the trainer's own getrusage peak (largest rank, mean over ranks)
+            "peak_rss_mib": m["peak_rss_mb"], "peak_rss_mib_mean": m["peak_rss_mb_mean"], "np": np_, "threads": threads,
             "command": " ".join(["%s=%s" % kv for kv in extra.items()] + cmd)}
 
 
