@@ -83,6 +83,13 @@ while :; do
         fi
     fi
     echo "train.sh: mpigan exited with status $rc"
+    # USR1 can reach mpirun after the ranks have ended, while it is exiting: it then dies
+    # of the signal. Nothing is lost (the ranks checkpointed or finished), so restart with
+    # --resume as for any stop at the time limit; a finished run ends at once.
+    if [ "$hit" -eq 1 ] && [ "$rc" -eq $((128 + $(kill -l USR1))) ]; then
+        echo "train.sh: the time-limit signal reached mpirun as it was exiting; restarting with --resume"
+        rc=0
+    fi
     if [ "$rc" -ne 0 ] || [ "$hit" -eq 0 ] || [ "$stopped" -eq 1 ]; then exit "$rc"; fi
     if [ "$run" -ge "$restarts" ]; then
         echo "train.sh: stopped at the time limit with a checkpoint after $run restart(s); run the same command again to continue"
