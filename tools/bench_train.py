@@ -114,7 +114,7 @@ def run_mpigan(a, bench, variant, setting, emulate, rep):
     os.makedirs(run_dir)
     steps, log = (a.dcgan_steps, a.dcgan_log) if bench == "dcgan" else (a.mlp_steps, a.mlp_log)
     sets = EXTRA_SET[bench] + ["train.steps=%d" % steps, "train.log_interval=%d" % log, "train.threads=%d" % threads,
-                               "train.sample_interval=0", "checkpoint.interval=0", "run_dir=" + run_dir]
+                               "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]
     prog = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
     for s in sets:
         prog += ["--set", s]
@@ -177,7 +177,7 @@ def run_cpu_rate(a, bench, variant, setting, emulate):
             shutil.rmtree(run_dir, ignore_errors=True)
             cmd = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
             for st in EXTRA_SET[bench] + ["train.steps=%d" % n, "train.log_interval=%d" % n, "train.threads=1",
-                                          "train.sample_interval=0", "checkpoint.interval=0", "run_dir=" + run_dir]:
+                                          "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]:
                 cmd += ["--set", st]
             cpu.append(cpu_seconds(cmd, env_for(setting, emulate, {}), cwd=ROOT))
         else:

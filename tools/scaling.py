@@ -214,7 +214,9 @@ def read_metrics(run_dir, warmup, global_batch):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         for line in f:
             if line.strip():
-                rows.append(json.loads(line))
+                row = json.loads(line)
+                if "eval" not in row:  # evaluation lines (eval.interval) carry no time split
+                    rows.append(row)
     need = list(PARTS.values()) + ["time_window_s", "peak_rss_mb", "peak_rss_mb_mean"]
     for r in rows:
         missing = [k for k in need if k not in r]
