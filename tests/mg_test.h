@@ -10,6 +10,20 @@
 #include <cmocka.h>
 
 #include "mg_error.h"
+#include "mg_dist.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Rank 0 removes dir (a test's run directory); every rank waits until it is gone. */
+static inline void mg_test_clean_dir(const char *dir)
+{
+    if (mg_dist_rank() == 0) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    mg_dist_barrier();
+}
 
 /* Catching the fatal error path: the handler jumps back into the test. */
 __attribute__((unused)) static jmp_buf mg_test_jump;

@@ -144,15 +144,6 @@ static void test_cfg(void **state)
 
 /* ---- training ---- */
 
-static void clean_dir(const char *dir)
-{
-    if (mg_dist_rank() == 0) {
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
-    }
-    mg_dist_barrier();
-}
 
 static mg_cfg *config(const char *run_dir, const char *extra, bool ema)
 {
@@ -191,8 +182,8 @@ static void test_resume_with_ema_is_bitwise_identical(void **state)
     char dir_a[128], dir_b[128];
     snprintf(dir_a, sizeof dir_a, "/tmp/mpigan_ema_a_np%d", mg_dist_size());
     snprintf(dir_b, sizeof dir_b, "/tmp/mpigan_ema_b_np%d", mg_dist_size());
-    clean_dir(dir_a);
-    clean_dir(dir_b);
+    mg_test_clean_dir(dir_a);
+    mg_test_clean_dir(dir_b);
 
     mg_cfg *cfg = config(dir_a, NULL, true);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
@@ -250,7 +241,7 @@ static void test_no_ema_checkpoint(void **state)
     (void)state;
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/mpigan_ema_off_np%d", mg_dist_size());
-    clean_dir(dir);
+    mg_test_clean_dir(dir);
     mg_cfg *cfg = config(dir, "train.steps=3", false);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     assert_null(mg_trainer_ema(t));
@@ -275,7 +266,7 @@ static void test_ema_turned_on_at_resume(void **state)
     (void)state;
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/mpigan_ema_late_np%d", mg_dist_size());
-    clean_dir(dir);
+    mg_test_clean_dir(dir);
     mg_cfg *cfg = config(dir, "train.steps=5", false);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
@@ -344,7 +335,7 @@ static void test_training_grid_shows_the_ema(void **state)
     (void)state;
     char dir[128], set[200];
     snprintf(dir, sizeof dir, "/tmp/mpigan_ema_grid_np%d", mg_dist_size());
-    clean_dir(dir);
+    mg_test_clean_dir(dir);
     mg_cfg *cfg = mg_cfg_parse(image_config, "ema image config");
     snprintf(set, sizeof set, "run_dir=%s", dir);
     mg_cfg_override(cfg, set);

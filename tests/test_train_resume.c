@@ -19,15 +19,6 @@
 #include "mg_test.h"
 #include "mg_train.h"
 
-static void clean_dir(const char *dir)
-{
-    if (mg_dist_rank() == 0) {
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
-    }
-    mg_dist_barrier();
-}
 
 #define RING_FILE "/tmp/mpigan_resume_ring.h5"
 
@@ -80,8 +71,8 @@ static void check_resume(const char *tag, const char *data)
     char dir_a[128], dir_b[128];
     snprintf(dir_a, sizeof dir_a, "/tmp/mpigan_resume_%s_a_np%d", tag, mg_dist_size());
     snprintf(dir_b, sizeof dir_b, "/tmp/mpigan_resume_%s_b_np%d", tag, mg_dist_size());
-    clean_dir(dir_a);
-    clean_dir(dir_b);
+    mg_test_clean_dir(dir_a);
+    mg_test_clean_dir(dir_b);
 
     mg_cfg *cfg = config_on(dir_a, NULL, data);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
@@ -133,7 +124,7 @@ static void test_signal_stops_with_checkpoint(void **state)
     (void)state;
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/mpigan_signal_np%d", mg_dist_size());
-    clean_dir(dir);
+    mg_test_clean_dir(dir);
     mg_train_install_signal_handlers();
     if (mg_dist_rank() == 0)
         raise(SIGUSR1); /* only one rank gets it: the others learn through the reduction */

@@ -55,15 +55,6 @@ static mg_cfg *config(const char *run_dir, int width, int seed, int steps, const
     return mg_cfg_parse(text, "transfer test config");
 }
 
-static void clean_dir(const char *dir)
-{
-    if (mg_dist_rank() == 0) {
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
-    }
-    mg_dist_barrier();
-}
 
 static char source_path[256];
 
@@ -73,7 +64,7 @@ static int make_source(void **state)
     (void)state;
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/mpigan_transfer_src_np%d", mg_dist_size());
-    clean_dir(dir);
+    mg_test_clean_dir(dir);
     mg_cfg *cfg = config(dir, 8, 3, 5, NULL);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
@@ -117,7 +108,7 @@ static mg_trainer *create_with(const char *tag, int width, const char *init, boo
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/mpigan_transfer_%s_np%d", tag, mg_dist_size());
     if (!resume)
-        clean_dir(dir);
+        mg_test_clean_dir(dir);
     char extra[600];
     snprintf(extra, sizeof extra, "%s\n", init);
     mg_cfg *cfg = config(dir, width, 11, 10, extra);
@@ -265,7 +256,7 @@ static void test_resume_ignores_init(void **state)
     /* a run of its own: stopped at step 4 */
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/mpigan_transfer_resume_np%d", mg_dist_size());
-    clean_dir(dir);
+    mg_test_clean_dir(dir);
     char extra[600];
     snprintf(extra, sizeof extra, "%s\ndebug: {stop_at_step: 4}\n", init);
     mg_cfg *cfg = config(dir, 8, 11, 10, extra);

@@ -22,25 +22,11 @@ Uses matplotlib (Debian: python3-matplotlib, installed by tools/deps.sh --run).
 import json
 import os
 import sys
+sys.dont_write_bytecode = True  # no __pycache__ in tools/
+from plot_common import need_matplotlib  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-
-
-def need_matplotlib():
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        return
-    except ImportError:
-        pass
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") \
-            and not os.environ.get("MG_PLOT_REEXEC"):
-        os.environ["MG_PLOT_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    sys.stderr.write("plot_metrics: matplotlib is missing: install Debian's python3-matplotlib "
-                     "(apt-get install python3-matplotlib, or tools/deps.sh --run as root)\n")
-    sys.exit(1)
 
 
 def load(path):
