@@ -346,35 +346,34 @@ static void draw_subset(mg_rng *rng, int64_t *idx, int64_t n, int m)
     }
 }
 
-static void gather_rows(double *dst, const float *src, const int64_t *idx, int m, int d)
+static void gather_rows(float *dst, const float *src, const int64_t *idx, int m, int d)
 {
     for (int i = 0; i < m; i++)
-        for (int j = 0; j < d; j++)
-            dst[(size_t)i * d + j] = src[(size_t)idx[i] * d + j];
+        memcpy(dst + (size_t)i * d, src + (size_t)idx[i] * d, sizeof(float) * (size_t)d);
 }
 
-/* sum over j < n of (g[j] + 1)^3, in 8 interleaved partial sums: a fixed order (the same
- * bits on every rank) that the compiler can keep in vector registers, where one running
- * sum would serialise on the latency of each addition (a quarter of KID's time). */
-static double cubes_sum(const double *g, int n)
+/* sum over j < n of (g[j] + 1)^3 in float64, in 8 interleaved partial sums: a fixed order
+ * (the same bits on every rank) that the compiler can keep in vector registers, where one
+ * running sum would serialise on the latency of each addition (a quarter of KID's time). */
+static double cubes_sum(const float *g, int n)
 {
     double part[8] = {0};
     int j = 0;
     for (; j + 8 <= n; j += 8)
         for (int l = 0; l < 8; l++) {
-            const double v = g[j + l] + 1.0;
+            const double v = (double)g[j + l] + 1.0;
             part[l] += v * v * v;
         }
     double tail = 0;
     for (; j < n; j++) {
-        const double v = g[j] + 1.0;
+        const double v = (double)g[j] + 1.0;
         tail += v * v * v;
     }
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])) + tail;
 }
 
 /* k = (g + 1)^3 summed over the strict lower triangle of the (m, m) Gram matrix g. */
-static double kernel_sum_lower(const double *g, int m)
+static double kernel_sum_lower(const float *g, int m)
 {
     double total = 0;
     for (int i = 1; i < m; i++)
@@ -382,7 +381,7 @@ static double kernel_sum_lower(const double *g, int m)
     return total;
 }
 
-static double kernel_sum_all(const double *g, int m)
+static double kernel_sum_all(const float *g, int m)
 {
     double total = 0;
     for (int i = 0; i < m; i++)
@@ -390,6 +389,10 @@ static double kernel_sum_all(const double *g, int m)
     return total;
 }
 
+/* The Gram matrices are float32 (sgemm/ssyrk: half the time and memory of float64, which
+ * was a quarter of `mpigan eval`); the kernel values are summed in float64. A dot product
+ * of d floats carries a relative error of about d x 6e-8, far below the spread of KID over
+ * subsets (docs/evaluation.md). */
 void mg_kid_subsets(const float *x, int64_t nx, const float *y, int64_t ny, int d, int m, int n_subsets,
                     uint64_t seed, int first, int stride, double *estimates)
 {
@@ -397,11 +400,12 @@ void mg_kid_subsets(const float *x, int64_t nx, const float *y, int64_t ny, int 
              "the subset size must be at least 2 and at most the size of each set",
              "subset size %d, sets of %lld and %lld samples", m, (long long)nx, (long long)ny);
     const size_t mm = (size_t)m * (size_t)m;
-    double *xs = mg_alloc((size_t)m * d * sizeof(double), "KID subset x");
-    double *ys = mg_alloc((size_t)m * d * sizeof(double), "KID subset y");
-    double *gram = mg_alloc(mm * sizeof(double), "KID Gram matrix");
+    float *xs = mg_alloc_floats((size_t)m * d, "KID subset x");
+    float *ys = mg_alloc_floats((size_t)m * d, "KID subset y");
+    float *gram = mg_alloc_floats(mm, "KID Gram matrix");
     int64_t *idx = mg_alloc((size_t)(nx > ny ? nx : ny) * sizeof(int64_t), "KID subset indices");
-    const double inv_d = 1.0 / d, pairs_within = (double)m * (m - 1), pairs_across = (double)m * m;
+    const float inv_d = 1.0f / (float)d;
+    const double pairs_within = (double)m * (m - 1), pairs_across = (double)m * m;
     for (int j = first; j < n_subsets; j += stride) {
         mg_rng rng;
         mg_rng_init(&rng, seed, mg_rng_stream_id(KID_STREAM, (uint32_t)j));
@@ -411,11 +415,11 @@ void mg_kid_subsets(const float *x, int64_t nx, const float *y, int64_t ny, int 
         gather_rows(ys, y, idx, m, d);
         /* MMD^2_u = sum_{i!=j} k(x_i,x_j) / m(m-1) + sum_{i!=j} k(y_i,y_j) / m(m-1)
          *           - 2 sum_{i,j} k(x_i,y_j) / m^2,   k(a,b) = (a.b/d + 1)^3 */
-        cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, m, d, inv_d, xs, d, 0.0, gram, m);
+        cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, m, d, inv_d, xs, d, 0.0f, gram, m);
         const double kxx = 2.0 * kernel_sum_lower(gram, m);
-        cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, m, d, inv_d, ys, d, 0.0, gram, m);
+        cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, m, d, inv_d, ys, d, 0.0f, gram, m);
         const double kyy = 2.0 * kernel_sum_lower(gram, m);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, d, inv_d, xs, d, ys, d, 0.0, gram, m);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, d, inv_d, xs, d, ys, d, 0.0f, gram, m);
         const double kxy = kernel_sum_all(gram, m);
         estimates[j] = kxx / pairs_within + kyy / pairs_within - 2.0 * kxy / pairs_across;
     }

@@ -275,10 +275,12 @@ static void test_kid(void **state)
     mg_kid_finish(est, subsets, &mean2, &std2);
     if (!(mean2 > 4 * std2))
         fail_msg("KID of different distributions: %.3g +- %.3g, expected > 4 std", mean2, std2);
-    /* the estimator itself against brute force */
+    /* the estimator itself against brute force in float64: the Gram matrices are float32,
+     * so each kernel value (about 1 here) may be off by ~d x 6e-8 relative; the mean of
+     * thousands of them by no more than that */
     const int small = 60;
     mg_kid_subsets(x, small, y, small, d, small, 1, 5, 0, 1, est);
-    MG_ASSERT_CLOSE(est[0], naive_mmd(x, y, small, d), 1e-12, 1e-9, "MMD^2 against brute force");
+    MG_ASSERT_CLOSE(est[0], naive_mmd(x, y, small, d), 2e-6, 0, "MMD^2 against brute force");
     MG_EXPECT_FATAL(mg_kid_subsets(x, 10, y, 10, d, 11, 1, 1, 0, 1, est), "subset size");
     free(x);
     free(y);
