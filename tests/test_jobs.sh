@@ -133,10 +133,13 @@ if env PBS_O_WORKDIR="$root" PBS_NODEFILE="$dir/nodefile" PBS_JOBID="s$$" TMPDIR
 else
     fail "jobs/pbs/scaling.pbs failed"; cat "$dir/sweep.log"
 fi
-if CONFIG=configs/tiny.yaml jobs/local/scaling.sh "$dir/sweep2" --series weak --np 1,2 --transports shm --steps 20 \
-        --warmup 5 --rank-batch 4 --no-bench --no-report --mpigan "$build/mpigan" >"$dir/sweep2.log" 2>&1 &&
-        [ "$(wc -l <"$dir/sweep2/scaling.csv")" -eq 3 ]; then
-    echo "ok: jobs/local/scaling.sh ran a weak-scaling sweep $(took)"
+# weak: np1 + shm np2; corun: np1 at b = 4 (a second row of the same run) + two one-rank runs together
+if CONFIG=configs/tiny.yaml jobs/local/scaling.sh "$dir/sweep2" --series weak,corun --np 1,2 --transports shm \
+        --steps 20 --warmup 5 --rank-batch 4 --rank-batches 4 --no-bench --no-report --mpigan "$build/mpigan" \
+        >"$dir/sweep2.log" 2>&1 && [ "$(wc -l <"$dir/sweep2/scaling.csv")" -eq 5 ] &&
+        grep -q "^corun,corun,2,1,2,8,4,0,15," "$dir/sweep2/scaling.csv" &&
+        [ -s "$dir/sweep2/runs/corun_np2_t1_b8/copy1/metrics.jsonl" ]; then
+    echo "ok: jobs/local/scaling.sh ran a weak-scaling and a corun sweep $(took)"
 else
     fail "jobs/local/scaling.sh"; cat "$dir/sweep2.log"
 fi

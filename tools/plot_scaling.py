@@ -307,10 +307,11 @@ def main():
            "docs/scaling.md): compute without communication, gradient allreduce, sync-BN sums, data, imbalance "
            "(waiting for the slowest rank before each gradient reduction and sync-BN sum), other. Comm. share = (allreduce + "
            "sync-BN) / step. Efficiency is against np = 1 at the same global batch (strong, hybrid: per core; "
-           "overlap) or per-rank batch (weak, batch).", ""]
+           "overlap) or per-rank batch (weak, batch, corun).", ""]
     for s, title in (("strong", "Strong scaling"), ("weak", "Weak scaling"), ("hybrid", "Ranks × threads"),
                      ("batch", "Per-rank batch at fixed np"),
-                     ("overlap", "Gradient communication overlapped with backward (train.overlap)")):
+                     ("overlap", "Gradient communication overlapped with backward (train.overlap)"),
+                     ("corun", "One-rank trainings sharing the machine, no messages (corun)")):
         t = table(rows, s)
         if t:
             md += ["## " + title, ""] + t + [""]

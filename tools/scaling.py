@@ -10,6 +10,10 @@ Runs a series of short trainings and writes OUT/scaling.csv, one row per run:
           same per-rank batch: where efficiency falls as the local work shrinks
   overlap np = 2 (--batch-np) at the global batch, gradient communication overlapped with
           backward (train.overlap, buckets of --bucket-mb) against the blocking allreduce
+  corun   --batch-np independent one-rank trainings started together at each of the
+          --rank-batches, no communication: how much slower a rank computes when others
+          share the machine (memory bandwidth, caches, clock), which
+          tools/scaling_model.py applies when it predicts the one-machine np > 1 runs
 
 each over the transports asked for:
   shm    one host, Open MPI's shared-memory BTL (--mca pml ob1 --mca btl self,vader)
@@ -179,6 +183,36 @@ class Launcher:
         cmd += shlex.split(a.mpirun_args)
         return env, cmd + prog
 
+    def run_together(self, progs, threads, logs, timeout):
+        """One-rank runs of progs started at once (the corun series); their exit statuses
+        (124: ended at the timeout)."""
+        procs, files = [], []
+        try:
+            for prog, log in zip(progs, logs):
+                env, cmd = self.command("auto", 1, threads, prog, False)
+                full = dict(os.environ)
+                full.update(env)
+                f = open(log, "w")
+                files.append(f)
+                f.write("# " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+                f.flush()
+                procs.append(subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=full, cwd=ROOT))
+            deadline, rcs = time.time() + timeout, []
+            for pr in procs:
+                try:
+                    rcs.append(pr.wait(timeout=max(1.0, deadline - time.time())))
+                except subprocess.TimeoutExpired:
+                    pr.kill()
+                    pr.wait()
+                    rcs.append(124)
+            return rcs
+        finally:
+            for pr in procs:
+                if pr.poll() is None:
+                    pr.kill()
+            for f in files:
+                f.close()
+
     def run(self, transport, np_, threads, prog, oversub, log, timeout):
         env, cmd = self.command(transport, np_, threads, prog, oversub)
         full = dict(os.environ)
@@ -271,6 +305,29 @@ def default_cores():
         return os.cpu_count() or 1
 
 
+def corun(launcher, a, n, threads, batch, run_dir, log, train_prog):
+    """n one-rank trainings of per-rank batch `batch` started together, no communication
+    between them. Their per-step split averaged as if they were the ranks of one run (the
+    throughput adds up); None if one failed."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    dirs = [os.path.join(run_dir, "copy%d" % k) for k in range(n)]
+    for d in dirs:
+        os.makedirs(d)
+    rcs = launcher.run_together([train_prog(batch, d) for d in dirs], threads,
+                                ["%s.%d" % (log, k) for k in range(n)], a.timeout)
+    ms = [read_metrics(d, a.warmup, batch) if rc == 0 else None for d, rc in zip(dirs, rcs)]
+    if any(m is None for m in ms):
+        return None
+    out = {k: statistics.fmean(m[k] for m in ms)
+           for k in ("step_s", "compute_s", "allreduce_s", "data_s", "imbalance_s", "bn_sync_s", "other_s",
+                     "peak_rss_mb_mean")}
+    out["compute_max_s"] = max(m["compute_s"] for m in ms)
+    out["images_per_s"] = sum(m["images_per_s"] for m in ms)
+    out["steps"] = min(m["steps"] for m in ms)
+    out["peak_rss_mb"] = max(m["peak_rss_mb"] for m in ms)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -282,7 +339,7 @@ def main():
     p.add_argument("--out", default="runs/scaling", help="output folder (default runs/scaling)")
     p.add_argument("--mpigan", default="build/mpigan")
     p.add_argument("--bench-bin", default="build/tools/bench_allreduce")
-    p.add_argument("--series", default="strong,weak,hybrid,batch,overlap")
+    p.add_argument("--series", default="strong,weak,hybrid,batch,overlap,corun")
     p.add_argument("--transports", default="shm,tcp", help="shm,tcp,netns,auto (default shm,tcp)")
     p.add_argument("--cores", type=int, default=default_cores(),
                    help="cores to use (default: this machine's, or the Slurm allocation's)")
@@ -320,8 +377,11 @@ def main():
     series = [s for s in a.series.split(",") if s]
     transports = [t for t in a.transports.split(",") if t]
     for s in series:
-        if s not in ("strong", "weak", "hybrid", "batch", "overlap"):
-            die("unknown series %s (strong, weak, hybrid, batch, overlap)" % s)
+        if s not in ("strong", "weak", "hybrid", "batch", "overlap", "corun"):
+            die("unknown series %s (strong, weak, hybrid, batch, overlap, corun)" % s)
+    if "corun" in series and (a.launcher != "mpirun" or a.hostfile):
+        say("scaling: corun series skipped: it runs on this machine only (mpirun, no --hostfile)")
+        series.remove("corun")
     for t in transports:
         if t not in ("shm", "tcp", "netns", "auto"):
             die("unknown transport %s (shm, tcp, netns, auto)" % t)
@@ -392,6 +452,10 @@ def main():
                 add(s, t, 1, 1, B)
                 add(s, t, a.batch_np, 1, B, 0)
                 add(s, t, a.batch_np, 1, B, 1)
+            elif s == "corun" and t == transports[0]:   # no messages: once, whatever the transport
+                for b in parse_list(a.rank_batches):
+                    add(s, t, 1, 1, b)
+                    points.append((s, "corun", a.batch_np, 1, b * a.batch_np, b, 0))
     # one run per distinct (transport, np, threads, global batch, overlap): np=1 is shared
     seen, todo = set(), []
     for pt in points:
@@ -462,19 +526,39 @@ def main():
                 name = "%s_np%d_t%d_b%d%s" % (t, n, th, gb, "_overlap" if ov else "")
                 over = n * th > a.cores
                 run_dir = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep))
-                prog = [os.path.abspath(a.mpigan), "train", cfg_path,
-                        "--set", "train.batch=%d" % gb, "--set", "train.steps=%d" % a.steps,
-                        "--set", "train.log_interval=%d" % a.warmup, "--set", "checkpoint.interval=0",
-                        "--set", "checkpoint.keep_last=1", "--set", "train.measure_wait=true",
-                        "--set", "train.overlap.enabled=%s" % ("true" if ov else "false"),
-                        "--set", "train.overlap.bucket_mb=%g" % a.bucket_mb, "--set", "run_dir=" + run_dir]
+                def train_prog(batch, rdir):
+                    return [os.path.abspath(a.mpigan), "train", cfg_path,
+                            "--set", "train.batch=%d" % batch, "--set", "train.steps=%d" % a.steps,
+                            "--set", "train.log_interval=%d" % a.warmup, "--set", "checkpoint.interval=0",
+                            "--set", "checkpoint.keep_last=1", "--set", "train.measure_wait=true",
+                            "--set", "train.overlap.enabled=%s" % ("true" if ov else "false"),
+                            "--set", "train.overlap.bucket_mb=%g" % a.bucket_mb, "--set", "run_dir=" + rdir]
+                prog = train_prog(gb, run_dir)
+                log = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep) + ".log")
+                if t == "corun":
+                    if a.dry_run:
+                        for k in range(n):
+                            prog_k = train_prog(gb // n, os.path.join(run_dir, "copy%d" % k))
+                            say(" ".join(shlex.quote(c) for c in launcher.command("auto", 1, th, prog_k, False)[1])
+                                + " &")
+                        continue
+                    t0 = time.time()
+                    m = corun(launcher, a, n, th, gb // n, run_dir, log, train_prog)
+                    if m is None:
+                        say("scaling: [%d/%d] %s FAILED (see %s.*)" % (i + 1, len(todo), name, log))
+                        continue
+                    m["run_dir"] = os.path.relpath(run_dir, out)
+                    samples[key].append(m)
+                    say("scaling: [%d/%d, %d/%d] %-32s %8.1f img/s  step %7.2f ms  (%.0f s)"
+                        % (rep + 1, a.repeat, i + 1, len(todo), name, m["images_per_s"], 1e3 * m["step_s"],
+                           time.time() - t0))
+                    continue
                 if a.dry_run:
                     say(" ".join(shlex.quote(c) for c in launcher.command(t, n, th, prog, over)[1]))
                     continue
                 shutil.rmtree(run_dir, ignore_errors=True)
                 os.makedirs(run_dir)
                 t0 = time.time()
-                log = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep) + ".log")
                 rc = launcher.run(t, n, th, prog, over, log, a.timeout)
                 if rc != 0 and rc != 124:    # a launch that failed (e.g. a daemon crashed): once more
                     shutil.copy(log, log + ".failed")

@@ -34,14 +34,24 @@ where alpha_sw is the software overhead per message step measured over shared me
 node is one rank with the per-rank compute measured here (one core): nodes with more cores
 compute faster, which raises the communication share (scale local(b) with --compute-scale).
 
+Ranks sharing one machine: two ranks on one machine each compute slower than one alone
+(memory bandwidth, shared caches, a lower all-core clock). The sweep's corun series measures
+that without any messages: np independent one-rank trainings started together. Their step
+time over local(b) is share(b), piecewise linear in b like local(b); when share is known,
+the one-machine transports (shm, tcp, netns) are predicted as local(b) share(b) + comm(P).
+The node-count prediction keeps one rank per node, share = 1.
+
 Check: for every measured np = 2 run over each transport, the predicted step time
-local(b) + comm(2) with that transport's alpha and beta against the measured one.
+local(b) share(b) + comm(2) with that transport's alpha and beta against the measured one.
 """
 import argparse
 import csv
 import math
 import os
 import sys
+
+
+SAME_MACHINE = ("shm", "tcp", "netns")   # transports whose ranks share this machine
 
 
 def read_csv(path):
@@ -123,6 +133,13 @@ class Model:
                 s = float(r["step_s"])
                 local[b] = min(s, local.get(b, s))
         self.local_points = sorted(local.items())
+        # corun: np one-rank trainings together, no messages (tools/scaling.py)
+        share = {}
+        for r in self.rows:
+            b = int(r["rank_batch"])
+            if r["series"] == "corun" and r["np"] != "1" and b in local:
+                share[b] = float(r["step_s"]) / local[b]
+        self.share_points = sorted(share.items())
         self.c0 = self.c1 = None
         if local:
             self.c0, self.c1 = fit_line([b for b, _ in self.local_points], [s for _, s in self.local_points])
@@ -149,26 +166,42 @@ class Model:
         t = t0 + (t1 - t0) * (b - b0) / (b1 - b0)
         return scale * max(t, 0.1 * pts[0][1])
 
-    def step(self, P, b, alpha, beta, scale=1.0):
-        return self.local(b, scale) + comm_per_step(P, self.msgs, alpha, beta)
+    def share(self, b):
+        """How much slower a rank computes at per-rank batch b while another shares the
+        machine (corun series): piecewise linear, constant beyond the measured batches; 1
+        without measurements."""
+        pts = self.share_points
+        if not pts:
+            return 1.0
+        if b <= pts[0][0]:
+            return pts[0][1]
+        if b >= pts[-1][0]:
+            return pts[-1][1]
+        i = max(k for k in range(len(pts)) if pts[k][0] <= b)
+        (b0, f0), (b1, f1) = pts[i], pts[i + 1]
+        return f0 + (f1 - f0) * (b - b0) / (b1 - b0)
 
-    def efficiency(self, P, b, alpha, beta, scale=1.0):
-        return self.local(b, scale) / self.step(P, b, alpha, beta, scale)
+    def step(self, P, b, alpha, beta, scale=1.0, shared=False):
+        local = self.local(b, scale) * (self.share(b) if shared else 1.0)
+        return local + comm_per_step(P, self.msgs, alpha, beta)
+
+    def efficiency(self, P, b, alpha, beta, scale=1.0, shared=False):
+        return self.local(b, scale) / self.step(P, b, alpha, beta, scale, shared)
 
     def net_params(self, latency_s, bandwidth_bps):
         alpha_sw = self.fits["shm"][0] if "shm" in self.fits else 0.0
         return latency_s + alpha_sw, 8.0 / bandwidth_bps
 
-    def batch_for_efficiency(self, P, alpha, beta, target=0.8, scale=1.0):
+    def batch_for_efficiency(self, P, alpha, beta, target=0.8, scale=1.0, shared=False):
         """Smallest per-rank batch b (real) with efficiency >= target (0 when even b = 1 reaches it)."""
         lo, hi = 1.0, 1e6
-        if self.efficiency(P, lo, alpha, beta, scale) >= target:
+        if self.efficiency(P, lo, alpha, beta, scale, shared) >= target:
             return 0.0
-        if self.efficiency(P, hi, alpha, beta, scale) < target:
+        if self.efficiency(P, hi, alpha, beta, scale, shared) < target:
             return None
         for _ in range(100):    # bisection: efficiency grows with b
             mid = (lo * hi) ** 0.5
-            if self.efficiency(P, mid, alpha, beta, scale) >= target:
+            if self.efficiency(P, mid, alpha, beta, scale, shared) >= target:
                 hi = mid
             else:
                 lo = mid
@@ -183,7 +216,7 @@ class Model:
                 continue
             alpha, beta = self.fits[t][:2]
             b = int(r["rank_batch"])
-            pred = self.step(2, b, alpha, beta)
+            pred = self.step(2, b, alpha, beta, shared=t in SAME_MACHINE)
             meas = float(r["step_s"])
             if r.get("overlap", "0") == "1":
                 continue    # the model is of blocking allreduces
@@ -234,8 +267,14 @@ def report(out, latency_us=2.0, bandwidth_gbps=100.0, nodes=(8, 16, 32, 64, 128,
                  ", ".join("%s %s×%d" % (n, fmt_bytes(b), k) for n, b, k in m.msg_names)))
     md.append("Local step time (np = 1, one thread), interpolated between the measured per-rank batches: %s.\n"
               % ", ".join("b=%d: %s" % (b, fmt_t(t)) for b, t in m.local_points))
+    if m.share_points:
+        md.append("Two ranks sharing this machine without messages (corun series) compute %s slower: %s.\n"
+                  % ("%.0f–%.0f%%" % (100 * (min(f for _, f in m.share_points) - 1),
+                                      100 * (max(f for _, f in m.share_points) - 1)),
+                     ", ".join("b=%d: ×%.3f" % (b, f) for b, f in m.share_points)))
     md.append("### Check against the measured np = 2 runs\n")
-    md.append("Predicted: np = 1 local time at that per-rank batch + modelled communication. With the run's "
+    md.append(("Predicted: np = 1 local time at that per-rank batch%s + modelled communication. With the run's "
+               % (" × the corun slowdown" if m.share_points else "")) +
               "own local time: the np = 2 run's compute (timed without the BatchNorm messages), data and other time + "
               "modelled communication, which checks the communication model alone.\n")
     md.append("| transport | per-rank batch | measured step | predicted | error | with the run's own local time | error "
@@ -272,8 +311,9 @@ def report(out, latency_us=2.0, bandwidth_gbps=100.0, nodes=(8, 16, 32, 64, 128,
                   % (P, fmt_t(comm_per_step(P, m.msgs, alpha, beta)), fmt_b(b80)))
     for t in sorted(m.fits):
         a, be = m.fits[t][:2]
-        b80 = m.batch_for_efficiency(2, a, be, 0.8)
-        md.append("On this machine over %s (np = 2, measured α, β): %s." % (t, fmt_b(b80)))
+        b80 = m.batch_for_efficiency(2, a, be, 0.8, shared=t in SAME_MACHINE)
+        md.append("On this machine over %s (np = 2, measured α, β%s): %s."
+                  % (t, ", corun slowdown" if m.share_points and t in SAME_MACHINE else "", fmt_b(b80)))
     md.append("")
     return "\n".join(md), rows, m
 
