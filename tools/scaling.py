@@ -544,31 +544,25 @@ def main():
                         continue
                     t0 = time.time()
                     m = corun(launcher, a, n, th, gb // n, run_dir, log, train_prog)
-                    if m is None:
-                        say("scaling: [%d/%d] %s FAILED (see %s.*)" % (i + 1, len(todo), name, log))
+                    failure = "see %s.*" % log
+                else:
+                    if a.dry_run:
+                        say(" ".join(shlex.quote(c) for c in launcher.command(t, n, th, prog, over)[1]))
                         continue
-                    m["run_dir"] = os.path.relpath(run_dir, out)
-                    samples[key].append(m)
-                    say("scaling: [%d/%d, %d/%d] %-32s %8.1f img/s  step %7.2f ms  (%.0f s)"
-                        % (rep + 1, a.repeat, i + 1, len(todo), name, m["images_per_s"], 1e3 * m["step_s"],
-                           time.time() - t0))
-                    continue
-                if a.dry_run:
-                    say(" ".join(shlex.quote(c) for c in launcher.command(t, n, th, prog, over)[1]))
-                    continue
-                shutil.rmtree(run_dir, ignore_errors=True)
-                os.makedirs(run_dir)
-                t0 = time.time()
-                rc = launcher.run(t, n, th, prog, over, log, a.timeout)
-                if rc != 0 and rc != 124:    # a launch that failed (e.g. a daemon crashed): once more
-                    shutil.copy(log, log + ".failed")
-                    say("scaling: %s failed (exit %d, %s.failed); trying once more" % (name, rc, log))
                     shutil.rmtree(run_dir, ignore_errors=True)
                     os.makedirs(run_dir)
+                    t0 = time.time()
                     rc = launcher.run(t, n, th, prog, over, log, a.timeout)
-                m = read_metrics(run_dir, a.warmup, gb) if rc == 0 else None
+                    if rc != 0 and rc != 124:    # a launch that failed (e.g. a daemon crashed): once more
+                        shutil.copy(log, log + ".failed")
+                        say("scaling: %s failed (exit %d, %s.failed); trying once more" % (name, rc, log))
+                        shutil.rmtree(run_dir, ignore_errors=True)
+                        os.makedirs(run_dir)
+                        rc = launcher.run(t, n, th, prog, over, log, a.timeout)
+                    m = read_metrics(run_dir, a.warmup, gb) if rc == 0 else None
+                    failure = "exit %d; see %s" % (rc, log)
                 if m is None:
-                    say("scaling: [%d/%d] %s FAILED (exit %d; see %s)" % (i + 1, len(todo), name, rc, log))
+                    say("scaling: [%d/%d] %s FAILED (%s)" % (i + 1, len(todo), name, failure))
                     continue
                 m["run_dir"] = os.path.relpath(run_dir, out)
                 samples[key].append(m)
