@@ -114,12 +114,70 @@ static void test_sync_batchnorm(void **state)
     mg_net_free(&sync);
 }
 
+/* Sync BN's forward statistics travel in one message while the running mean (the shift)
+ * is near the batch mean, in two when it is far; both give the whole batch's statistics.
+ * Data: 5 channels of 3x3, mean 1000 + 10 c, standard deviation 1 + c/2. */
+static int messages;
+
+static void counting_reduce(float *buf, int n, void *ctx)
+{
+    messages++;
+    mg_dist_reduce_sum_cb(buf, n, ctx);
+}
+
+static void test_sync_batchnorm_messages(void **state)
+{
+    (void)state;
+    const int rank = mg_dist_rank(), size = mg_dist_size();
+    const int C = 5, P = 9, global = 12, local = global / size;
+    const mg_shape shape = {C, 3, 3};
+    mg_net ref, sync;
+    mg_net_begin(&ref, "R", shape);
+    mg_batchnorm_make(mg_net_push(&ref), shape, 0.1f, 1e-5f);
+    mg_net_finish(&ref, global);
+    mg_net_begin(&sync, "S", shape);
+    mg_batchnorm_make(mg_net_push(&sync), shape, 0.1f, 1e-5f);
+    mg_net_finish(&sync, local);
+    mg_net_set_reduce(&sync, counting_reduce, NULL);
+    mg_rng rng;
+    mg_rng_init(&rng, 5, MG_STREAM_INIT);
+    mg_net_init_params(&ref, &rng);
+    mg_net_init_params(&sync, &rng);
+    float x[12 * 5 * 9];
+    mg_rng_fill_normal(&rng, x, sizeof x / sizeof *x, 0, 1);
+    for (int i = 0; i < global; i++)
+        for (int c = 0; c < C; c++)
+            for (int q = 0; q < P; q++)
+                x[(i * C + c) * P + q] = 1000.0f + 10.0f * c + (1.0f + 0.5f * c) * x[(i * C + c) * P + q];
+
+    /* running means far off (0, then 10% of the way), then near: the last batch mean */
+    static const int expected_messages[] = {2, 2, 1};
+    for (int round = 0; round < 3; round++) {
+        if (round == 2)
+            memcpy(sync.state, ref.layers[0].cache, C * sizeof(float)); /* the cached batch mean */
+        memcpy(ref.state, sync.state, ref.n_state * sizeof(float));
+        const float *y_ref = mg_net_forward(&ref, x, global, MG_TRAIN);
+        messages = 0;
+        const float *y = mg_net_forward(&sync, x + rank * local * C * P, local, MG_TRAIN);
+        assert_int_equal(messages, expected_messages[round]);
+        /* y is centred to unit variance: 1e-4 absolute is 1e-4 of its spread, while the
+         * float input rounds to 6e-5 of a standard deviation at 1000 */
+        for (int i = 0; i < local * C * P; i++)
+            MG_ASSERT_CLOSE(y[i], y_ref[rank * local * C * P + i], 2e-4, 1e-4, "sync BN output");
+        for (int c = 0; c < 2 * C; c++)
+            MG_ASSERT_CLOSE(sync.state[c], ref.state[c], 1e-5, 1e-5, "running statistics");
+    }
+    mg_net_free(&ref);
+    mg_net_free(&sync);
+}
+
 int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broadcast_and_allreduce),
         cmocka_unit_test(test_sync_batchnorm),
+        cmocka_unit_test(test_sync_batchnorm_messages),
         cmocka_unit_test(test_blas_threads),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,16 +1,24 @@
 /* Batch normalisation, 1-d (vectors, statistics over the batch) and 2-d (images,
  * statistics over batch, height and width): the same code with P = h*w positions.
  *
- * Training mode normalises with batch statistics, computed in two passes (mean, then
- * centred squares) for accuracy, and updates the running statistics in l->state
- * (running_var uses the unbiased variance, as PyTorch); backward takes its two sums (dy and
- * dy (x - mean), the mean being known) in one pass. With a reduce callback (sync BN)
- * the sums are taken over every replica, so N ranks x B/N samples normalise exactly as
- * one rank x B. Backward recomputes x_hat from x and the cached mean and 1/std.
+ * Training mode normalises with batch statistics and updates the running statistics in
+ * l->state (running_var uses the unbiased variance, as PyTorch); backward takes its two sums
+ * (dy and dy (x - mean), the mean being known) in one pass. Backward recomputes x_hat from x
+ * and the cached mean and 1/std.
+ *
+ * Alone, the statistics take two passes (mean, then centred squares) for accuracy. With a
+ * reduce callback (sync BN) the sums are taken over every replica, so N ranks x B/N samples
+ * normalise as one rank x B; there every reduction is a meeting point of all ranks, so the
+ * forward statistics travel in one message: the sums of x - K and (x - K)^2 about a shift
+ * K every replica knows, the running mean (kept equal by the synchronised updates). Those
+ * sums lose little while K is within a few standard deviations of the batch mean; when it
+ * is far (the first steps, or a jump in the activations) the variance is taken again from
+ * centred squares, a second message. Every rank sees the same reduced sums, so all take
+ * the same branch.
  *
  * param: gamma (C), beta (C)   state: running_mean (C), running_var (C)
- * cache (fixed): mean (C), inv_std (C), scratch (2C + 1) for reductions, the last mode (1),
- *                backward coefficients (3C) */
+ * cache (fixed): mean (C), inv_std (C), the last mode (1), backward coefficients (3C),
+ *                sums for reductions (2C + 1) */
 #include <math.h>
 #include <string.h>
 
@@ -19,22 +27,25 @@
 
 typedef struct { float momentum, eps; } bn_impl;
 
-#define MODE_SLOT(C) (4 * (size_t)(C) + 1)
-#define COEF_SLOT(C) (4 * (size_t)(C) + 2)
+#define MODE_SLOT(C) (2 * (size_t)(C))
+#define COEF_SLOT(C) (2 * (size_t)(C) + 1)
+#define SUMS_SLOT(C) (5 * (size_t)(C) + 1)
 
-static void reduce(mg_layer *l, float *buf, int n)
-{
-    if (l->reduce)
-        l->reduce(buf, n, l->reduce_ctx);
-}
+/* Sync BN takes the forward statistics from one message while the shift is within
+ * sqrt(SHIFT_LIMIT) standard deviations of the batch mean. The float sums hold the shifted
+ * squares to ~1e-7 relative, so the variance is good to ~1e-7 (1 + d^2/var), d = mean - shift:
+ * ~2e-6 at the limit. */
+#define SHIFT_LIMIT 16.0
 
-/* Per-channel sums over (n, P), into double across planes (1-d: P == 1, in float across
- * the batch, vectorised over channels). Within a plane of P contiguous floats the sum runs
- * in 8 float lanes: a single float accumulator would be one serial chain of dependent
- * adds, which the compiler may not reorder (no -ffast-math), ~4 cycles per element.
- *   SUMS_X:  s1[c] = sum x
- *   SUMS_SQ: s1[c] = sum (x - mean[c])^2
- *   SUMS_DY: s1[c] = sum dy, s2[c] = sum dy (x - mean[c])  (one pass) */
+/* Per-channel sums over (n, P), in double across planes (1-d: P == 1, in float across the
+ * batch, vectorised over channels). Within
+ * a plane of P contiguous floats the sum runs in 8 float lanes: a single float accumulator
+ * would be one serial chain of dependent adds, which the compiler may not reorder (no
+ * -ffast-math), ~4 cycles per element.
+ *   SUMS_X:     s1[c] = sum x
+ *   SUMS_SQ:    s1[c] = sum (x - m[c])^2
+ *   SUMS_DY:    s1[c] = sum dy, s2[c] = sum dy (x - m[c])  (one pass)
+ *   SUMS_SHIFT: s1[c] = sum (x - m[c]), s2[c] = sum (x - m[c])^2  (one pass) */
 typedef float f8 __attribute__((vector_size(32)));
 
 static inline f8 load8(const float *p)
@@ -52,10 +63,10 @@ static inline double lanes_sum(f8 v)
     return s;
 }
 
-typedef enum { SUMS_X, SUMS_SQ, SUMS_DY } sums_kind;
+typedef enum { SUMS_X, SUMS_SQ, SUMS_DY, SUMS_SHIFT } sums_kind;
 
 static void channel_sums(sums_kind kind, float *s1, float *s2, const float *restrict x, const float *restrict dy,
-                         const float *mean, int n, int C, size_t P)
+                         const float *m, int n, int C, size_t P)
 {
     if (P == 1) {
         for (int c = 0; c < C; c++) {
@@ -66,19 +77,23 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
         for (int i = 0; i < n; i++)
             for (int c = 0; c < C; c++) {
                 const size_t k = (size_t)i * C + c;
+                const float d = m ? x[k] - m[c] : x[k];
                 if (kind == SUMS_X)
-                    s1[c] += x[k];
+                    s1[c] += d;
                 else if (kind == SUMS_SQ)
-                    s1[c] += (x[k] - mean[c]) * (x[k] - mean[c]);
-                else {
+                    s1[c] += d * d;
+                else if (kind == SUMS_DY) {
                     s1[c] += dy[k];
-                    s2[c] += dy[k] * (x[k] - mean[c]);
+                    s2[c] += dy[k] * d;
+                } else {
+                    s1[c] += d;
+                    s2[c] += d * d;
                 }
             }
         return;
     }
     for (int c = 0; c < C; c++) {
-        const float m = mean ? mean[c] : 0.0f;
+        const float mc = m ? m[c] : 0.0f;
         double t1 = 0, t2 = 0;
         for (int i = 0; i < n; i++) {
             const size_t base = ((size_t)i * C + c) * P;
@@ -93,20 +108,30 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
                     r1 += xc[q];
             } else if (kind == SUMS_SQ) {
                 for (; q + 8 <= P; q += 8) {
-                    const f8 d = load8(xc + q) - m;
+                    const f8 d = load8(xc + q) - mc;
                     a1 += d * d;
                 }
                 for (; q < P; q++)
-                    r1 += (xc[q] - m) * (xc[q] - m);
-            } else {
+                    r1 += (xc[q] - mc) * (xc[q] - mc);
+            } else if (kind == SUMS_DY) {
                 for (; q + 8 <= P; q += 8) {
                     const f8 g = load8(dyc + q);
                     a1 += g;
-                    a2 += g * (load8(xc + q) - m);
+                    a2 += g * (load8(xc + q) - mc);
                 }
                 for (; q < P; q++) {
                     r1 += dyc[q];
-                    r2 += dyc[q] * (xc[q] - m);
+                    r2 += dyc[q] * (xc[q] - mc);
+                }
+            } else {
+                for (; q + 8 <= P; q += 8) {
+                    const f8 d = load8(xc + q) - mc;
+                    a1 += d;
+                    a2 += d * d;
+                }
+                for (; q < P; q++) {
+                    r1 += xc[q] - mc;
+                    r2 += (xc[q] - mc) * (xc[q] - mc);
                 }
             }
             t1 += lanes_sum(a1) + r1;
@@ -116,6 +141,51 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
         if (s2)
             s2[c] = (float)t2;
     }
+}
+
+/* Batch mean and biased variance per channel, this replica alone: two passes (mean, then
+ * centred squares). Returns the count of values per channel. */
+static double local_statistics(mg_layer *l, const float *x, int n, float *mean, float *var)
+{
+    const int C = l->in.c;
+    const size_t P = (size_t)l->in.h * l->in.w;
+    const double count = (double)((size_t)n * P);
+    float *s = l->cache + SUMS_SLOT(C);
+    channel_sums(SUMS_X, s, NULL, x, NULL, NULL, n, C, P);
+    for (int c = 0; c < C; c++)
+        mean[c] = (float)(s[c] / count);
+    channel_sums(SUMS_SQ, s, NULL, x, NULL, mean, n, C, P);
+    for (int c = 0; c < C; c++)
+        var[c] = (float)(s[c] / count);
+    return count;
+}
+
+/* The same over every replica (sync BN): one message of shifted sums about the running
+ * mean, and a second of centred squares only when the shift was too far (see the top). */
+static double sync_statistics(mg_layer *l, const float *x, int n, float *mean, float *var)
+{
+    const int C = l->in.c;
+    const size_t P = (size_t)l->in.h * l->in.w;
+    const float *shift = l->state; /* running mean: equal on every replica */
+    float *s = l->cache + SUMS_SLOT(C);
+    channel_sums(SUMS_SHIFT, s, s + C, x, NULL, shift, n, C, P);
+    s[2 * C] = (float)((size_t)n * P); /* the count travels with the sums */
+    l->reduce(s, 2 * C + 1, l->reduce_ctx);
+    const double count = s[2 * C];
+    bool recentre = false;
+    for (int c = 0; c < C; c++) {
+        const double d = s[c] / count, v = s[C + c] / count - d * d; /* in double: no cancellation */
+        mean[c] = (float)(shift[c] + d);
+        var[c] = (float)(v > 0 ? v : 0);
+        recentre |= d * d > SHIFT_LIMIT * v;
+    }
+    if (recentre) { /* every rank holds the same sums, so all take this branch together */
+        channel_sums(SUMS_SQ, s, NULL, x, NULL, mean, n, C, P);
+        l->reduce(s, C, l->reduce_ctx);
+        for (int c = 0; c < C; c++)
+            var[c] = (float)(s[c] / count);
+    }
+    return count;
 }
 
 /* Per-channel affine map y[i, c, q] = a[c] x[i, c, q] + b[c] (also used for gradients). */
@@ -146,26 +216,17 @@ static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mod
     const size_t P = (size_t)l->in.h * l->in.w;
     const float *gamma = l->param, *beta = l->param + C;
     float *run_mean = l->state, *run_var = l->state + C;
-    float *mean = l->cache, *inv_std = l->cache + C, *scratch = l->cache + 2 * C;
-    float *a = scratch, *b = scratch + C; /* reused after the statistics are known */
+    float *mean = l->cache, *inv_std = l->cache + C;
+    /* the backward coefficients' slots, free until backward */
+    float *a = l->cache + COEF_SLOT(C), *b = a + C, *var = b + C;
 
     if (mode == MG_TRAIN) {
-        /* pass 1: mean; the count travels with the sums so sync BN knows the global batch */
-        channel_sums(SUMS_X, scratch, NULL, x, NULL, NULL, n, C, P);
-        scratch[C] = (float)((size_t)n * P);
-        reduce(l, scratch, C + 1);
-        const double count = scratch[C];
-        for (int c = 0; c < C; c++)
-            mean[c] = (float)(scratch[c] / count);
-        /* pass 2: biased variance from centred squares */
-        channel_sums(SUMS_SQ, scratch, NULL, x, NULL, mean, n, C, P);
-        reduce(l, scratch, C);
+        const double count = l->reduce ? sync_statistics(l, x, n, mean, var) : local_statistics(l, x, n, mean, var);
         const float unbias = count > 1 ? (float)(count / (count - 1)) : 1.0f;
         for (int c = 0; c < C; c++) {
-            float var = (float)(scratch[c] / count);
-            inv_std[c] = 1.0f / sqrtf(var + p->eps);
+            inv_std[c] = 1.0f / sqrtf(var[c] + p->eps);
             run_mean[c] = (1.0f - p->momentum) * run_mean[c] + p->momentum * mean[c];
-            run_var[c] = (1.0f - p->momentum) * run_var[c] + p->momentum * var * unbias;
+            run_var[c] = (1.0f - p->momentum) * run_var[c] + p->momentum * var[c] * unbias;
         }
     } else {
         for (int c = 0; c < C; c++) {
@@ -197,9 +258,9 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
     const size_t P = (size_t)l->in.h * l->in.w;
     const float *gamma = l->param;
     const float *mean = l->cache, *inv_std = l->cache + C;
-    float *scratch = l->cache + 2 * C;
     const bool train = l->cache[MODE_SLOT(C)] == (float)MG_TRAIN;
-    float *sum_dy = scratch, *sum_dy_xc = scratch + C; /* sum dy, sum dy (x - mean) */
+    float *coef_a = l->cache + COEF_SLOT(C), *coef_e = coef_a + C, *coef_f = coef_e + C;
+    float *sums = l->cache + SUMS_SLOT(C), *sum_dy = sums, *sum_dy_xc = sums + C; /* sum dy, sum dy (x - mean) */
 
     channel_sums(SUMS_DY, sum_dy, sum_dy_xc, x, dy, mean, n, C, P);
     if (param_grads) /* local sums: the trainer's gradient allreduce combines replicas */
@@ -211,17 +272,16 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
         return;
     if (!train) {
         for (int c = 0; c < C; c++)
-            sum_dy[c] = gamma[c] * inv_std[c];
-        channel_affine(dy, dx, sum_dy, NULL, n, C, P);
+            coef_a[c] = gamma[c] * inv_std[c];
+        channel_affine(dy, dx, coef_a, NULL, n, C, P);
         return;
     }
     float count = (float)((size_t)n * P);
     if (l->reduce) {
-        scratch[2 * C] = count; /* the global count travels with the sums */
-        reduce(l, scratch, 2 * C + 1);
-        count = scratch[2 * C];
+        sums[2 * C] = count; /* the global count travels with the sums */
+        l->reduce(sums, 2 * C + 1, l->reduce_ctx);
+        count = sums[2 * C];
     }
-    float *coef_a = l->cache + COEF_SLOT(C), *coef_e = coef_a + C, *coef_f = coef_e + C;
     for (int c = 0; c < C; c++) {
         const float a = gamma[c] * inv_std[c];
         coef_a[c] = a;
