@@ -9,10 +9,24 @@ echo "== DCGAN-28 core benchmark, environment as set"
 echo
 echo "== DCGAN-28 core benchmark, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$build/tools/bench_dcgan" configs/fmnist_dcgan.yaml 64
+# The other benchmarks, each as it needs to run: bench_allreduce under two ranks, with the
+# messages of the default config; bench_eval with the feature extractor `make run` trains
+# (EXTRACTOR overrides the path), skipped with a note when there is none.
+extractor=${EXTRACTOR:-runs/classifier/classifier.h5}
 for extra in "$build"/tools/bench_*; do
-    case "$extra" in */bench_dcgan) continue ;; esac
+    name=$(basename "$extra")
+    case "$name" in bench_dcgan) continue ;; esac
     [ -x "$extra" ] || continue
     echo
-    echo "== $(basename "$extra")"
-    "$extra"
+    echo "== $name"
+    case "$name" in
+    bench_allreduce) tools/mpirun.sh 2 "$extra" --config configs/fmnist_dcgan.yaml --label shm ;;
+    bench_eval)
+        if [ -f "$extractor" ]; then
+            OPENBLAS_NUM_THREADS=1 "$extra" configs/fmnist_dcgan.yaml "$extractor"
+        else
+            echo "skipped: no feature extractor at $extractor (make run trains one; or set EXTRACTOR=FILE.h5)"
+        fi ;;
+    *) "$extra" ;;
+    esac
 done

@@ -6,9 +6,10 @@
  *      rank's. tools/scaling_model.py fits the alpha-beta model of a ring allreduce to it.
  *   2. With --config: the messages one training step of that config sends, at their real
  *      sizes (the trainer's fused gradient allreduces of D and G, n_param + 4 floats each,
- *      and synchronised BatchNorm's statistics: per BN layer of C channels, C+1 and C floats
- *      per training-mode forward, 2C+1 per backward), each timed alone, and the whole set
- *      back to back as one step sends it.
+ *      and synchronised BatchNorm's statistics: per BN layer of C channels, 2C+1 floats per
+ *      training-mode forward (shifted sums and count, one message while the running mean is
+ *      near the batch mean, as in training) and 2C+1 per backward), each timed alone, and
+ *      the whole set back to back as one step sends it.
  *
  * All MPI goes through mg_dist (src/dist.c): barrier, allreduce, max. The message list
  * follows the trainer (docs/training.md): per step n_critic D updates (G forward, D forward
@@ -135,10 +136,8 @@ static void bn_msgs(msg *m, int *n, const mg_net *net, int forwards, int backwar
             continue;
         size_t C = (size_t)l->in.c;
         char name[80];
-        snprintf(name, sizeof name, "%s fwd mean", l->name);
-        add_msg(m, n, name, C + 1, forwards);
-        snprintf(name, sizeof name, "%s fwd var", l->name);
-        add_msg(m, n, name, C, forwards);
+        snprintf(name, sizeof name, "%s fwd", l->name);
+        add_msg(m, n, name, 2 * C + 1, forwards);
         snprintf(name, sizeof name, "%s bwd", l->name);
         add_msg(m, n, name, 2 * C + 1, backwards);
     }
