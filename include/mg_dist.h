@@ -41,6 +41,8 @@ bool mg_dist_any(bool local_bad);
 /* Max and min over ranks of a double (timings, checksums). */
 double mg_dist_max(double v);
 double mg_dist_min(double v);
+/* Max over ranks of a double, and the lowest rank that holds it (the straggler). */
+double mg_dist_maxloc(double v, int *rank);
 /* In-place elementwise max over ranks of n doubles (a log window's timers in one message). */
 void mg_dist_allreduce_max_f64(double *buf, size_t n);
 

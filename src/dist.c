@@ -143,6 +143,15 @@ double mg_dist_min(double v)
     return v;
 }
 
+double mg_dist_maxloc(double v, int *rank)
+{
+    struct { double value; int rank; } pair = {v, world.rank};
+    if (world.size > 1)
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &pair, 1, MPI_DOUBLE_INT, MPI_MAXLOC, MPI_COMM_WORLD));
+    *rank = pair.rank;
+    return pair.value;
+}
+
 void mg_dist_allreduce_max_f64(double *buf, size_t n)
 {
     if (world.size > 1 && n > 0)

@@ -641,12 +641,17 @@ static void json_num(FILE *f, const char *key, double v)
 static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, double window_seconds)
 {
     /* The window's time split, averaged over ranks (each rank's parts add up to about the
-     * window's wall time, so the means do too), the slowest rank's compute, and the peak
-     * RSS (KiB on Linux) over ranks. Collective: every rank logs at the same steps. */
+     * window's wall time, so the means do too), the fastest and the slowest rank's compute
+     * and which rank that is (a straggler on a bad node shows as the same rank, window
+     * after window), and the peak RSS (KiB on Linux) over ranks. Collective: every rank
+     * logs at the same steps. */
     struct rusage ru;
     MG_CHECK(getrusage(RUSAGE_SELF, &ru) == 0, "getrusage", NULL, "failed: %s", strerror(errno));
     double mean[6] = {t->t_compute, t->t_reduce, t->t_data, t->t_wait, t->t_bn, (double)ru.ru_maxrss};
     double max[2] = {t->t_compute, (double)ru.ru_maxrss};
+    int slowest_rank = 0;
+    const double compute_min = mg_dist_min(t->t_compute);
+    mg_dist_maxloc(t->t_compute, &slowest_rank);
     mg_dist_allreduce_sum_f64(mean, 6);
     mg_dist_allreduce_max_f64(max, 2);
     for (int i = 0; i < 6; i++)
@@ -692,6 +697,8 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
         json_num(f, "time_wait_s", mean[3]);
     json_num(f, "time_bn_sync_s", mean[4]);
     json_num(f, "time_compute_max_s", max[0]);
+    json_num(f, "time_compute_min_s", compute_min);
+    fprintf(f, ", \"slowest_rank\": %d", slowest_rank);
     json_num(f, "time_window_s", window_seconds);
     json_num(f, "peak_rss_mb", max[1] / 1024.0);
     json_num(f, "peak_rss_mb_mean", mean[5] / 1024.0);

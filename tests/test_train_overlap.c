@@ -193,10 +193,16 @@ static void check_metrics(const char *tag, bool overlap)
         }
         assert_true(json_field(line, "time_window_s", &window) && window > 0);
         assert_true(json_field(line, "time_compute_max_s", &cmax));
+        double cmin = 0, slowest = -1;
+        assert_true(json_field(line, "time_compute_min_s", &cmin) && cmin > 0);
+        assert_true(json_field(line, "slowest_rank", &slowest));
+        assert_true(slowest >= 0 && slowest < mg_dist_size() && slowest == (int)slowest);
         assert_true(json_field(line, "peak_rss_mb", &rss) && rss > 1);
         assert_true(json_field(line, "peak_rss_mb_mean", &v) && v > 1 && v <= rss);
         json_field(line, "time_compute_s", &v);
-        assert_true(cmax >= v);
+        assert_true(cmin <= v * (1 + 1e-12) && v <= cmax * (1 + 1e-12)); /* min <= mean <= max */
+        if (mg_dist_size() == 1)
+            assert_true(cmin == cmax && slowest == 0);
         /* means over ranks of parts of each rank's window: at most the window (a rank's
          * window may start a little before rank 0's: 1 ms of slack) */
         if (sum > window + 1e-3)
