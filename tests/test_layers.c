@@ -182,6 +182,73 @@ static void test_batchnorm_modes(void **state)
     mg_net_free(&net);
 }
 
+/* The one-pass statistics about the running mean (src/layers/batchnorm.c): exact enough
+ * when the running mean is near the batch mean, and retaken from centred squares (a second
+ * pass, counted through a do-nothing reduce callback) when it is far. Data: mean
+ * 1000 + 10 c, standard deviation 1 + c/2, so that plain float sums of squares would lose
+ * everything; the reference is computed in double. */
+static int bn_passes;
+
+static void count_passes(float *buf, int n, void *ctx)
+{
+    (void)buf, (void)n, (void)ctx;
+    bn_passes++;
+}
+
+static void test_batchnorm_shifted_statistics(void **state)
+{
+    (void)state;
+    static const mg_shape shapes[] = {{5, 1, 1}, {5, 3, 3}};
+    for (int sh = 0; sh < 2; sh++) {
+        const mg_shape in = shapes[sh];
+        const int n = 16, C = in.c, P = in.h * in.w;
+        mg_net net;
+        mg_net_begin(&net, "B", in);
+        mg_batchnorm_make(mg_net_push(&net), in, 0.1f, 1e-5f);
+        mg_net_finish(&net, n);
+        mg_net_set_reduce(&net, count_passes, NULL);
+        mg_rng rng;
+        mg_rng_init(&rng, 21, MG_STREAM_TEST);
+        mg_net_init_params(&net, &rng); /* gamma 1, beta 0 */
+        float x[16 * 5 * 9];
+        mg_rng_fill_normal(&rng, x, (size_t)n * C * P, 0, 1);
+        double mean[5] = {0}, var[5] = {0};
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++)
+                for (int q = 0; q < P; q++) {
+                    float *v = &x[((size_t)i * C + c) * P + q];
+                    *v = 1000.0f + 10.0f * c + (1.0f + 0.5f * c) * *v;
+                    mean[c] += *v;
+                }
+        for (int c = 0; c < C; c++)
+            mean[c] /= n * P;
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++)
+                for (int q = 0; q < P; q++) {
+                    double d = x[((size_t)i * C + c) * P + q] - mean[c];
+                    var[c] += d * d / (n * P);
+                }
+        /* running mean 0 (far: two passes), then the batch mean itself (near: one) */
+        for (int round = 0; round < 2; round++) {
+            if (round == 1)
+                for (int c = 0; c < C; c++)
+                    net.state[c] = (float)mean[c] + 0.3f; /* a fraction of a std off */
+            bn_passes = 0;
+            const float *y = mg_net_forward(&net, x, n, MG_TRAIN);
+            assert_int_equal(bn_passes, round == 0 ? 2 : 1);
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < C; c++)
+                    for (int q = 0; q < P; q++) {
+                        size_t k = ((size_t)i * C + c) * P + q;
+                        double expect = (x[k] - mean[c]) / sqrt(var[c] + 1e-5);
+                        /* x itself is rounded to 6e-5 of a std at 1000 */
+                        MG_ASSERT_CLOSE(y[k], expect, 2e-4, 1e-4, "normalised output");
+                    }
+        }
+        mg_net_free(&net);
+    }
+}
+
 static void test_backward_accumulates(void **state)
 {
     (void)state;
@@ -295,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_tanh_accuracy),
         cmocka_unit_test(test_batchnorm_gradients),
         cmocka_unit_test(test_batchnorm_modes),
+        cmocka_unit_test(test_batchnorm_shifted_statistics),
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_net_from_yaml),
         cmocka_unit_test(test_net_yaml_errors),

@@ -6,15 +6,15 @@
  * (dy and dy (x - mean), the mean being known) in one pass. Backward recomputes x_hat from x
  * and the cached mean and 1/std.
  *
- * Alone, the statistics take two passes (mean, then centred squares) for accuracy. With a
- * reduce callback (sync BN) the sums are taken over every replica, so N ranks x B/N samples
- * normalise as one rank x B; there every reduction is a meeting point of all ranks, so the
- * forward statistics travel in one message: the sums of x - K and (x - K)^2 about a shift
- * K every replica knows, the running mean (kept equal by the synchronised updates). Those
- * sums lose little while K is within a few standard deviations of the batch mean; when it
- * is far (the first steps, or a jump in the activations) the variance is taken again from
- * centred squares, a second message. Every rank sees the same reduced sums, so all take
- * the same branch.
+ * With a reduce callback (sync BN) the sums are taken over every replica, so N ranks x B/N
+ * samples normalise as one rank x B. Every reduction is then a point where all ranks meet,
+ * so the forward statistics come from one pass and one message: the sums of x - K and
+ * (x - K)^2 about a shift K that every replica knows, the running mean (kept equal by the
+ * synchronised updates). Those sums lose little while K is within a few standard
+ * deviations of the batch mean; when it is far (the first steps, or a jump in the
+ * activations) the variance is taken again from centred squares, a second pass and
+ * message. Every rank sees the same reduced sums, so all take the same branch. Without
+ * the callback the same code runs on the local batch.
  *
  * param: gamma (C), beta (C)   state: running_mean (C), running_var (C)
  * cache (fixed): mean (C), inv_std (C), the last mode (1), backward coefficients (3C),
@@ -31,18 +31,16 @@ typedef struct { float momentum, eps; } bn_impl;
 #define COEF_SLOT(C) (2 * (size_t)(C) + 1)
 #define SUMS_SLOT(C) (5 * (size_t)(C) + 1)
 
-/* Sync BN takes the forward statistics from one message while the shift is within
- * sqrt(SHIFT_LIMIT) standard deviations of the batch mean. The float sums hold the shifted
- * squares to ~1e-7 relative, so the variance is good to ~1e-7 (1 + d^2/var), d = mean - shift:
- * ~2e-6 at the limit. */
+/* The forward statistics come from one pass while the shift is within sqrt(SHIFT_LIMIT)
+ * standard deviations of the batch mean. The float sums hold the shifted squares to ~1e-7
+ * relative, so the variance is good to ~1e-7 (1 + d^2/var), d = mean - shift: ~2e-6 at the
+ * limit (two passes: ~1e-7). */
 #define SHIFT_LIMIT 16.0
 
 /* Per-channel sums over (n, P), in double across planes (1-d: P == 1, in float across the
- * batch, vectorised over channels). Within
- * a plane of P contiguous floats the sum runs in 8 float lanes: a single float accumulator
- * would be one serial chain of dependent adds, which the compiler may not reorder (no
- * -ffast-math), ~4 cycles per element.
- *   SUMS_X:     s1[c] = sum x
+ * batch, vectorised over channels). Within a plane of P contiguous floats the sum runs in
+ * 8 float lanes: a single float accumulator would be one serial chain of dependent adds,
+ * which the compiler may not reorder (no -ffast-math), ~4 cycles per element.
  *   SUMS_SQ:    s1[c] = sum (x - m[c])^2
  *   SUMS_DY:    s1[c] = sum dy, s2[c] = sum dy (x - m[c])  (one pass)
  *   SUMS_SHIFT: s1[c] = sum (x - m[c]), s2[c] = sum (x - m[c])^2  (one pass) */
@@ -63,7 +61,7 @@ static inline double lanes_sum(f8 v)
     return s;
 }
 
-typedef enum { SUMS_X, SUMS_SQ, SUMS_DY, SUMS_SHIFT } sums_kind;
+typedef enum { SUMS_SQ, SUMS_DY, SUMS_SHIFT } sums_kind;
 
 static void channel_sums(sums_kind kind, float *s1, float *s2, const float *restrict x, const float *restrict dy,
                          const float *m, int n, int C, size_t P)
@@ -77,10 +75,8 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
         for (int i = 0; i < n; i++)
             for (int c = 0; c < C; c++) {
                 const size_t k = (size_t)i * C + c;
-                const float d = m ? x[k] - m[c] : x[k];
-                if (kind == SUMS_X)
-                    s1[c] += d;
-                else if (kind == SUMS_SQ)
+                const float d = x[k] - m[c];
+                if (kind == SUMS_SQ)
                     s1[c] += d * d;
                 else if (kind == SUMS_DY) {
                     s1[c] += dy[k];
@@ -93,7 +89,7 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
         return;
     }
     for (int c = 0; c < C; c++) {
-        const float mc = m ? m[c] : 0.0f;
+        const float mc = m[c];
         double t1 = 0, t2 = 0;
         for (int i = 0; i < n; i++) {
             const size_t base = ((size_t)i * C + c) * P;
@@ -101,12 +97,7 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
             f8 a1 = {0}, a2 = {0};
             float r1 = 0, r2 = 0;
             size_t q = 0;
-            if (kind == SUMS_X) {
-                for (; q + 8 <= P; q += 8)
-                    a1 += load8(xc + q);
-                for (; q < P; q++)
-                    r1 += xc[q];
-            } else if (kind == SUMS_SQ) {
+            if (kind == SUMS_SQ) {
                 for (; q + 8 <= P; q += 8) {
                     const f8 d = load8(xc + q) - mc;
                     a1 += d * d;
@@ -143,26 +134,16 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
     }
 }
 
-/* Batch mean and biased variance per channel, this replica alone: two passes (mean, then
- * centred squares). Returns the count of values per channel. */
-static double local_statistics(mg_layer *l, const float *x, int n, float *mean, float *var)
+static void reduce(mg_layer *l, float *buf, int n)
 {
-    const int C = l->in.c;
-    const size_t P = (size_t)l->in.h * l->in.w;
-    const double count = (double)((size_t)n * P);
-    float *s = l->cache + SUMS_SLOT(C);
-    channel_sums(SUMS_X, s, NULL, x, NULL, NULL, n, C, P);
-    for (int c = 0; c < C; c++)
-        mean[c] = (float)(s[c] / count);
-    channel_sums(SUMS_SQ, s, NULL, x, NULL, mean, n, C, P);
-    for (int c = 0; c < C; c++)
-        var[c] = (float)(s[c] / count);
-    return count;
+    if (l->reduce)
+        l->reduce(buf, n, l->reduce_ctx);
 }
 
-/* The same over every replica (sync BN): one message of shifted sums about the running
- * mean, and a second of centred squares only when the shift was too far (see the top). */
-static double sync_statistics(mg_layer *l, const float *x, int n, float *mean, float *var)
+/* Batch mean and biased variance per channel (over every replica with sync BN): one pass
+ * and one message of shifted sums about the running mean, and a second of centred squares
+ * only when the shift was too far (see the top). Returns the count of values per channel. */
+static double batch_statistics(mg_layer *l, const float *x, int n, float *mean, float *var)
 {
     const int C = l->in.c;
     const size_t P = (size_t)l->in.h * l->in.w;
@@ -170,18 +151,19 @@ static double sync_statistics(mg_layer *l, const float *x, int n, float *mean, f
     float *s = l->cache + SUMS_SLOT(C);
     channel_sums(SUMS_SHIFT, s, s + C, x, NULL, shift, n, C, P);
     s[2 * C] = (float)((size_t)n * P); /* the count travels with the sums */
-    l->reduce(s, 2 * C + 1, l->reduce_ctx);
+    reduce(l, s, 2 * C + 1);
     const double count = s[2 * C];
     bool recentre = false;
     for (int c = 0; c < C; c++) {
-        const double d = s[c] / count, v = s[C + c] / count - d * d; /* in double: no cancellation */
+        /* in double, so that the difference adds no rounding of its own */
+        const double d = s[c] / count, v = s[C + c] / count - d * d;
         mean[c] = (float)(shift[c] + d);
         var[c] = (float)(v > 0 ? v : 0);
         recentre |= d * d > SHIFT_LIMIT * v;
     }
     if (recentre) { /* every rank holds the same sums, so all take this branch together */
         channel_sums(SUMS_SQ, s, NULL, x, NULL, mean, n, C, P);
-        l->reduce(s, C, l->reduce_ctx);
+        reduce(l, s, C);
         for (int c = 0; c < C; c++)
             var[c] = (float)(s[c] / count);
     }
@@ -221,7 +203,7 @@ static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mod
     float *a = l->cache + COEF_SLOT(C), *b = a + C, *var = b + C;
 
     if (mode == MG_TRAIN) {
-        const double count = l->reduce ? sync_statistics(l, x, n, mean, var) : local_statistics(l, x, n, mean, var);
+        const double count = batch_statistics(l, x, n, mean, var);
         const float unbias = count > 1 ? (float)(count / (count - 1)) : 1.0f;
         for (int c = 0; c < C; c++) {
             inv_std[c] = 1.0f / sqrtf(var[c] + p->eps);
@@ -279,7 +261,7 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
     float count = (float)((size_t)n * P);
     if (l->reduce) {
         sums[2 * C] = count; /* the global count travels with the sums */
-        l->reduce(sums, 2 * C + 1, l->reduce_ctx);
+        reduce(l, sums, 2 * C + 1);
         count = sums[2 * C];
     }
     for (int c = 0; c < C; c++) {
