@@ -83,6 +83,25 @@ def t_allreduce(P, nbytes, alpha, beta):
     return min(ring, rd)
 
 
+def piecewise_linear(pts, x, extend):
+    """The line through the sorted points (x_i, y_i) at x; outside them, the line through
+    the two nearest points (extend) or the nearest point's value."""
+    if len(pts) == 1 or (not extend and x <= pts[0][0]):
+        return pts[0][1]
+    if not extend and x >= pts[-1][0]:
+        return pts[-1][1]
+    if x <= pts[0][0]:
+        (x0, y0), (x1, y1) = pts[0], pts[1]
+    elif x >= pts[-1][0]:
+        (x0, y0), (x1, y1) = pts[-2], pts[-1]
+    else:
+        i = max(k for k in range(len(pts)) if pts[k][0] <= x)
+        (x0, y0), (x1, y1) = pts[i], pts[min(i + 1, len(pts) - 1)]
+        if x1 == x0:
+            return y0
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
 def comm_per_step(P, msgs, alpha, beta):
     return sum(k * t_allreduce(P, nbytes, alpha, beta) for nbytes, k in msgs)
 
@@ -154,32 +173,15 @@ class Model:
         pts = self.local_points
         if len(pts) == 1:
             return scale * pts[0][1] * b / pts[0][0]
-        if b <= pts[0][0]:
-            (b0, t0), (b1, t1) = pts[0], pts[1]
-        elif b >= pts[-1][0]:
-            (b0, t0), (b1, t1) = pts[-2], pts[-1]
-        else:
-            i = max(k for k in range(len(pts)) if pts[k][0] <= b)
-            (b0, t0), (b1, t1) = pts[i], pts[min(i + 1, len(pts) - 1)]
-            if b1 == b0:
-                return scale * t0
-        t = t0 + (t1 - t0) * (b - b0) / (b1 - b0)
-        return scale * max(t, 0.1 * pts[0][1])
+        return scale * max(piecewise_linear(pts, b, extend=True), 0.1 * pts[0][1])
 
     def share(self, b):
         """How much slower a rank computes at per-rank batch b while another shares the
         machine (corun series): piecewise linear, constant beyond the measured batches; 1
         without measurements."""
-        pts = self.share_points
-        if not pts:
+        if not self.share_points:
             return 1.0
-        if b <= pts[0][0]:
-            return pts[0][1]
-        if b >= pts[-1][0]:
-            return pts[-1][1]
-        i = max(k for k in range(len(pts)) if pts[k][0] <= b)
-        (b0, f0), (b1, f1) = pts[i], pts[i + 1]
-        return f0 + (f1 - f0) * (b - b0) / (b1 - b0)
+        return piecewise_linear(self.share_points, b, extend=False)
 
     def step(self, P, b, alpha, beta, scale=1.0, shared=False):
         local = self.local(b, scale) * (self.share(b) if shared else 1.0)
