@@ -236,6 +236,30 @@ static float *final_backward(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, fl
     return mg_net_backward_hooked(net, dout, true, false, mg_grad_overlap_hook, ov);
 }
 
+/* Sum of x[i]^2 in double (a float square could overflow where the gradient does not), in
+ * 4 + 4 vector lanes: one double accumulator would be a serial chain of dependent adds,
+ * ~4 cycles per element, ~1 ms per DCGAN-28 step. */
+typedef float f4 __attribute__((vector_size(16)));
+typedef double d4 __attribute__((vector_size(32)));
+
+static double sum_squares(const float *x, size_t n)
+{
+    d4 a = {0}, b = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        f4 u, v;
+        memcpy(&u, x + i, sizeof u);
+        memcpy(&v, x + i + 4, sizeof v);
+        const d4 du = __builtin_convertvector(u, d4), dv = __builtin_convertvector(v, d4);
+        a += du * du;
+        b += dv * dv;
+    }
+    double sq = (a[0] + a[1]) + (a[2] + a[3]) + (b[0] + b[1]) + (b[2] + b[3]);
+    for (; i < n; i++)
+        sq += (double)x[i] * x[i];
+    return sq;
+}
+
 /* Reduces net's gradient with the extras (blocking: ONE fused allreduce; overlap: the
  * rest of the buckets); returns false when anything is NaN/Inf. *norm gets the reduced
  * gradient's L2 norm. With measure_wait, a timed barrier first: what a rank waits there is
@@ -255,9 +279,7 @@ static bool reduce_update(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, float
         mg_dist_allreduce_mean(red, net->n_param + EXTRA);
     }
     t->t_reduce += now() - t0;
-    double sq = 0;
-    for (size_t i = 0; i < net->n_param; i++)
-        sq += (double)red[i] * red[i];
+    const double sq = sum_squares(red, net->n_param);
     *norm = sqrt(sq);
     return isfinite(sq) && isfinite(red[net->n_param + X_LOSS]) && isfinite(red[net->n_param + X_STAT_REAL]) &&
            isfinite(red[net->n_param + X_STAT_FAKE]);
