@@ -1,9 +1,9 @@
 /* Fully connected layer: y = x W^T + b over the whole batch with one sgemm.
  * W is (out, in) row-major as in PyTorch, so checkpoints map one to one. */
-#include <cblas.h>
 #include <string.h>
 
 #include "mg_error.h"
+#include "mg_im2col.h"
 #include "mg_layers.h"
 
 typedef struct { int in, out; bool bias; } linear_impl;
@@ -17,8 +17,8 @@ static void linear_forward(mg_layer *l, const float *x, float *y, int n, mg_mode
     if (p->bias)
         for (int i = 0; i < n; i++)
             memcpy(y + (size_t)i * p->out, b, sizeof(float) * (size_t)p->out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, p->out, p->in, 1.0f, x, p->in, w, p->in,
-                p->bias ? 1.0f : 0.0f, y, p->out);
+    mg_sgemm_checked(l->name, "forward x W^T", CblasNoTrans, CblasTrans, n, p->out, p->in, 1.0f, x, p->in, w, p->in,
+                     p->bias ? 1.0f : 0.0f, y, p->out);
 }
 
 /* dW += dy^T x; db += sum_n dy; dx = dy W */
@@ -29,16 +29,16 @@ static void linear_backward(mg_layer *l, const float *x, const float *y, const f
     const linear_impl *p = l->impl;
     if (param_grads) {
         float *dw = l->grad, *db = l->grad + (size_t)p->out * p->in;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p->out, p->in, n, 1.0f, dy, p->out, x, p->in,
-                    1.0f, dw, p->in);
+        mg_sgemm_checked(l->name, "backward dW += dy^T x", CblasTrans, CblasNoTrans, p->out, p->in, n, 1.0f, dy,
+                         p->out, x, p->in, 1.0f, dw, p->in);
         if (p->bias)
             for (int i = 0; i < n; i++)
                 for (int o = 0; o < p->out; o++)
                     db[o] += dy[(size_t)i * p->out + o];
     }
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, p->in, p->out, 1.0f, dy, p->out, l->param,
-                    p->in, 0.0f, dx, p->in);
+        mg_sgemm_checked(l->name, "backward dx = dy W", CblasNoTrans, CblasNoTrans, n, p->in, p->out, 1.0f, dy,
+                         p->out, l->param, p->in, 0.0f, dx, p->in);
 }
 
 static void linear_init(mg_layer *l, const mg_init *init, mg_rng *rng)
