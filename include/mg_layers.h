@@ -8,6 +8,10 @@
 /* (n, in) -> (n, out): y = W x + b, W is out x in (row-major, as PyTorch). */
 void mg_linear_make(mg_layer *l, mg_shape in, int out, bool bias);
 
+/* Maxout, (n, in) -> (n, out): y_o = max_k (W x + b)_{o * pieces + k}, k < pieces; W is
+ * (out * pieces) x in. pieces >= 2. */
+void mg_maxout_make(mg_layer *l, mg_shape in, int out, int pieces, bool bias);
+
 /* (n, cin, h, w) -> (n, cout, ho, wo), ho = (h + 2p - k) / s + 1. W is cout x cin x k x k. */
 void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad, bool bias);
 

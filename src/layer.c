@@ -52,6 +52,7 @@ void mg_init_weights(float *w, size_t n, int fan_in, int fan_out, const mg_init 
 /* YAML constructors, one per kind (defined in src/layers/<kind>.c). */
 typedef void (*from_cfg_fn)(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_linear_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_maxout_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_conv2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_conv_transpose2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_batchnorm_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
@@ -65,6 +66,7 @@ void mg_mbstd_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 
 static const struct { const char *kind; from_cfg_fn make; } kinds[] = {
     {"linear", mg_linear_from_cfg},
+    {"maxout", mg_maxout_from_cfg},
     {"conv2d", mg_conv2d_from_cfg},
     {"conv_transpose2d", mg_conv_transpose2d_from_cfg},
     {"batchnorm", mg_batchnorm_from_cfg},

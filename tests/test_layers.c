@@ -44,6 +44,62 @@ static void test_linear_gradients(void **state)
     check_one((mg_shape){1, 1, 1}, make_linear_bias, 1, &smooth, 3);
 }
 
+/* Maxout's max has a kink where two pieces tie. eps 1e-3 moves a piece by ~1e-3, while
+ * the pieces of a unit (spread ~1 at these scales) come that close with probability ~1e-3;
+ * the seeds are fixed, and a straddled tie would show as a mismatch, not pass silently. */
+static void make_maxout_bias(mg_layer *l, mg_shape in) { mg_maxout_make(l, in, 4, 3, true); }
+static void make_maxout_nobias(mg_layer *l, mg_shape in) { mg_maxout_make(l, in, 3, 5, false); }
+
+static void test_maxout_gradients(void **state)
+{
+    (void)state;
+    mg_gradcheck_opts tie_safe = smooth;
+    tie_safe.eps = 1e-3f;
+    tie_safe.max_checks = 200;
+    check_one((mg_shape){6, 1, 1}, make_maxout_bias, 5, &tie_safe, 21);
+    check_one((mg_shape){2, 2, 2}, make_maxout_nobias, 3, &tie_safe, 22); /* image input flattened */
+    check_one((mg_shape){1, 1, 1}, make_maxout_bias, 1, &tie_safe, 23);
+}
+
+/* maxout(out, pieces) is linear(out * pieces) with the same parameter block, then the max
+ * over consecutive groups of pieces: checked against that definition directly. */
+static void test_maxout_is_max_of_linear(void **state)
+{
+    (void)state;
+    enum { IN = 5, OUT = 3, PIECES = 4, N = 6 };
+    mg_rng rng;
+    mg_rng_init(&rng, 31, MG_STREAM_TEST);
+    mg_net mo, lin;
+    mg_net_begin(&mo, "M", (mg_shape){IN, 1, 1});
+    mg_maxout_make(mg_net_push(&mo), mo.in, OUT, PIECES, true);
+    mg_net_finish(&mo, N);
+    mg_net_begin(&lin, "L", (mg_shape){IN, 1, 1});
+    mg_linear_make(mg_net_push(&lin), lin.in, OUT * PIECES, true);
+    mg_net_finish(&lin, N);
+    assert_int_equal(mo.n_param, lin.n_param);
+    mg_gradcheck_randomize(&mo, 0.5f, &rng);
+    memcpy(lin.param, mo.param, mo.n_param * sizeof(float));
+    float x[N * IN];
+    mg_rng_fill_normal(&rng, x, N * IN, 0.0f, 1.0f);
+    const float *y = mg_net_forward(&mo, x, N, MG_TRAIN);
+    const float *z = mg_net_forward(&lin, x, N, MG_TRAIN);
+    int winners[PIECES] = {0};
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < OUT; o++) {
+            const float *zo = z + (size_t)i * OUT * PIECES + (size_t)o * PIECES;
+            int best = 0;
+            for (int k = 1; k < PIECES; k++)
+                if (zo[k] > zo[best])
+                    best = k;
+            winners[best]++;
+            assert_float_equal(y[i * OUT + o], zo[best], 1e-5f);
+        }
+    for (int k = 0; k < PIECES; k++) /* every piece wins somewhere: the routing is exercised */
+        assert_true(winners[k] > 0);
+    mg_net_free(&mo);
+    mg_net_free(&lin);
+}
+
 static void test_activation_gradients(void **state)
 {
     (void)state;
@@ -349,6 +405,14 @@ static void test_net_yaml_errors(void **state)
                                "    - {kind: reshape, shape: [2, 2, 2]}\n"),
                     "bad.yaml:5:7 (net.layers[1])");
     MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: leaky_relu, slope: 2}\n"), "slope");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: maxout, out: 3, pieces: 1}\n"),
+                    "net.layers[0].pieces");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: maxout, out: 3, pieces: 1}\n"),
+                    "out of range");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: maxout, out: 3}\n"),
+                    "missing required key 'pieces'");
+    MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers:\n    - {kind: maxout, out: 0, pieces: 5}\n"),
+                    "net.layers[0].out");
     MG_EXPECT_FATAL(build_text("net:\n  input: [4]\n  layers: []\n"), "empty");
     MG_EXPECT_FATAL(build_text("net:\n  input: [4\n"), "YAML syntax error");
 }
@@ -357,6 +421,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_gradients),
+        cmocka_unit_test(test_maxout_gradients),
+        cmocka_unit_test(test_maxout_is_max_of_linear),
         cmocka_unit_test(test_activation_gradients),
         cmocka_unit_test(test_relu_kink_convention),
         cmocka_unit_test(test_tanh_accuracy),
