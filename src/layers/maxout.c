@@ -6,10 +6,10 @@
  * Forward keeps the winning piece of every output in the cache; backward scatters dy to
  * those rows and reuses the linear layer's two sgemms. The pre-max values live only in
  * the shared workspace. */
-#include <cblas.h>
 #include <string.h>
 
 #include "mg_error.h"
+#include "mg_im2col.h"
 #include "mg_layers.h"
 
 typedef struct { int in, out, pieces; bool bias; } maxout_impl;
@@ -26,8 +26,8 @@ static void maxout_forward(mg_layer *l, const float *x, float *y, int n, mg_mode
     if (p->bias)
         for (int i = 0; i < n; i++)
             memcpy(z + (size_t)i * rows, b, sizeof(float) * (size_t)rows);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, p->in, 1.0f, x, p->in, w, p->in,
-                p->bias ? 1.0f : 0.0f, z, rows);
+    mg_sgemm_checked(l->name, "forward z = x W^T", CblasNoTrans, CblasTrans, n, rows, p->in, 1.0f, x, p->in, w,
+                     p->in, p->bias ? 1.0f : 0.0f, z, rows);
     for (size_t u = 0; u < (size_t)n * p->out; u++) {
         const float *zu = z + u * p->pieces;
         int best = 0;
@@ -53,16 +53,16 @@ static void maxout_backward(mg_layer *l, const float *x, const float *y, const f
         dz[u * p->pieces + (size_t)l->cache[u]] = dy[u];
     if (param_grads) {
         float *dw = l->grad, *db = l->grad + (size_t)rows * p->in;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, p->in, n, 1.0f, dz, rows, x, p->in, 1.0f, dw,
-                    p->in);
+        mg_sgemm_checked(l->name, "backward dW += dz^T x", CblasTrans, CblasNoTrans, rows, p->in, n, 1.0f, dz, rows,
+                         x, p->in, 1.0f, dw, p->in);
         if (p->bias)
             for (int i = 0; i < n; i++)
                 for (int r = 0; r < rows; r++)
                     db[r] += dz[(size_t)i * rows + r];
     }
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, p->in, rows, 1.0f, dz, rows, l->param, p->in,
-                    0.0f, dx, p->in);
+        mg_sgemm_checked(l->name, "backward dx = dz W", CblasNoTrans, CblasNoTrans, n, p->in, rows, 1.0f, dz, rows,
+                         l->param, p->in, 0.0f, dx, p->in);
 }
 
 /* Each piece is a linear unit of fan-in in; fan-out counts every piece (as PyTorch's
