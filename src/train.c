@@ -670,12 +670,12 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
     struct rusage ru;
     MG_CHECK(getrusage(RUSAGE_SELF, &ru) == 0, "getrusage", NULL, "failed: %s", strerror(errno));
     double mean[6] = {t->t_compute, t->t_reduce, t->t_data, t->t_wait, t->t_bn, (double)ru.ru_maxrss};
-    double max[2] = {t->t_compute, (double)ru.ru_maxrss};
+    double max[2] = {(double)ru.ru_maxrss, -t->t_compute}; /* min compute = -max(-compute) */
     int slowest_rank = 0;
-    const double compute_min = mg_dist_min(t->t_compute);
-    mg_dist_maxloc(t->t_compute, &slowest_rank);
+    const double compute_max = mg_dist_maxloc(t->t_compute, &slowest_rank);
     mg_dist_allreduce_sum_f64(mean, 6);
     mg_dist_allreduce_max_f64(max, 2);
+    const double compute_min = -max[1];
     for (int i = 0; i < 6; i++)
         mean[i] /= t->size;
     t->t_compute = t->t_reduce = t->t_data = t->t_wait = t->t_bn = 0;
@@ -718,11 +718,11 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
     if (t->tc.measure_wait)
         json_num(f, "time_wait_s", mean[3]);
     json_num(f, "time_bn_sync_s", mean[4]);
-    json_num(f, "time_compute_max_s", max[0]);
+    json_num(f, "time_compute_max_s", compute_max);
     json_num(f, "time_compute_min_s", compute_min);
     fprintf(f, ", \"slowest_rank\": %d", slowest_rank);
     json_num(f, "time_window_s", window_seconds);
-    json_num(f, "peak_rss_mb", max[1] / 1024.0);
+    json_num(f, "peak_rss_mb", max[0] / 1024.0);
     json_num(f, "peak_rss_mb_mean", mean[5] / 1024.0);
     if (t->loader) {
         fprintf(f, ", \"epoch\": %llu", (unsigned long long)mg_loader_epoch(t->loader));
