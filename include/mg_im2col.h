@@ -20,7 +20,6 @@
 #ifndef MG_IM2COL_H
 #define MG_IM2COL_H
 
-#include <cblas.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -81,12 +80,5 @@ int mg_conv_chunk(size_t col_floats, int n);
 /* Overrides that ~2 MB budget (floats of column matrix per chunk; 0 restores the default), so
  * that tests can split small batches into several chunks and benchmarks can tune it. */
 void mg_conv_set_chunk_floats(size_t floats);
-
-/* cblas_sgemm, row-major, C (m x n) = alpha op(A) op(B) + beta C, after checking that
- * every size is positive and every leading dimension covers its matrix; a mismatch is a
- * fatal error naming who (a layer) and which product. */
-void mg_sgemm_checked(const char *who, const char *what, enum CBLAS_TRANSPOSE trans_a,
-                      enum CBLAS_TRANSPOSE trans_b, int m, int n, int k, float alpha, const float *a,
-                      int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 #endif

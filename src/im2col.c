@@ -1,6 +1,5 @@
 /* im2col / col2im over a whole batch, the NCHW <-> channel-major reshuffles around a
- * batched sgemm, the chunking policy of the convolution layers, and a shape-checked sgemm
- * wrapper (layouts in mg_im2col.h).
+ * batched sgemm, and the chunking policy of the convolution layers (layouts in mg_im2col.h).
  *
  * These loops are the overhead around the convolution GEMMs, so they are shaped to run at
  * memory speed rather than at the speed of per-element index arithmetic:
@@ -605,15 +604,3 @@ int mg_conv_chunk(size_t col_floats, int n)
     return (int)(((size_t)n + chunks - 1) / chunks);
 }
 
-void mg_sgemm_checked(const char *who, const char *what, enum CBLAS_TRANSPOSE trans_a,
-                      enum CBLAS_TRANSPOSE trans_b, int m, int n, int k, float alpha, const float *a,
-                      int lda, const float *b, int ldb, float beta, float *c, int ldc)
-{
-    /* row-major: op(A) is m x k, stored m x k (lda >= k) or k x m (lda >= m); likewise B */
-    const int a_cols = trans_a == CblasNoTrans ? k : m, b_cols = trans_b == CblasNoTrans ? n : k;
-    if (m < 1 || n < 1 || k < 1 || lda < a_cols || ldb < b_cols || ldc < n || !a || !b || !c)
-        MG_FAIL(who, "this is a bug in the layer's shape bookkeeping",
-                "sgemm %s: m=%d n=%d k=%d with lda=%d (needs >= %d), ldb=%d (needs >= %d), ldc=%d (needs >= %d)",
-                what, m, n, k, lda, a_cols, ldb, b_cols, ldc, n);
-    cblas_sgemm(CblasRowMajor, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}

@@ -6,11 +6,11 @@
  * for symmetric eigendecompositions, whose `info` is checked through the error path. */
 #include "mg_metrics.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "mg_blas.h"
 #include "mg_error.h"
 #include "mg_rng.h"
 
@@ -79,7 +79,7 @@ void mg_eval_sums_add(mg_eval_sums *s, const float *feats, const float *probs, c
                 for (int j = 0; j < d; j++)
                     s->feat_sum[j] += block[(size_t)r * (size_t)d + (size_t)j];
             /* outer += B^T B, lower triangle of the row-major (d, d) matrix */
-            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, d, rows, 1.0, block, d, 1.0, s->feat_outer, d);
+            mg_dsyrk_checked(what, "feature outer products", CblasTrans, d, rows, 1.0, block, d, 1.0, s->feat_outer, d);
         }
         mg_free(block);
     }
@@ -221,8 +221,8 @@ mg_fid_result mg_fid(const double *mu1, const double *cov1, const double *mu2, c
             a[(size_t)i * d + j] *= root;
     }
     /* M = A S2 A^T = V (S1^(1/2) S2 S1^(1/2)) V^T: same eigenvalues, symmetric PSD */
-    cblas_dsymm(CblasRowMajor, CblasRight, CblasLower, d, d, 1.0, cov2, d, a, d, 0.0, t, d);   /* T = A S2 */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d, d, d, 1.0, t, d, a, d, 0.0, m, d); /* M = T A^T */
+    mg_dsymm_right_lower_checked("FID", "T = A S2", d, d, 1.0, cov2, d, a, d, 0.0, t, d);
+    mg_dgemm_checked("FID", "M = T A^T", CblasNoTrans, CblasTrans, d, d, d, 1.0, t, d, a, d, 0.0, m, d);
     for (int i = 0; i < d; i++) /* exact symmetry: average M and M^T */
         for (int j = 0; j < i; j++) {
             const double avg = 0.5 * (m[(size_t)i * d + j] + m[(size_t)j * d + i]);
@@ -415,11 +415,11 @@ void mg_kid_subsets(const float *x, int64_t nx, const float *y, int64_t ny, int 
         gather_rows(ys, y, idx, m, d);
         /* MMD^2_u = sum_{i!=j} k(x_i,x_j) / m(m-1) + sum_{i!=j} k(y_i,y_j) / m(m-1)
          *           - 2 sum_{i,j} k(x_i,y_j) / m^2,   k(a,b) = (a.b/d + 1)^3 */
-        cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, m, d, inv_d, xs, d, 0.0f, gram, m);
+        mg_ssyrk_checked("KID", "Gram of the first set", CblasNoTrans, m, d, inv_d, xs, d, 0.0f, gram, m);
         const double kxx = 2.0 * kernel_sum_lower(gram, m);
-        cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, m, d, inv_d, ys, d, 0.0f, gram, m);
+        mg_ssyrk_checked("KID", "Gram of the second set", CblasNoTrans, m, d, inv_d, ys, d, 0.0f, gram, m);
         const double kyy = 2.0 * kernel_sum_lower(gram, m);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, d, inv_d, xs, d, ys, d, 0.0f, gram, m);
+        mg_sgemm_checked("KID", "cross Gram", CblasNoTrans, CblasTrans, m, m, d, inv_d, xs, d, ys, d, 0.0f, gram, m);
         const double kxy = kernel_sum_all(gram, m);
         estimates[j] = kxx / pairs_within + kyy / pairs_within - 2.0 * kxy / pairs_across;
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mg_blas.h"
 #include "mg_cfg.h"
 #include "mg_error.h"
 #include "mg_loss.h"
@@ -54,7 +55,7 @@ static double sgemm_seconds(int n)
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        mg_sgemm_checked("bench_dcgan", "square", CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         if (r >= 0)
             t[r] = now() - t0;
     }
@@ -74,7 +75,7 @@ static double sgemm_check(void)
     mg_rng_init(&rng, 2, 2);
     mg_rng_fill_normal(&rng, a, (size_t)m * k, 0, 1);
     mg_rng_fill_normal(&rng, b, (size_t)k * n, 0, 1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+    mg_sgemm_checked("bench_dcgan", "reference check", CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
     double worst = 0;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {

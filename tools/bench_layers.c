@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mg_blas.h"
 #include "mg_error.h"
 #include "mg_im2col.h"
 #include "mg_layers.h"
@@ -100,8 +101,8 @@ typedef struct { int n; float *a, *b, *c; } square_ctx;
 static void run_square(void *ctx)
 {
     square_ctx *s = ctx;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->n, s->n, s->n, 1.0f, s->a, s->n, s->b, s->n, 0.0f,
-                s->c, s->n);
+    mg_sgemm_checked("bench_layers", "square", CblasNoTrans, CblasNoTrans, s->n, s->n, s->n, 1.0f, s->a, s->n, s->b,
+                     s->n, 0.0f, s->c, s->n);
 }
 
 /* GFLOP/s of an n x n x n sgemm. */
@@ -153,8 +154,8 @@ typedef struct {
 /* C (m x n) = op(A) op(B) + beta C, with the given leading dimensions */
 static void sgemm_ld(bool ta, bool tb, int m, int n, int k, int lda, int ldb, float beta, int ldc, const gemm_pass *g)
 {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, g->a,
-                lda, g->b, ldb, beta, g->c, ldc);
+    mg_sgemm_checked("bench_layers", "layer GEMM alone", ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                     m, n, k, 1.0f, g->a, lda, g->b, ldb, beta, g->c, ldc);
 }
 
 static void run_gemms(void *ctx)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mg_error.h"
+#include "mg_blas.h"
 #include "mg_im2col.h"
 #include "mg_layers.h"
 
