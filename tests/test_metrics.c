@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mg_batch_streams.h"
+#include "mg_blas.h"
 #include "mg_dist.h"
 #include "mg_metrics.h"
 #include "mg_test.h"
@@ -399,6 +400,67 @@ static void test_distributed_equals_serial(void **state)
     free(ref);
 }
 
+/* The checked BLAS module the metrics go through: each product against a plain loop, and
+ * a leading dimension too small for its matrix is a fatal error naming the caller. */
+static void test_blas_checked(void **state)
+{
+    (void)state;
+    enum { M = 3, N = 4, K = 5 };
+    double a[M * K], b[K * N], c[M * N], s[N * N], bs[M * N];
+    float af[M * K], bf[K * N], cf[M * N], gf[M * M];
+    for (int i = 0; i < M * K; i++)
+        af[i] = (float)(a[i] = 0.25 * i - 1.0);
+    for (int i = 0; i < K * N; i++)
+        bf[i] = (float)(b[i] = 0.5 - 0.125 * i);
+    for (int i = 0; i < N * N; i++)
+        s[(i / N) * N + i % N] = s[(i % N) * N + i / N] = 1.0 + 0.1 * (i / N + i % N);
+    mg_dgemm_checked("test", "A B", CblasNoTrans, CblasNoTrans, M, N, K, 1.0, a, K, b, N, 0.0, c, N);
+    mg_sgemm_checked("test", "A B", CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, af, K, bf, N, 0.0f, cf, N);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double want = 0;
+            for (int k = 0; k < K; k++)
+                want += a[i * K + k] * b[k * N + j];
+            MG_ASSERT_CLOSE(c[i * N + j], want, 1e-12, 1e-12, "dgemm");
+            MG_ASSERT_CLOSE(cf[i * N + j], want, 1e-5, 1e-5, "sgemm");
+        }
+    /* lower triangle of A A^T */
+    mg_ssyrk_checked("test", "A A^T", CblasNoTrans, M, K, 1.0f, af, K, 0.0f, gf, M);
+    double gd[K * K];
+    mg_dsyrk_checked("test", "A^T A", CblasTrans, K, M, 1.0, a, K, 0.0, gd, K);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j <= i; j++) {
+            double want = 0;
+            for (int k = 0; k < K; k++)
+                want += a[i * K + k] * a[j * K + k];
+            MG_ASSERT_CLOSE(gf[i * M + j], want, 1e-5, 1e-5, "ssyrk");
+        }
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j <= i; j++) {
+            double want = 0;
+            for (int r = 0; r < M; r++)
+                want += a[r * K + i] * a[r * K + j];
+            MG_ASSERT_CLOSE(gd[i * K + j], want, 1e-12, 1e-12, "dsyrk");
+        }
+    /* B S with S symmetric (only its lower triangle is read): B = the first M x N of c */
+    memcpy(bs, c, sizeof bs);
+    double out[M * N];
+    mg_dsymm_right_lower_checked("test", "B S", M, N, 1.0, s, N, bs, N, 0.0, out, N);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double want = 0;
+            for (int k = 0; k < N; k++)
+                want += bs[i * N + k] * s[k * N + j];
+            MG_ASSERT_CLOSE(out[i * N + j], want, 1e-12, 1e-12, "dsymm");
+        }
+    MG_EXPECT_FATAL(mg_dgemm_checked("FID", "M = T A^T", CblasNoTrans, CblasTrans, M, N, K, 1.0, a, K - 1, b, K, 0.0,
+                                     c, N),
+                    "dgemm M = T A^T");
+    MG_EXPECT_FATAL(mg_ssyrk_checked("KID", "Gram", CblasNoTrans, M, K, 1.0f, af, K, 0.0f, gf, M - 1), "ldc=2");
+    MG_EXPECT_FATAL(mg_dsymm_right_lower_checked("FID", "T = A S2", M, N, 1.0, s, N - 1, bs, N, 0.0, out, N),
+                    "dsymm T = A S2");
+}
+
 int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
@@ -412,6 +474,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kid),
         cmocka_unit_test(test_mode_counting),
         cmocka_unit_test(test_distributed_equals_serial),
+        cmocka_unit_test(test_blas_checked),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     mg_dist_finalize();
