@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static char last_message[2048];
 static char context[400];
@@ -57,6 +58,21 @@ void *mg_alloc_at(size_t bytes, const char *what, const char *file, int line)
     if (!p)
         mg_fatal_at(file, line, what, "lower the batch size or the model size",
                     "out of memory allocating %zu bytes", bytes);
+    memset(p, 0, rounded);
+    return p;
+}
+
+void *mg_alloc_huge_at(size_t bytes, const char *what, const char *file, int line)
+{
+    const size_t huge = (size_t)2 << 20;
+    const size_t rounded = bytes == 0 ? huge : (bytes + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, rounded);
+    if (!p)
+        mg_fatal_at(file, line, what, "lower the batch size or the model size",
+                    "out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without THP the pages stay small */
+#endif
     memset(p, 0, rounded);
     return p;
 }

@@ -627,8 +627,8 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         t->real = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "real batch");
     t->z = mg_alloc_floats((size_t)t->local * t->noise_dim, "noise batch");
     t->dlogit = mg_alloc_floats((size_t)t->local, "loss gradient");
-    t->red_d = mg_alloc_floats(t->D.n_param + EXTRA, "D reduction buffer");
-    t->red_g = mg_alloc_floats(t->G.n_param + EXTRA, "G reduction buffer");
+    t->red_d = mg_alloc_floats_huge(t->D.n_param + EXTRA, "D reduction buffer");
+    t->red_g = mg_alloc_floats_huge(t->G.n_param + EXTRA, "G reduction buffer");
     t->snap_d = mg_alloc_floats(t->D.n_state + 1, "D state snapshot");
     t->snap_g = mg_alloc_floats(t->G.n_state + 1, "G state snapshot");
 
