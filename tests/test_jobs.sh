@@ -116,7 +116,7 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 make -s "$build/tools/bench_allreduce" >/dev/null 2>&1 || fail "cannot build $build/tools/bench_allreduce"
 sweep="--config configs/tiny.yaml --series strong,batch --np 1,2 --rank-batches 4,8 --steps 40 --warmup 10"
-sweep="$sweep --mpigan $build/mpigan --bench-bin $build/tools/bench_allreduce"
+sweep="$sweep --mpigan $build/mpigan --bench-bin $build/tools/bench_allreduce --bench-gap-ms 2"
 before=$status
 if env PBS_O_WORKDIR="$root" PBS_NODEFILE="$dir/nodefile" PBS_JOBID="s$$" TMPDIR="$dir" OUT="$dir/sweep" \
         TRANSPORTS=shm,tcp ARGS="$sweep --no-report" bash jobs/pbs/scaling.pbs >"$dir/sweep.log" 2>&1; then
@@ -129,6 +129,10 @@ if env PBS_O_WORKDIR="$root" PBS_NODEFILE="$dir/nodefile" PBS_JOBID="s$$" TMPDIR
     awk -F, 'NR > 1 && ($11 <= 0 || $21 == "" || $22 == "") { bad = 1 } END { exit bad }' "$csv" ||
         fail "scaling.csv has rows without images/s, efficiency or peak RSS"
     [ -s "$dir/sweep/allreduce_tcp_np2.csv" ] || fail "no allreduce benchmark for tcp"
+    # the step's messages timed twice: in a tight loop and each after compute (what the model fits)
+    [ "$(grep -c ',msg,' "$dir/sweep/allreduce_tcp_np2.csv")" -gt 0 ] &&
+        [ "$(grep -c ',msg,' "$dir/sweep/allreduce_tcp_np2.csv")" -eq "$(grep -c ',msg_after_compute,' "$dir/sweep/allreduce_tcp_np2.csv")" ] ||
+        fail "allreduce_tcp_np2.csv lacks the messages timed after compute"
     [ "$status" -eq "$before" ] && echo "ok: jobs/pbs/scaling.pbs: tools/scaling.py sweep, $rows rows, allreduce benchmarks $(took)"
 else
     fail "jobs/pbs/scaling.pbs failed"; cat "$dir/sweep.log"
@@ -138,10 +142,25 @@ if CONFIG=configs/tiny.yaml jobs/local/scaling.sh "$dir/sweep2" --series weak,co
         --steps 20 --warmup 5 --rank-batch 4 --rank-batches 4 --no-bench --no-report --mpigan "$build/mpigan" \
         >"$dir/sweep2.log" 2>&1 && [ "$(wc -l <"$dir/sweep2/scaling.csv")" -eq 5 ] &&
         grep -q "^corun,corun,2,1,2,8,4,0,15," "$dir/sweep2/scaling.csv" &&
-        [ -s "$dir/sweep2/runs/corun_np2_t1_b8/copy1/metrics.jsonl" ]; then
+        [ -s "$dir/sweep2/runs/corun_np2_t1_b8/copy1/metrics.jsonl" ] &&
+        [ "$(grep -c '^4,0,[01],' "$dir/sweep2/corun_steps.csv")" -eq 30 ]; then
     echo "ok: jobs/local/scaling.sh ran a weak-scaling and a corun sweep $(took)"
 else
     fail "jobs/local/scaling.sh"; cat "$dir/sweep2.log"
+fi
+
+# the wait for the slowest of P ranks: E[max of P draws] - mean over an empirical distribution
+if python3 -c "
+import sys; sys.path.insert(0, 'tools')
+from scaling_model import expected_max_excess as w
+assert abs(w([0, 1], 2) - 0.25) < 1e-12          # max of two fair coin flips: 3/4, mean 1/2
+assert abs(w([1, 2, 3], 1)) < 1e-12              # one rank waits for nobody
+assert abs(w([5] * 7, 64)) < 1e-12               # no spread, no wait
+assert abs(w(list(range(10)), 10**6) - 4.5) < 1e-9   # many ranks: the sample maximum
+"; then
+    echo "ok: tools/scaling_model.py: the wait for the slowest rank"
+else
+    fail "tools/scaling_model.py: expected_max_excess"
 fi
 
 if /usr/bin/python3 -c "import matplotlib" 2>/dev/null || python3 -c "import matplotlib" 2>/dev/null; then

@@ -20,7 +20,7 @@ for extra in "$build"/tools/bench_*; do
     echo
     echo "== $name"
     case "$name" in
-    bench_allreduce) tools/mpirun.sh 2 "$extra" --config configs/fmnist_dcgan.yaml --label shm ;;
+    bench_allreduce) tools/mpirun.sh 2 "$extra" --config configs/fmnist_dcgan.yaml --label shm --gap-ms 10 ;;
     bench_eval)
         if [ -f "$extractor" ]; then
             OPENBLAS_NUM_THREADS=1 "$extra" configs/fmnist_dcgan.yaml "$extractor"

@@ -10,6 +10,12 @@
  *      training-mode forward (shifted sums and count, one message while the running mean is
  *      near the batch mean, as in training) and 2C+1 per backward), each timed alone, and
  *      the whole set back to back as one step sends it.
+ *   3. With --config and --gap-ms G > 0 (tools/scaling.py passes 10): every message again,
+ *      each repetition after G ms of sgemm on buffers of its own, as the trainer sends its
+ *      messages between layers' work rather than back to back. On this VM a message sent
+ *      after compute took (medians, shared memory) 2.6x as long as in a tight loop at 3 MB
+ *      and 50 kB, and 13x at 1 kB (1.1 -> 14 us: MPI's own code and data are out of cache
+ *      by then); see docs/scaling.md. So these rows are what tools/scaling_model.py fits.
  *
  * All MPI goes through mg_dist (src/dist.c): barrier, allreduce, max. The message list
  * follows the trainer (docs/training.md): per step n_critic D updates (G forward, D forward
@@ -18,10 +24,14 @@
  *
  * Output: CSV on stdout (or --out FILE, written by rank 0), one row per message size:
  *   label,np,kind,name,floats,bytes,per_step,reps,t_min_s,t_med_s,t_mean_s
- * kind is "sweep", "msg" (a message of the step, per_step = how often a step sends it) or
- * "step" (the whole set; floats = total floats per step).
+ * kind is "sweep", "msg" (a message of the step, per_step = how often a step sends it),
+ * "step" (the whole set; floats = total floats per step), "msg_after_compute" (part 3) or
+ * "msg_after_compute_small_pages" (part 3's gradients again from 4 kB pages).
+ * The gradients are sent from a buffer on huge pages, as the trainer's reduction buffers
+ * are (mg_alloc_floats_huge); the BatchNorm sums from an ordinary one, like the layers'.
  *
- * usage: bench_allreduce [--config FILE] [--label NAME] [--min-time S] [--max-bytes B] [--out FILE] */
+ * usage: bench_allreduce [--config FILE] [--label NAME] [--min-time S] [--max-bytes B] [--gap-ms G]
+ *                        [--out FILE] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +40,7 @@
 #include "mg_cfg.h"
 #include "mg_dist.h"
 #include "mg_error.h"
+#include "mg_blas.h"
 #include "mg_net.h"
 
 #define MAX_MSG 256
@@ -38,6 +49,7 @@ typedef struct {
     char name[64];
     size_t floats;
     int per_step;
+    bool gradient; /* from the trainer's reduction buffers (huge pages), else a layer's */
 } msg;
 
 static double now(void)
@@ -58,14 +70,35 @@ typedef struct {
     double tmin, tmed, tmean;
 } timing;
 
+/* The work between two messages: sgemm on buffers no message touches, for `seconds`. */
+static void compute_for(double seconds)
+{
+    enum { N = 256 };
+    static float *a, *b, *c;
+    if (seconds <= 0)
+        return;
+    if (!a) {
+        a = mg_alloc_floats(N * N, "gap operand A");
+        b = mg_alloc_floats(N * N, "gap operand B");
+        c = mg_alloc_floats(N * N, "gap result");
+        for (int i = 0; i < N * N; i++)
+            a[i] = b[i] = 0.01f;
+    }
+    for (double t0 = now(); now() - t0 < seconds;)
+        mg_sgemm_checked("bench_allreduce", "gap compute", CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, b, N, 0.0f,
+                         c, N);
+}
+
 /* Times fn over the ranks: a few warm-up calls, then as many repetitions as fit in
  * min_time (5 .. 2000, the same count on every rank); each repetition's time is the
- * slowest rank's. */
-static timing time_it(void (*fn)(void *), void *arg, double min_time)
+ * slowest rank's. With gap > 0 s, every call comes after that much compute (not timed)
+ * and the repetitions are capped at 60. */
+static timing time_it(void (*fn)(void *), void *arg, double min_time, double gap)
 {
     timing r = {0};
     double t_warm = 0;
     for (int i = 0; i < 3; i++) {
+        compute_for(gap);
         mg_dist_barrier();
         double t0 = now();
         fn(arg);
@@ -73,9 +106,11 @@ static timing time_it(void (*fn)(void *), void *arg, double min_time)
     }
     t_warm = mg_dist_max(t_warm);
     int reps = t_warm > 0 ? (int)(min_time / t_warm) : 2000;
-    reps = reps < 5 ? 5 : reps > 2000 ? 2000 : reps;
+    const int most = gap > 0 ? 60 : 2000;
+    reps = reps < 5 ? 5 : reps > most ? most : reps;
     double *t = mg_alloc(sizeof(double) * (size_t)reps, "timings");
     for (int i = 0; i < reps; i++) {
+        compute_for(gap);
         mg_dist_barrier();
         double t0 = now();
         fn(arg);
@@ -95,7 +130,12 @@ static timing time_it(void (*fn)(void *), void *arg, double min_time)
     return r;
 }
 
-static float *buf;
+static float *buf, *grad_buf;
+
+typedef struct {
+    float *p;
+    size_t n;
+} send;
 
 typedef struct {
     const msg *m;
@@ -104,7 +144,8 @@ typedef struct {
 
 static void one(void *arg)
 {
-    mg_dist_allreduce_sum(buf, *(size_t *)arg);
+    const send *s = arg;
+    mg_dist_allreduce_sum(s->p, s->n);
 }
 
 static void whole_step(void *arg)
@@ -112,10 +153,10 @@ static void whole_step(void *arg)
     const msg_set *s = arg;
     for (int i = 0; i < s->n; i++)
         for (int k = 0; k < s->m[i].per_step; k++)
-            mg_dist_allreduce_sum(buf, s->m[i].floats);
+            mg_dist_allreduce_sum(s->m[i].gradient ? grad_buf : buf, s->m[i].floats);
 }
 
-static void add_msg(msg *m, int *n, const char *name, size_t floats, int per_step)
+static void add_msg(msg *m, int *n, const char *name, size_t floats, int per_step, bool gradient)
 {
     if (per_step <= 0)
         return;
@@ -123,6 +164,7 @@ static void add_msg(msg *m, int *n, const char *name, size_t floats, int per_ste
     snprintf(m[*n].name, sizeof m[*n].name, "%s", name);
     m[*n].floats = floats;
     m[*n].per_step = per_step;
+    m[*n].gradient = gradient;
     (*n)++;
 }
 
@@ -137,9 +179,9 @@ static void bn_msgs(msg *m, int *n, const mg_net *net, int forwards, int backwar
         size_t C = (size_t)l->in.c;
         char name[80];
         snprintf(name, sizeof name, "%s fwd", l->name);
-        add_msg(m, n, name, 2 * C + 1, forwards);
+        add_msg(m, n, name, 2 * C + 1, forwards, false);
         snprintf(name, sizeof name, "%s bwd", l->name);
-        add_msg(m, n, name, 2 * C + 1, backwards);
+        add_msg(m, n, name, 2 * C + 1, backwards, false);
     }
 }
 
@@ -159,8 +201,8 @@ static int step_msgs(const char *config, msg *m)
     mg_net G, D;
     mg_net_from_cfg(&G, "G", mg_cfg_require(root, "generator"), (mg_shape){0, 0, 0}, 1);
     mg_net_from_cfg(&D, "D", mg_cfg_require(root, "discriminator"), G.out, 1);
-    add_msg(m, &n, "D gradient", D.n_param + 4, n_critic);
-    add_msg(m, &n, "G gradient", G.n_param + 4, 1);
+    add_msg(m, &n, "D gradient", D.n_param + 4, n_critic, true);
+    add_msg(m, &n, "G gradient", G.n_param + 4, 1, true);
     if (bn_sync) {
         bn_msgs(m, &n, &G, n_critic + (fresh ? 1 : 0), 1);
         bn_msgs(m, &n, &D, 2 * n_critic + 1, 2 * n_critic + 1);
@@ -185,7 +227,7 @@ int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
     const char *config = NULL, *label = "mpi", *out = NULL;
-    double min_time = 0.2;
+    double min_time = 0.2, gap_ms = 0;
     size_t max_bytes = (size_t)16 << 20;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -194,11 +236,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--out") && v) out = argv[++i];
         else if (!strcmp(a, "--min-time") && v) min_time = atof(argv[++i]);
         else if (!strcmp(a, "--max-bytes") && v) max_bytes = (size_t)atol(argv[++i]);
+        else if (!strcmp(a, "--gap-ms") && v) gap_ms = atof(argv[++i]);
         else {
             if (mg_dist_rank() == 0)
                 fprintf(stderr,
                         "usage: bench_allreduce [--config FILE] [--label NAME] [--min-time S] [--max-bytes B] "
-                        "[--out FILE]\n(run under tools/mpirun.sh N; see docs/scaling.md)\n");
+                        "[--gap-ms G] [--out FILE]\n(run under tools/mpirun.sh N; see docs/scaling.md)\n");
             mg_dist_finalize();
             return 2;
         }
@@ -216,8 +259,9 @@ int main(int argc, char **argv)
         if (m[i].floats > max_floats)
             max_floats = m[i].floats;
     buf = mg_alloc_floats(max_floats, "allreduce buffer");
+    grad_buf = mg_alloc_floats_huge(max_floats, "gradient reduction buffer");
     for (size_t i = 0; i < max_floats; i++)
-        buf[i] = 1.0f;
+        buf[i] = grad_buf[i] = 1.0f;
 
     FILE *f = stdout;
     if (out && mg_dist_rank() == 0) {
@@ -225,27 +269,44 @@ int main(int argc, char **argv)
         MG_CHECK(f, out, "is the folder there and writable?", "cannot open for writing");
     }
     /* first calls set up connections and buffers: keep them out of the figures */
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 20; i++) {
         mg_dist_allreduce_sum(buf, i % 2 ? 1 : max_floats);
+        mg_dist_allreduce_sum(grad_buf, i % 2 ? 1 : max_floats);
+    }
     if (mg_dist_rank() == 0)
         fprintf(f, "label,np,kind,name,floats,bytes,per_step,reps,t_min_s,t_med_s,t_mean_s\n");
     for (size_t floats = 1; floats <= max_bytes / sizeof(float); floats *= 4) {
         char name[32];
         snprintf(name, sizeof name, "%zu B", floats * sizeof(float));
-        row(f, label, "sweep", name, floats, 0, time_it(one, &floats, min_time));
+        send x = {buf, floats};
+        row(f, label, "sweep", name, floats, 0, time_it(one, &x, min_time, 0));
     }
     if (n_msg) {
         size_t total = 0;
         for (int i = 0; i < n_msg; i++) {
-            row(f, label, "msg", m[i].name, m[i].floats, m[i].per_step, time_it(one, &m[i].floats, min_time));
+            send x = {m[i].gradient ? grad_buf : buf, m[i].floats};
+            row(f, label, "msg", m[i].name, m[i].floats, m[i].per_step, time_it(one, &x, min_time, 0));
             total += m[i].floats * (size_t)m[i].per_step;
         }
         msg_set s = {m, n_msg};
-        row(f, label, "step", "all messages of one step", total, 1, time_it(whole_step, &s, min_time));
+        row(f, label, "step", "all messages of one step", total, 1, time_it(whole_step, &s, min_time, 0));
+        for (int i = 0; gap_ms > 0 && i < n_msg; i++) {
+            send x = {m[i].gradient ? grad_buf : buf, m[i].floats};
+            row(f, label, "msg_after_compute", m[i].name, m[i].floats, m[i].per_step,
+                time_it(one, &x, min_time, 1e-3 * gap_ms));
+        }
+        /* the gradients once more from ordinary pages: what the huge pages buy, side by side */
+        for (int i = 0; gap_ms > 0 && i < n_msg; i++) {
+            send x = {buf, m[i].floats};
+            if (m[i].gradient)
+                row(f, label, "msg_after_compute_small_pages", m[i].name, m[i].floats, m[i].per_step,
+                    time_it(one, &x, min_time, 1e-3 * gap_ms));
+        }
     }
     if (f != stdout)
         fclose(f);
     mg_free(buf);
+    mg_free(grad_buf);
     mg_dist_finalize();
     return 0;
 }

@@ -25,8 +25,8 @@ each over the transports asked for:
 
 np = 1 runs have no communication and are made once per (threads, batch); every transport's
 efficiency is measured against them. With --bench (default), build/tools/bench_allreduce is
-run per transport and np > 1 on the config's real message sizes (OUT/allreduce_*.csv), for
-tools/scaling_model.py.
+run per transport and np > 1 on the config's real message sizes (OUT/allreduce_*.csv), in a
+tight loop and each message after --bench-gap-ms of compute, for tools/scaling_model.py.
 
 Columns of scaling.csv: series, transport, np, threads, cores (np x threads), global_batch,
 rank_batch, overlap (0/1), steps (measured), step_s, images_per_s, compute_s, allreduce_s,
@@ -305,15 +305,31 @@ def default_cores():
         return os.cpu_count() or 1
 
 
+def step_times(run_dir, warmup):
+    """Wall time of every one-step log window after the warm-up (train.log_interval=1)."""
+    out, prev = [], 0
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                if "eval" not in r:
+                    if prev >= warmup and r["step"] - prev == 1:
+                        out.append(r["time_window_s"])
+                    prev = r["step"]
+    return out
+
+
 def corun(launcher, a, n, threads, batch, run_dir, log, train_prog):
     """n one-rank trainings of per-rank batch `batch` started together, no communication
-    between them. Their per-step split averaged as if they were the ranks of one run (the
-    throughput adds up); None if one failed."""
+    between them, each logging every step. Their per-step split averaged as if they were
+    the ranks of one run (the throughput adds up), and under "step_times" every copy's
+    per-step wall times (the spread tools/scaling_model.py turns into waits for the slowest
+    rank); None if one failed."""
     shutil.rmtree(run_dir, ignore_errors=True)
     dirs = [os.path.join(run_dir, "copy%d" % k) for k in range(n)]
     for d in dirs:
         os.makedirs(d)
-    rcs = launcher.run_together([train_prog(batch, d) for d in dirs], threads,
+    rcs = launcher.run_together([train_prog(batch, d, 1) for d in dirs], threads,
                                 ["%s.%d" % (log, k) for k in range(n)], a.timeout)
     ms = [read_metrics(d, a.warmup, batch) if rc == 0 else None for d, rc in zip(dirs, rcs)]
     if any(m is None for m in ms):
@@ -325,6 +341,7 @@ def corun(launcher, a, n, threads, batch, run_dir, log, train_prog):
     out["images_per_s"] = sum(m["images_per_s"] for m in ms)
     out["steps"] = min(m["steps"] for m in ms)
     out["peak_rss_mb"] = max(m["peak_rss_mb"] for m in ms)
+    out["step_times"] = [step_times(d, a.warmup) for d in dirs]
     return out
 
 
@@ -368,6 +385,9 @@ def main():
                         "dedicated nodes compare with off")
     p.add_argument("--netns-hosts", type=int, default=2, help="hosts (namespaces) of the netns transport (2)")
     p.add_argument("--no-bench", action="store_true", help="skip the allreduce benchmark")
+    p.add_argument("--bench-gap-ms", type=float, default=10.0,
+                   help="the benchmark also times each message after this much compute, as training "
+                        "sends them (10; 0: tight loop only)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per run before it is ended (900)")
     p.add_argument("--no-report", action="store_true", help="do not call tools/plot_scaling.py at the end")
     p.add_argument("--dry-run", action="store_true", help="print the commands only")
@@ -508,7 +528,8 @@ def main():
                     if n == 1 or n > a.cores and not a.oversubscribe or (t == "netns" and n % a.netns_hosts):
                         continue
                     dest = os.path.join(out, "allreduce_%s_np%d.csv" % (t, n))
-                    prog = [os.path.abspath(a.bench_bin), "--config", cfg_path, "--label", t, "--out", dest]
+                    prog = [os.path.abspath(a.bench_bin), "--config", cfg_path, "--label", t, "--out", dest,
+                            "--gap-ms", "%g" % a.bench_gap_ms]
                     if a.dry_run:
                         say(" ".join(shlex.quote(c) for c in launcher.command(t, n, 1, prog, n > a.cores)[1]))
                         continue
@@ -520,16 +541,17 @@ def main():
         # repeats interleaved (every point once, then again): a load that comes and goes
         # on a shared machine then hits all points alike
         samples = {key: [] for key in todo}
+        jitter = []   # corun: (rank_batch, repeat, copy, step, step_s)
         for rep in range(a.repeat):
             for i, key in enumerate(todo):
                 t, n, th, gb, ov = key
                 name = "%s_np%d_t%d_b%d%s" % (t, n, th, gb, "_overlap" if ov else "")
                 over = n * th > a.cores
                 run_dir = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep))
-                def train_prog(batch, rdir):
+                def train_prog(batch, rdir, log_interval=a.warmup):
                     return [os.path.abspath(a.mpigan), "train", cfg_path,
                             "--set", "train.batch=%d" % batch, "--set", "train.steps=%d" % a.steps,
-                            "--set", "train.log_interval=%d" % a.warmup, "--set", "checkpoint.interval=0",
+                            "--set", "train.log_interval=%d" % log_interval, "--set", "checkpoint.interval=0",
                             "--set", "checkpoint.keep_last=1", "--set", "train.measure_wait=true",
                             "--set", "train.overlap.enabled=%s" % ("true" if ov else "false"),
                             "--set", "train.overlap.bucket_mb=%g" % a.bucket_mb, "--set", "run_dir=" + rdir]
@@ -566,6 +588,8 @@ def main():
                     continue
                 m["run_dir"] = os.path.relpath(run_dir, out)
                 samples[key].append(m)
+                for copy, times in enumerate(m.pop("step_times", [])):
+                    jitter.extend((gb // n, rep, copy, k, x) for k, x in enumerate(times))
                 say("scaling: [%d/%d, %d/%d] %-32s %8.1f img/s  step %7.2f ms  (%.0f s)"
                     % (rep + 1, a.repeat, i + 1, len(todo), name, m["images_per_s"], 1e3 * m["step_s"],
                        time.time() - t0))
@@ -607,6 +631,11 @@ def main():
         for r in rows:
             w.writerow({k: ("%.6g" % v if isinstance(v, float) else ("" if v is None else v))
                         for k, v in r.items()})
+    if jitter:
+        with open(os.path.join(out, "corun_steps.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["rank_batch", "repeat", "copy", "step", "step_s"])
+            w.writerows((b, r, c, k, "%.6g" % x) for b, r, c, k, x in jitter)
     with open(machine, "a") as f:
         f.write("load average after: %s\n" % " ".join("%.2f" % x for x in os.getloadavg()))
     say("scaling: %d rows -> %s" % (len(rows), dest))

@@ -15,8 +15,10 @@ The model (alpha-beta, ring allreduce):
       the model takes the smaller of the two; both equal the measured T = 2 alpha + n beta
       at P = 2, so that alpha and beta mean the same in each
   alpha, beta of this machine: least-squares fit of the ring formula at P = 2
-      (T = 2 alpha + n beta) to the times measured at the step's real message sizes
-      (bench_allreduce --config; the size sweep if those are missing), weighted by 1/T
+      (T = 2 alpha + n beta) to the times measured at the step's real message sizes,
+      each sent after 10 ms of compute as the trainer sends them (bench_allreduce --config
+      --gap-ms; without those rows the same messages sent in a tight loop, which runs
+      faster than training ever sees; the size sweep if both are missing), weighted by 1/T
       (relative errors), per transport; by default to the fastest repetition of each size (--stat min), which a
       busy machine disturbs least (--stat med: the median)
   one step's communication = sum over the step's messages (the fused gradient allreduce of
@@ -41,8 +43,20 @@ time over local(b) is share(b), piecewise linear in b like local(b); when share 
 the one-machine transports (shm, tcp, netns) are predicted as local(b) share(b) + comm(P).
 The node-count prediction keeps one rank per node, share = 1.
 
+Waiting for the slowest rank: ranks that meet every step wait, each step, for the slowest
+one, and a rank's step time varies from step to step (on this shared VM by several per
+cent). The corun series logs every step of every copy (OUT/corun_steps.csv); with X a
+rank's step time drawn from those (pooled over copies and repeats at per-rank batch b), the
+wait of a step is
+      wait(P, b) = E[max of P independent draws of X] - E[X]
+computed exactly from the empirical distribution (sum over sorted x_(k) of
+x_(k) ((k/n)^P - ((k-1)/n)^P)), piecewise linear in b. It is added to the one-machine
+predictions (P = 2) and reported beside the node-count prediction: a node as noisy as this
+VM would wait that long at P nodes; for P beyond the samples it saturates at their maximum.
+
 Check: for every measured np = 2 run over each transport, the predicted step time
-local(b) share(b) + comm(2) with that transport's alpha and beta against the measured one.
+local(b) share(b) + wait(2, b) + comm(2) with that transport's alpha and beta against the
+measured one.
 """
 import argparse
 import csv
@@ -102,6 +116,14 @@ def piecewise_linear(pts, x, extend):
     return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
+def expected_max_excess(samples, P):
+    """E[max of P independent draws] - E[draw] over the empirical distribution of samples."""
+    xs = sorted(samples)
+    n = len(xs)
+    emax = sum(x * ((k / n) ** P - ((k - 1) / n) ** P) for k, x in enumerate(xs, 1))
+    return emax - sum(xs) / n
+
+
 def comm_per_step(P, msgs, alpha, beta):
     return sum(k * t_allreduce(P, nbytes, alpha, beta) for nbytes, k in msgs)
 
@@ -123,6 +145,8 @@ class Model:
         self.out = out
         col = "t_min_s" if stat == "min" else "t_med_s"
         self.fits = {}       # transport -> (alpha, beta, max_rel_err, mean_rel_err)
+        self.fit_source = {}  # transport -> which bench rows the fit used
+        self.tight_fits = {}  # transport -> the tight-loop fit, when the after-compute one is used
         self.msgs = None     # [(bytes, per_step)]
         self.msg_names = []
         self.bench_step = {}  # transport -> measured time of all messages of a step (np=2)
@@ -131,19 +155,27 @@ class Model:
                 continue
             t = name[len("allreduce_"):-len("_np2.csv")]
             rows = read_csv(os.path.join(out, name))
-            # fit at the step's real message sizes when the bench measured them, else the sweep
-            pts = [(int(r["bytes"]), float(r[col])) for r in rows if r["kind"] == "msg"]
-            if len({n for n, _ in pts}) < 2:
-                pts = [(int(r["bytes"]), float(r[col])) for r in rows if r["kind"] == "sweep"]
-            if len({n for n, _ in pts}) >= 2:
-                self.fits[t] = fit_alpha_beta(pts)
+            # fit at the step's real message sizes, sent after compute when the bench did so,
+            # else in a tight loop, else the size sweep
+            for kind in ("msg_after_compute", "msg", "sweep"):
+                pts = [(int(r["bytes"]), float(r[col])) for r in rows if r["kind"] == kind]
+                if len({n for n, _ in pts}) >= 2:
+                    if t not in self.fits:
+                        self.fits[t] = fit_alpha_beta(pts)
+                        self.fit_source[t] = kind
+                    elif kind == "msg":
+                        self.tight_fits[t] = fit_alpha_beta(pts)
             m = [(int(r["bytes"]), int(r["per_step"])) for r in rows if r["kind"] == "msg"]
             if m and self.msgs is None:
                 self.msgs = m
                 self.msg_names = [(r["name"], int(r["bytes"]), int(r["per_step"])) for r in rows if r["kind"] == "msg"]
+            # a step's messages as measured: each after compute, summed; else the tight-loop set
+            after = [float(r[col]) * int(r["per_step"]) for r in rows if r["kind"] == "msg_after_compute"]
             for r in rows:
                 if r["kind"] == "step":
                     self.bench_step[t] = float(r[col])
+            if after:
+                self.bench_step[t] = sum(after)
         self.rows = read_csv(os.path.join(out, "scaling.csv")) if os.path.exists(os.path.join(out, "scaling.csv")) else []
         local = {}
         for r in self.rows:
@@ -159,6 +191,12 @@ class Model:
             if r["series"] == "corun" and r["np"] != "1" and b in local:
                 share[b] = float(r["step_s"]) / local[b]
         self.share_points = sorted(share.items())
+        # corun per-step times: the spread behind the waits for the slowest rank
+        self.step_samples = {}
+        path = os.path.join(out, "corun_steps.csv")
+        if os.path.exists(path):
+            for r in read_csv(path):
+                self.step_samples.setdefault(int(r["rank_batch"]), []).append(float(r["step_s"]))
         self.c0 = self.c1 = None
         if local:
             self.c0, self.c1 = fit_line([b for b, _ in self.local_points], [s for _, s in self.local_points])
@@ -183,12 +221,23 @@ class Model:
             return 1.0
         return piecewise_linear(self.share_points, b, extend=False)
 
-    def step(self, P, b, alpha, beta, scale=1.0, shared=False):
-        local = self.local(b, scale) * (self.share(b) if shared else 1.0)
-        return local + comm_per_step(P, self.msgs, alpha, beta)
+    def wait(self, P, b, scale=1.0):
+        """Expected wait per step for the slowest of P ranks at per-rank batch b (corun
+        series), as a fraction of the local time interpolated in b; 0 without measurements."""
+        if not self.step_samples or P <= 1:
+            return 0.0
+        pts = sorted((bb, expected_max_excess(xs, P) / (sum(xs) / len(xs)))
+                     for bb, xs in self.step_samples.items())
+        return piecewise_linear(pts, b, extend=False) * self.local(b, scale)
 
-    def efficiency(self, P, b, alpha, beta, scale=1.0, shared=False):
-        return self.local(b, scale) / self.step(P, b, alpha, beta, scale, shared)
+    def step(self, P, b, alpha, beta, scale=1.0, shared=False, waits=None):
+        """Modelled step time; waits (default: on the same machine only) adds wait(P, b)."""
+        local = self.local(b, scale) * (self.share(b) if shared else 1.0)
+        wait = self.wait(P, b, scale) if (shared if waits is None else waits) else 0.0
+        return local + wait + comm_per_step(P, self.msgs, alpha, beta)
+
+    def efficiency(self, P, b, alpha, beta, scale=1.0, shared=False, waits=None):
+        return self.local(b, scale) / self.step(P, b, alpha, beta, scale, shared, waits)
 
     def net_params(self, latency_s, bandwidth_bps):
         alpha_sw = self.fits["shm"][0] if "shm" in self.fits else 0.0
@@ -223,8 +272,9 @@ class Model:
             if r.get("overlap", "0") == "1":
                 continue    # the model is of blocking allreduces
             # the communication model alone: the run's own local time (compute, which the
-            # trainer times without the BatchNorm messages, data, other) plus the modelled messages
-            own = (float(r["compute_s"]) + float(r["data_s"]) + float(r["other_s"])
+            # trainer times without the BatchNorm messages, data, other) and its measured waits
+            # plus the modelled messages
+            own = (float(r["compute_s"]) + float(r["data_s"]) + float(r["other_s"]) + float(r["imbalance_s"])
                    + comm_per_step(2, self.msgs, alpha, beta))
             out.append((t, r["series"], b, meas, pred, (pred - meas) / meas, own, (own - meas) / meas))
         # one line per (transport, rank batch)
@@ -257,11 +307,17 @@ def report(out, latency_us=2.0, bandwidth_gbps=100.0, nodes=(8, 16, 32, 64, 128,
     md = []
     md.append("### α–β fit (ring allreduce, np = 2, this machine, at the step's message sizes; %s of the repetitions)\n"
               % ("fastest" if stat == "min" else "median"))
-    md.append("| transport | α (per message step) | β (per byte) | 1/β | fit error max / mean |")
-    md.append("|---|---|---|---|---|")
-    for t, (a, b, emax, emean) in sorted(m.fits.items()):
-        md.append("| %s | %s | %.3g ns | %.2f GB/s | %.0f%% / %.0f%% |"
-                  % (t, fmt_t(a), b * 1e9, (1 / b / 1e9) if b else float("inf"), 100 * emax, 100 * emean))
+    md.append("| transport | messages timed | α (per message step) | β (per byte) | 1/β | fit error max / mean |")
+    md.append("|---|---|---|---|---|---|")
+    sources = {"msg_after_compute": "after 10 ms of compute (used)", "msg": "in a tight loop",
+               "sweep": "size sweep, tight loop"}
+    for t in sorted(m.fits):
+        fits = [(sources[m.fit_source[t]], m.fits[t])]
+        if t in m.tight_fits:
+            fits.append((sources["msg"] + " (not used)", m.tight_fits[t]))
+        for how, (a, b, emax, emean) in fits:
+            md.append("| %s | %s | %s | %.3g ns | %.2f GB/s | %.0f%% / %.0f%% |"
+                      % (t, how, fmt_t(a), b * 1e9, (1 / b / 1e9) if b else float("inf"), 100 * emax, 100 * emean))
     md.append("")
     total = sum(b * k for b, k in m.msgs)
     md.append("Messages of one step (from the config): %d allreduces, %.2f MB in all: %s.\n"
@@ -274,11 +330,20 @@ def report(out, latency_us=2.0, bandwidth_gbps=100.0, nodes=(8, 16, 32, 64, 128,
                   % ("%.0f–%.0f%%" % (100 * (min(f for _, f in m.share_points) - 1),
                                       100 * (max(f for _, f in m.share_points) - 1)),
                      ", ".join("b=%d: ×%.3f" % (b, f) for b, f in m.share_points)))
+    if m.step_samples:
+        md.append("Waits for the slowest rank, from the spread of the corun series' per-step times (%s steps per "
+                  "batch): %s.\n"
+                  % ("–".join(sorted({str(len(v)) for v in m.step_samples.values()}, key=int)),
+                     "; ".join("b=%d: %s" % (b, ", ".join("P=%d %s (%.1f%%)" % (P, fmt_t(m.wait(P, b)),
+                                                                             100 * m.wait(P, b) / m.local(b))
+                                                          for P in (2, 8, 64)))
+                               for b in sorted(m.step_samples))))
     md.append("### Check against the measured np = 2 runs\n")
-    md.append(("Predicted: np = 1 local time at that per-rank batch%s + modelled communication. With the run's "
-               % (" × the corun slowdown" if m.share_points else "")) +
-              "own local time: the np = 2 run's compute (timed without the BatchNorm messages), data and other time + "
-              "modelled communication, which checks the communication model alone.\n")
+    md.append(("Predicted: np = 1 local time at that per-rank batch%s%s + modelled communication. With the run's "
+               % (" × the corun slowdown" if m.share_points else "",
+                  " + the modelled wait for the slower rank" if m.step_samples else "")) +
+              "own local time: the np = 2 run's compute (timed without the BatchNorm messages), data, other time and "
+              "measured waits + modelled communication, which checks the communication model alone.\n")
     md.append("| transport | per-rank batch | measured step | predicted | error | with the run's own local time | error "
               "| bench: comm of a step | model: comm of a step |")
     md.append("|---|---|---|---|---|---|---|---|---|")
@@ -307,6 +372,11 @@ def report(out, latency_us=2.0, bandwidth_gbps=100.0, nodes=(8, 16, 32, 64, 128,
                          "comm_s": comm, "step_s": st, "efficiency": ef})
         md.append("| %d | %s | %s |" % (P, fmt_t(comm), " | ".join(cells)))
     md.append("")
+    if m.step_samples:
+        md.append("The table assumes nodes that keep step (no waits). With this VM's step-to-step spread (corun) "
+                  "every node would also wait for the slowest: %s.\n"
+                  % "; ".join("%d nodes: %s" % (P, ", ".join("b=%d %.1f%%" % (b, 100 * m.efficiency(
+                      P, b, alpha, beta, scale, waits=True)) for b in rank_batches)) for P in (8, 64)))
     for P in (64,):
         b80 = m.batch_for_efficiency(P, alpha, beta, 0.8, scale)
         md.append("At %d nodes (%s of communication per step; the local step must be at least 4× that): %s."
