@@ -560,7 +560,7 @@ def main():
                 if t == "corun":
                     if a.dry_run:
                         for k in range(n):
-                            prog_k = train_prog(gb // n, os.path.join(run_dir, "copy%d" % k))
+                            prog_k = train_prog(gb // n, os.path.join(run_dir, "copy%d" % k), 1)
                             say(" ".join(shlex.quote(c) for c in launcher.command("auto", 1, th, prog_k, False)[1])
                                 + " &")
                         continue
