@@ -3,6 +3,7 @@
 #include "mg_error.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,32 +50,32 @@ void mg_fatal_at(const char *file, int line, const char *object, const char *hin
     abort(); /* a handler that returns breaks the contract */
 }
 
-void *mg_alloc_at(size_t bytes, const char *what, const char *file, int line)
+/* Zeroed bytes rounded up to a multiple of align (at least one), aligned to it. */
+static void *alloc_rounded(size_t bytes, size_t align, bool huge_pages, const char *what, const char *file, int line)
 {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    if (rounded == 0)
-        rounded = 64;
-    void *p = aligned_alloc(64, rounded);
-    if (!p)
-        mg_fatal_at(file, line, what, "lower the batch size or the model size",
-                    "out of memory allocating %zu bytes", bytes);
-    memset(p, 0, rounded);
-    return p;
-}
-
-void *mg_alloc_huge_at(size_t bytes, const char *what, const char *file, int line)
-{
-    const size_t huge = (size_t)2 << 20;
-    const size_t rounded = bytes == 0 ? huge : (bytes + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, rounded);
+    const size_t rounded = bytes == 0 ? align : (bytes + align - 1) / align * align;
+    void *p = aligned_alloc(align, rounded);
     if (!p)
         mg_fatal_at(file, line, what, "lower the batch size or the model size",
                     "out of memory allocating %zu bytes", bytes);
 #ifdef MADV_HUGEPAGE
-    (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without THP the pages stay small */
+    if (huge_pages)
+        (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without THP the pages stay small */
+#else
+    (void)huge_pages;
 #endif
     memset(p, 0, rounded);
     return p;
+}
+
+void *mg_alloc_at(size_t bytes, const char *what, const char *file, int line)
+{
+    return alloc_rounded(bytes, 64, false, what, file, line);
+}
+
+void *mg_alloc_huge_at(size_t bytes, const char *what, const char *file, int line)
+{
+    return alloc_rounded(bytes, (size_t)2 << 20, true, what, file, line);
 }
 
 void mg_free(void *p) { free(p); }

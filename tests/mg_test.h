@@ -11,8 +11,18 @@
 
 #include "mg_error.h"
 #include "mg_dist.h"
+#include "mg_layers.h"
+#include "mg_net.h"
 #include <stdio.h>
 #include <stdlib.h>
+
+/* A network of one BatchNorm layer (momentum 0.1, eps 1e-5) over shape, for batches up to n. */
+static inline void mg_test_bn_net(mg_net *net, const char *name, mg_shape shape, int n)
+{
+    mg_net_begin(net, name, shape);
+    mg_batchnorm_make(mg_net_push(net), shape, 0.1f, 1e-5f);
+    mg_net_finish(net, n);
+}
 
 /* Rank 0 removes dir (a test's run directory); every rank waits until it is gone. */
 static inline void mg_test_clean_dir(const char *dir)

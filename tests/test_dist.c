@@ -132,12 +132,8 @@ static void test_sync_batchnorm_messages(void **state)
     const int C = 5, P = 9, global = 12, local = global / size;
     const mg_shape shape = {C, 3, 3};
     mg_net ref, sync;
-    mg_net_begin(&ref, "R", shape);
-    mg_batchnorm_make(mg_net_push(&ref), shape, 0.1f, 1e-5f);
-    mg_net_finish(&ref, global);
-    mg_net_begin(&sync, "S", shape);
-    mg_batchnorm_make(mg_net_push(&sync), shape, 0.1f, 1e-5f);
-    mg_net_finish(&sync, local);
+    mg_test_bn_net(&ref, "R", shape, global);
+    mg_test_bn_net(&sync, "S", shape, local);
     mg_net_set_reduce(&sync, counting_reduce, NULL);
     mg_rng rng;
     mg_rng_init(&rng, 5, MG_STREAM_INIT);

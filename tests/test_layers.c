@@ -193,9 +193,7 @@ static void test_batchnorm_modes(void **state)
     (void)state;
     const int n = 4, C = 2, P = 3;
     mg_net net;
-    mg_net_begin(&net, "B", (mg_shape){C, 1, P});
-    mg_batchnorm_make(mg_net_push(&net), net.in, 0.1f, 1e-5f);
-    mg_net_finish(&net, n);
+    mg_test_bn_net(&net, "B", (mg_shape){C, 1, P}, n);
     mg_rng rng;
     mg_rng_init(&rng, 5, MG_STREAM_TEST);
     mg_net_init_params(&net, &rng); /* gamma 1, beta 0, running mean 0, var 1 */
@@ -259,9 +257,7 @@ static void test_batchnorm_shifted_statistics(void **state)
         const mg_shape in = shapes[sh];
         const int n = 16, C = in.c, P = in.h * in.w;
         mg_net net;
-        mg_net_begin(&net, "B", in);
-        mg_batchnorm_make(mg_net_push(&net), in, 0.1f, 1e-5f);
-        mg_net_finish(&net, n);
+        mg_test_bn_net(&net, "B", in, n);
         mg_net_set_reduce(&net, count_passes, NULL);
         mg_rng rng;
         mg_rng_init(&rng, 21, MG_STREAM_TEST);

@@ -137,6 +137,9 @@ typedef struct {
     size_t n;
 } send;
 
+/* A message of the step as the trainer sends it: gradients from the huge-page buffer. */
+static send send_of(const msg *m) { return (send){m->gradient ? grad_buf : buf, m->floats}; }
+
 typedef struct {
     const msg *m;
     int n;
@@ -153,7 +156,7 @@ static void whole_step(void *arg)
     const msg_set *s = arg;
     for (int i = 0; i < s->n; i++)
         for (int k = 0; k < s->m[i].per_step; k++)
-            mg_dist_allreduce_sum(s->m[i].gradient ? grad_buf : buf, s->m[i].floats);
+            mg_dist_allreduce_sum(send_of(&s->m[i]).p, s->m[i].floats);
 }
 
 static void add_msg(msg *m, int *n, const char *name, size_t floats, int per_step, bool gradient)
@@ -284,14 +287,14 @@ int main(int argc, char **argv)
     if (n_msg) {
         size_t total = 0;
         for (int i = 0; i < n_msg; i++) {
-            send x = {m[i].gradient ? grad_buf : buf, m[i].floats};
+            send x = send_of(&m[i]);
             row(f, label, "msg", m[i].name, m[i].floats, m[i].per_step, time_it(one, &x, min_time, 0));
             total += m[i].floats * (size_t)m[i].per_step;
         }
         msg_set s = {m, n_msg};
         row(f, label, "step", "all messages of one step", total, 1, time_it(whole_step, &s, min_time, 0));
         for (int i = 0; gap_ms > 0 && i < n_msg; i++) {
-            send x = {m[i].gradient ? grad_buf : buf, m[i].floats};
+            send x = send_of(&m[i]);
             row(f, label, "msg_after_compute", m[i].name, m[i].floats, m[i].per_step,
                 time_it(one, &x, min_time, 1e-3 * gap_ms));
         }

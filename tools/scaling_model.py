@@ -193,6 +193,7 @@ class Model:
         self.share_points = sorted(share.items())
         # corun per-step times: the spread behind the waits for the slowest rank
         self.step_samples = {}
+        self.wait_points = {}   # P -> [(rank batch, wait / mean step)], filled by wait()
         path = os.path.join(out, "corun_steps.csv")
         if os.path.exists(path):
             for r in read_csv(path):
@@ -226,9 +227,10 @@ class Model:
         series), as a fraction of the local time interpolated in b; 0 without measurements."""
         if not self.step_samples or P <= 1:
             return 0.0
-        pts = sorted((bb, expected_max_excess(xs, P) / (sum(xs) / len(xs)))
-                     for bb, xs in self.step_samples.items())
-        return piecewise_linear(pts, b, extend=False) * self.local(b, scale)
+        if P not in self.wait_points:   # the bisections ask for the same P many times
+            self.wait_points[P] = sorted((bb, expected_max_excess(xs, P) / (sum(xs) / len(xs)))
+                                         for bb, xs in self.step_samples.items())
+        return piecewise_linear(self.wait_points[P], b, extend=False) * self.local(b, scale)
 
     def step(self, P, b, alpha, beta, scale=1.0, shared=False, waits=None):
         """Modelled step time; waits (default: on the same machine only) adds wait(P, b)."""
