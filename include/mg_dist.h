@@ -32,7 +32,7 @@ void mg_dist_allreduce_sum(float *buf, size_t n);
 void mg_dist_allreduce_mean(float *buf, size_t n);
 void mg_dist_allreduce_sum_f64(double *buf, size_t n);
 /* Adapter with the mg_reduce_fn signature (sync BatchNorm); ctx unused. */
-void mg_dist_reduce_sum_cb(float *buf, int n, void *ctx);
+void mg_dist_reduce_sum_cb(double *buf, int n, void *ctx);
 /* Broadcast from rank 0. */
 void mg_dist_bcast(void *buf, size_t bytes);
 void mg_dist_barrier(void);

@@ -34,8 +34,9 @@ typedef struct {
     float bn_std;
 } mg_init;
 
-/* Sums buf[0..n) over every replica, in place (sync BatchNorm); set by the trainer. */
-typedef void (*mg_reduce_fn)(float *buf, int n, void *ctx);
+/* Sums buf[0..n) over every replica, in place (sync BatchNorm); set by the trainer. The
+ * sums are in double so that they are exact, and the same on any number of ranks. */
+typedef void (*mg_reduce_fn)(double *buf, int n, void *ctx);
 
 typedef struct mg_layer mg_layer;
 

@@ -16,7 +16,14 @@
 
 #include "mg_layer.h"
 
-typedef struct {
+typedef struct mg_net mg_net;
+
+/* Called by mg_net_forward before layer i runs, with that layer's input x (n samples).
+ * Diagnostics and tests use it to see every pass's activations (which the network keeps
+ * only for the last pass). */
+typedef void (*mg_forward_observer)(void *ctx, const mg_net *net, int layer, const float *x, int n);
+
+struct mg_net {
     char name[16];
     mg_shape in, out;
     int n_layers, cap_layers;
@@ -29,7 +36,9 @@ typedef struct {
     const float *input;    /* input of the last forward pass (not owned) */
     int last_batch;
     mg_init default_init;
-} mg_net;
+    mg_forward_observer observe; /* NULL unless a test or diagnostic set one */
+    void *observe_ctx;
+};
 
 /* Starts an empty network taking per-sample input shape in. */
 void mg_net_begin(mg_net *net, const char *name, mg_shape in);

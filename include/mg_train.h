@@ -68,9 +68,11 @@ typedef struct {
     int keep_last;
     char run_dir[512];
     /* debug: */
-    long check_replicas;       /* compare replica checksums every K steps (0: start and end only) */
+    long check_replicas;       /* compare replica checksums every K steps (0: only at the start, before
+                                  each checkpoint and at the end) */
     long inject_nan_at_step;   /* -1: never; else NaN into D's gradient on the last rank */
     long stop_at_step;         /* -1: never; else behave as if SIGTERM came during that step */
+    long diverge_at_step;      /* -1: never; else the last rank's G moves by 1e-3 after that step */
     /* eval: (mg_train_eval.h) */
     mg_train_eval_cfg eval;
     /* train.ema: generator EMA (mg_ema.h); init: transfer learning (mg_transfer.h) */
@@ -92,6 +94,7 @@ typedef enum {
     MG_TRAIN_DONE = 0,       /* all steps taken */
     MG_TRAIN_STOPPED = 1,    /* SIGTERM/SIGUSR1 (or debug.stop_at_step): checkpoint written */
     MG_TRAIN_NAN = 2,        /* NaN/Inf with nan_policy: stop; no checkpoint of the bad step */
+    MG_TRAIN_DIVERGED = 3,   /* replicas differ at a check: stopped there, no checkpoint of them */
 } mg_train_status;
 
 typedef struct {
@@ -117,6 +120,11 @@ mg_train_result mg_trainer_run(mg_trainer *t);
 /* The replicas (read-only use: tests compare parameters). */
 const mg_net *mg_trainer_G(const mg_trainer *t);
 const mg_net *mg_trainer_D(const mg_trainer *t);
+/* The last update's gradient of net (G or D of this trainer), reduced over the ranks: the
+ * mean over the global batch, n_param floats, the same on every rank. */
+const float *mg_trainer_last_gradient(const mg_trainer *t, const mg_net *net);
+/* Sets fn to observe every forward pass of G and D (mg_forward_observer); NULL: none. */
+void mg_trainer_observe(mg_trainer *t, mg_forward_observer fn, void *ctx);
 /* The generator EMA (train.ema), NULL when off. */
 const mg_ema *mg_trainer_ema(const mg_trainer *t);
 void mg_trainer_free(mg_trainer *t);

@@ -98,10 +98,10 @@ void mg_dist_allreduce_sum_f64(double *buf, size_t n)
     }
 }
 
-void mg_dist_reduce_sum_cb(float *buf, int n, void *ctx)
+void mg_dist_reduce_sum_cb(double *buf, int n, void *ctx)
 {
     (void)ctx;
-    mg_dist_allreduce_sum(buf, (size_t)n);
+    mg_dist_allreduce_sum_f64(buf, (size_t)n);
 }
 
 void mg_dist_bcast(void *buf, size_t bytes)

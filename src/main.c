@@ -74,7 +74,8 @@ static const char train_usage[] =
     "  --resume              continue from the newest complete checkpoint (fresh start if none;\n"
     "                        a config's init.from is used only on a fresh start)\n"
     "SIGTERM or SIGUSR1 (mpirun forwards SIGUSR1) finishes the current step, writes a checkpoint and\n"
-    "exits 0. Exit status: 0 done or stopped by a signal, 3 NaN/Inf with train.nan_policy: stop.\n";
+    "exits 0. Exit status: 0 done or stopped by a signal, 3 NaN/Inf with train.nan_policy: stop,\n"
+    "4 replicas differ at a check (before each checkpoint, and every debug.check_replicas steps).\n";
 
 static int cmd_train(int argc, char **argv)
 {
@@ -117,6 +118,8 @@ static int cmd_train(int argc, char **argv)
     mg_cfg_free(cfg);
     if (r.status == MG_TRAIN_NAN)
         return 3;
+    if (r.status == MG_TRAIN_DIVERGED)
+        return 4;
     return r.replicas_equal ? 0 : 1;
 }
 

@@ -208,6 +208,8 @@ const float *mg_net_forward(mg_net *net, const float *x, int n, mg_mode mode)
     const float *in = x;
     for (int i = 0; i < net->n_layers; i++) {
         mg_layer *l = &net->layers[i];
+        if (net->observe)
+            net->observe(net->observe_ctx, net, i, in, n);
         l->ops->forward(l, in, net->act[i], n, mode);
         in = net->act[i];
     }

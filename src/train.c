@@ -50,7 +50,8 @@ struct mg_trainer {
     mg_loader *loader;           /* HDF5 data; NULL for in-memory sources */
     float *real, *z, *dlogit;    /* local batch (local, ...); real: in-memory sources */
     const float *real_batch;     /* this D update's real samples (real, or the loader's buffer) */
-    float *red_d, *red_g;        /* n_param + EXTRA: what the allreduce moves */
+    float *red_d, *red_g;        /* n_param + EXTRA + averaged states: what the allreduce moves */
+    size_t avg_d, avg_g;         /* bn: local: state floats averaged in D's (D) and G's (G, D) reduction */
     float *snap_d, *snap_g;      /* BatchNorm state before an update, for nan_policy: skip */
     bool verbose, replicas_equal;
     FILE *metrics;
@@ -130,17 +131,28 @@ static void timed_wait(mg_trainer *t)
 }
 
 /* Sync BatchNorm's reduce callback (ctx: the trainer): the wait, then the sum, timed. */
-static void bn_reduce_timed(float *buf, int n, void *ctx)
+static void bn_reduce_timed(double *buf, int n, void *ctx)
 {
     mg_trainer *t = ctx;
     timed_wait(t);
     double t0 = now();
-    mg_dist_allreduce_sum(buf, (size_t)n);
+    mg_dist_allreduce_sum_f64(buf, (size_t)n);
     t->t_bn += now() - t0;
 }
 
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
 const mg_net *mg_trainer_D(const mg_trainer *t) { return &t->D; }
+const float *mg_trainer_last_gradient(const mg_trainer *t, const mg_net *net)
+{
+    return net == &t->G ? t->red_g : t->red_d;
+}
+
+void mg_trainer_observe(mg_trainer *t, mg_forward_observer fn, void *ctx)
+{
+    t->G.observe = t->D.observe = fn;
+    t->G.observe_ctx = t->D.observe_ctx = ctx;
+}
+
 const mg_ema *mg_trainer_ema(const mg_trainer *t) { return t->tc.ema.on ? &t->ema : NULL; }
 
 /* The generator the periodic evaluation scores (one place, so it can become the EMA G). */
@@ -170,13 +182,20 @@ static uint64_t replica_checksum(const mg_trainer *t)
     return mg_checksum(parts, sizeof parts);
 }
 
-static void check_replicas(mg_trainer *t, const char *when)
+/* Collective: true when every rank holds the same G and D (parameters and state). */
+static bool check_replicas(mg_trainer *t, const char *when)
 {
     if (mg_dist_all_equal_u64(replica_checksum(t)))
-        return;
+        return true;
     t->replicas_equal = false;
     if (t->rank == 0)
-        fprintf(stderr, "mpigan: replicas of G and D differ %s (step %ld)\n", when, t->step);
+        fprintf(stderr,
+                "mpigan: replicas of G and D differ %s (step %ld): the ranks no longer train one model. "
+                "Stopping without a checkpoint of them; the checkpoints already written are intact. A rank "
+                "that computes differently (a faulty node, a library differing between nodes) is the usual "
+                "cause; `--resume` restarts from the newest checkpoint.\n",
+                when, t->step);
+    return false;
 }
 
 /* ---- batches ---- */
@@ -223,6 +242,36 @@ typedef struct {
     bool stop;
 } step_stats;
 
+/* The tail of a reduction buffer, after net's n_param gradient floats: the EXTRA
+ * statistics, then with bn: local the running statistics to average over ranks (D's
+ * update: D's; G's update: G's, then D's, which the G step's pass through D moved).
+ * Averaging them at every update keeps the replicas identical at no extra message; as
+ * the statistics are moving averages, the averages are those of the ranks' batch means
+ * and of their within-rank variances. */
+static void put_tail(const mg_trainer *t, const mg_net *net, float *red, const float extra[EXTRA])
+{
+    float *tail = red + net->n_param;
+    memcpy(tail, extra, EXTRA * sizeof(float));
+    if (net == &t->G && t->avg_g) {
+        memcpy(tail + EXTRA, t->G.state, t->G.n_state * sizeof(float));
+        memcpy(tail + EXTRA + t->G.n_state, t->D.state, t->D.n_state * sizeof(float));
+    } else if (net == &t->D && t->avg_d) {
+        memcpy(tail + EXTRA, t->D.state, t->D.n_state * sizeof(float));
+    }
+}
+
+/* bn: local: the averaged running statistics back from a reduced buffer (put_tail). */
+static void take_averaged_states(mg_trainer *t, const mg_net *net, const float *red)
+{
+    const float *avg = red + net->n_param + EXTRA;
+    if (net == &t->G && t->avg_g) {
+        memcpy(t->G.state, avg, t->G.n_state * sizeof(float));
+        memcpy(t->D.state, avg + t->G.n_state, t->D.n_state * sizeof(float));
+    } else if (net == &t->D && t->avg_d) {
+        memcpy(t->D.state, avg, t->D.n_state * sizeof(float));
+    }
+}
+
 /* The update's last backward pass of net, whose parameter gradients are then final.
  * With train.overlap, the extras go to red's end first and the gradient buckets start
  * their sums while backward goes on (mg_grad_overlap.h). */
@@ -231,7 +280,7 @@ static float *final_backward(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, fl
 {
     if (!t->tc.overlap)
         return mg_net_backward(net, dout, true, false);
-    memcpy(red + net->n_param, extra, EXTRA * sizeof(float));
+    put_tail(t, net, red, extra);
     mg_grad_overlap_begin(ov, red, net->grad);
     return mg_net_backward_hooked(net, dout, true, false, mg_grad_overlap_hook, ov);
 }
@@ -274,9 +323,9 @@ static bool reduce_update(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, float
         t->overlap_logged = overlap_comm(t); /* the finish's time goes to t_reduce just below */
     } else {
         memcpy(red, net->grad, net->n_param * sizeof(float));
-        memcpy(red + net->n_param, extra, EXTRA * sizeof(float));
+        put_tail(t, net, red, extra);
         t0 = now();
-        mg_dist_allreduce_mean(red, net->n_param + EXTRA);
+        mg_dist_allreduce_mean(red, net->n_param + EXTRA + (net == &t->G ? t->avg_g : t->avg_d));
     }
     t->t_reduce += now() - t0;
     const double sq = sum_squares(red, net->n_param);
@@ -331,6 +380,7 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
         (*skipped)++;
         return true;
     }
+    take_averaged_states(t, D, t->red_d);
     compute_begin(t);
     s->lr_d = mg_sched_lr(&t->tc.sched_d, t->tc.opt_d.lr, t->step, t->tc.steps);
     mg_frozen_save(&t->frozen_d, D->param);
@@ -375,6 +425,7 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
         (*skipped)++;
         return true;
     }
+    take_averaged_states(t, G, t->red_g);
     compute_begin(t);
     s->lr_g = mg_sched_lr(&t->tc.sched_g, t->tc.opt_g.lr, t->step, t->tc.steps);
     mg_frozen_save(&t->frozen_g, G->param);
@@ -584,10 +635,13 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     if (tc->bn_sync) {
         mg_net_set_reduce(&t->G, bn_reduce_timed, t);
         mg_net_set_reduce(&t->D, bn_reduce_timed, t);
+    } else {
+        t->avg_d = t->D.n_state;
+        t->avg_g = t->G.n_state + t->D.n_state;
     }
     if (tc->overlap) {
-        mg_grad_overlap_init(&t->ov_d, &t->D, EXTRA, tc->bucket_mb);
-        mg_grad_overlap_init(&t->ov_g, &t->G, EXTRA, tc->bucket_mb);
+        mg_grad_overlap_init(&t->ov_d, &t->D, EXTRA + t->avg_d, tc->bucket_mb);
+        mg_grad_overlap_init(&t->ov_g, &t->G, EXTRA + t->avg_g, tc->bucket_mb);
         if (verbose && t->rank == 0)
             printf("overlap: gradient sums in buckets of %g MiB during backward: D %d, G %d buckets\n",
                    (double)tc->bucket_mb, t->ov_d.n_buckets, t->ov_g.n_buckets);
@@ -627,8 +681,8 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         t->real = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "real batch");
     t->z = mg_alloc_floats((size_t)t->local * t->noise_dim, "noise batch");
     t->dlogit = mg_alloc_floats((size_t)t->local, "loss gradient");
-    t->red_d = mg_alloc_floats_huge(t->D.n_param + EXTRA, "D reduction buffer");
-    t->red_g = mg_alloc_floats_huge(t->G.n_param + EXTRA, "G reduction buffer");
+    t->red_d = mg_alloc_floats_huge(t->D.n_param + EXTRA + t->avg_d, "D reduction buffer");
+    t->red_g = mg_alloc_floats_huge(t->G.n_param + EXTRA + t->avg_g, "G reduction buffer");
     t->snap_d = mg_alloc_floats(t->D.n_state + 1, "D state snapshot");
     t->snap_g = mg_alloc_floats(t->G.n_state + 1, "G state snapshot");
 
@@ -754,6 +808,8 @@ mg_train_result mg_trainer_run(mg_trainer *t)
             break;
         }
         t->step++;
+        if (t->step == tc->diverge_at_step && t->rank == t->size - 1)
+            t->G.param[0] += 1e-3f;
         r.loss_d = s.loss_d;
         r.loss_g = s.loss_g;
         if (!isfinite(s.loss_d) || !isfinite(s.loss_g))
@@ -771,11 +827,15 @@ mg_train_result mg_trainer_run(mg_trainer *t)
             if (tc->ema.on)
                 mg_ema_swap(&t->ema, &t->G);
         }
-        if (tc->check_replicas && t->step % tc->check_replicas == 0)
-            check_replicas(t, "during training");
-        if (s.stop || (tc->ckpt_interval && t->step % tc->ckpt_interval == 0) || t->step == tc->steps) {
-            save_checkpoint(t);
+        const bool save = s.stop || (tc->ckpt_interval && t->step % tc->ckpt_interval == 0) || t->step == tc->steps;
+        /* before every checkpoint too: never save replicas that differ */
+        if (((tc->check_replicas && t->step % tc->check_replicas == 0) || save) &&
+            !check_replicas(t, "during training")) {
+            r.status = MG_TRAIN_DIVERGED;
+            break;
         }
+        if (save)
+            save_checkpoint(t);
         /* after a whole step, never between a D update and the G update reusing its fakes
          * (it scores a copy of G anyway); its time stays out of the next img/s */
         if (!s.stop && mg_train_eval_due(t->eval, t->step, tc->steps)) {
@@ -793,7 +853,8 @@ mg_train_result mg_trainer_run(mg_trainer *t)
             break;
         }
     }
-    check_replicas(t, "at the end");
+    if (r.status != MG_TRAIN_DIVERGED)
+        check_replicas(t, "at the end");
     r.step = t->step;
     r.replicas_equal = t->replicas_equal;
     return r;

@@ -118,6 +118,7 @@ void mg_train_cfg_read(mg_train_cfg *tc, mg_cfg *cfg, int n_ranks)
     tc->check_replicas = mg_cfg_int(debug, "check_replicas", 0, 0, 1L << 40);
     tc->inject_nan_at_step = mg_cfg_int(debug, "inject_nan_at_step", -1, -1, 1L << 40);
     tc->stop_at_step = mg_cfg_int(debug, "stop_at_step", -1, -1, 1L << 40);
+    tc->diverge_at_step = mg_cfg_int(debug, "diverge_at_step", -1, -1, 1L << 40);
     mg_train_eval_cfg_read(&tc->eval, mg_cfg_get(root, "eval"), tc->seed);
     tc->init = mg_transfer_cfg_from(mg_cfg_get(root, "init"));
 }
@@ -343,8 +344,8 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
     put(&t, ", interval: %ld, keep_last: %d}\nrun_dir: ", tc->ckpt_interval, tc->keep_last);
     put_scalar(&t, tc->run_dir);
     put_init(&t, &tc->init);
-    put(&t, "\ndebug: {check_replicas: %ld, inject_nan_at_step: %ld, stop_at_step: %ld}\n", tc->check_replicas,
-        tc->inject_nan_at_step, tc->stop_at_step);
+    put(&t, "\ndebug: {check_replicas: %ld, inject_nan_at_step: %ld, stop_at_step: %ld, diverge_at_step: %ld}\n",
+        tc->check_replicas, tc->inject_nan_at_step, tc->stop_at_step, tc->diverge_at_step);
     char *eval = mg_train_eval_cfg_yaml(&tc->eval);
     put(&t, "%s", eval);
     mg_free(eval);

@@ -119,7 +119,7 @@ static void test_sync_batchnorm(void **state)
  * Data: 5 channels of 3x3, mean 1000 + 10 c, standard deviation 1 + c/2. */
 static int messages;
 
-static void counting_reduce(float *buf, int n, void *ctx)
+static void counting_reduce(double *buf, int n, void *ctx)
 {
     messages++;
     mg_dist_reduce_sum_cb(buf, n, ctx);

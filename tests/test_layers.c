@@ -243,7 +243,7 @@ static void test_batchnorm_modes(void **state)
  * everything; the reference is computed in double. */
 static int bn_passes;
 
-static void count_passes(float *buf, int n, void *ctx)
+static void count_passes(double *buf, int n, void *ctx)
 {
     (void)buf, (void)n, (void)ctx;
     bn_passes++;

@@ -1,4 +1,25 @@
-/* THE equivalence test of data-parallel training: the tiny config (sync BatchNorm,
+/* THE equivalence tests of data-parallel training.
+ *
+ * The reference config, configs/fmnist_dcgan.yaml with its own networks and settings
+ * (sync BatchNorm, global sampler and noise streams, the G step reusing the D step's
+ * fakes), trains ONE step at global batches around the convolutions' chunk sizes (D's
+ * second and G's first convolution take 10 samples per chunk: 40 is 10 per rank at np 4,
+ * 44 is 11) on 1, 2 and 4 ranks; that step's reduced gradients of G and D agree within
+ * 1e-5 of their largest element. One step, because the parameters of runs that agree
+ * to rounding drift apart through Adam and the GAN dynamics over many steps.
+ * Rounding alone can move a ReLU's input across 0, and then that element takes the other
+ * branch of the gradient, which no tolerance covers (the gradients differ by up to ~1e-3
+ * of their largest element). So every ReLU and LeakyReLU input of every forward pass of
+ * the step is compared too, within 1e-5 of each layer's largest; where an element has
+ * changed sign all the same (so it was within 1e-5 of 0), that batch's gradients are not
+ * compared (printed as such). At most one batch in four may be excused.
+ * The G step sees D after its first update, and Adam's first step moves each parameter by
+ * lr g / (|g| + eps): by +-lr wherever |g| >> eps, so a gradient that is 0 up to rounding
+ * moves its parameter by a rounding-chosen +-lr. With eps = 1 for D the update is ~lr g,
+ * as smooth in g as the rest, and the G step's comparison stays a test of the trainer
+ * rather than of Adam's sign function.
+ *
+ * The tiny config (sync BatchNorm,
  * global noise streams, rank-count-independent data order) trained 20 steps at the same
  * global batch on 1, 2 and 4 ranks ends with the same G and D parameters within 1e-4
  * relative. The np=1 run writes its final buffers to /tmp/mpigan_equiv_<case>_np1.bin;
@@ -12,8 +33,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mg_cfg_override.h"
+#include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_test.h"
 #include "mg_train.h"
@@ -93,6 +116,266 @@ static void check_equivalence(const char *name, const char *const *sets)
         fail_msg("%s: parameters differ from the one-rank run by more than 1e-4 relative", name);
 }
 
+/* ---- the reference config, one step ---- */
+
+#define REF_WORK "/tmp/mpigan_equiv_ref"
+#define REF_DATA REF_WORK "/fashion-mnist-train.h5"
+
+/* Rank 0: Fashion-MNIST, the reference config's data, converted to HDF5 (REF_DATA). */
+static void make_fmnist(void)
+{
+    if (mg_dist_rank() == 0) {
+        assert_int_equal(system("mkdir -p " REF_WORK), 0);
+        mg_convert_fmnist(MG_FMNIST_DEFAULT_DIR, REF_WORK);
+    }
+    mg_dist_barrier();
+}
+
+/* Every ReLU / LeakyReLU input of the step's forward passes, in the order they ran: a
+ * record per (pass, layer) of this rank's n samples of per-sample size m. */
+typedef struct {
+    size_t n_rec, cap_rec, len, cap;
+    size_t *m;
+    int *n;
+    float *data;
+} kink_log;
+
+static void log_kink_inputs(void *ctx, const mg_net *net, int layer, const float *x, int n)
+{
+    const char *kind = net->layers[layer].ops->kind;
+    if (strcmp(kind, "relu") && strcmp(kind, "leaky_relu"))
+        return;
+    kink_log *k = ctx;
+    const size_t m = mg_shape_size(net->layers[layer].in), add = m * (size_t)n;
+    if (k->n_rec == k->cap_rec) {
+        k->cap_rec = k->cap_rec ? 2 * k->cap_rec : 16;
+        k->m = realloc(k->m, k->cap_rec * sizeof *k->m);
+        k->n = realloc(k->n, k->cap_rec * sizeof *k->n);
+        assert_true(k->m && k->n);
+    }
+    if (k->len + add > k->cap) {
+        k->cap = 2 * (k->len + add);
+        k->data = realloc(k->data, k->cap * sizeof *k->data);
+        assert_non_null(k->data);
+    }
+    k->m[k->n_rec] = m;
+    k->n[k->n_rec++] = n;
+    memcpy(k->data + k->len, x, add * sizeof(float));
+    k->len += add;
+}
+
+/* The records over all ranks in global sample order (rank r holds samples [r n, (r + 1) n)
+ * of each pass), on every rank: each rank's slice in a zeroed buffer, summed. */
+static float *gather_kinks(const kink_log *k, size_t *total)
+{
+    const int size = mg_dist_size(), rank = mg_dist_rank();
+    float *all = calloc(k->len * (size_t)size + 1, sizeof(float));
+    assert_non_null(all);
+    size_t in = 0, out = 0;
+    for (size_t r = 0; r < k->n_rec; r++) {
+        const size_t slice = k->m[r] * (size_t)k->n[r];
+        memcpy(all + out + (size_t)rank * slice, k->data + in, slice * sizeof(float));
+        in += slice;
+        out += slice * (size_t)size;
+    }
+    mg_dist_allreduce_sum(all, out);
+    *total = out;
+    return all;
+}
+
+static double max_abs(const float *x, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)x[i]));
+    return m;
+}
+
+typedef struct {
+    size_t n_rec, *len;      /* global records */
+    float *kinks;
+    size_t n_kinks;
+    const float *grad[2];    /* G, D: reduced gradients */
+    size_t n_grad[2];
+} step_record;
+
+static void write_block(FILE *f, const void *p, size_t bytes) { assert_int_equal(fwrite(p, 1, bytes, f), bytes); }
+static bool read_ok(FILE *f, void *p, size_t bytes) { return fread(p, 1, bytes, f) == bytes; }
+
+static void save_step(const char *path, const step_record *s)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    write_block(f, &s->n_rec, sizeof s->n_rec);
+    write_block(f, s->len, s->n_rec * sizeof *s->len);
+    write_block(f, s->kinks, s->n_kinks * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        write_block(f, &s->n_grad[k], sizeof s->n_grad[k]);
+        write_block(f, s->grad[k], s->n_grad[k] * sizeof(float));
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Compares this run's step with the one-rank run's in path (rank 0). Returns 1 when a
+ * sign change at a kink excused the gradients from the comparison, 0 when they were
+ * compared and agree, -1 (after printing why) on any disagreement: the caller fails the
+ * test on every rank together. */
+static int compare_step(const char *path, const step_record *s, int batch)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        print_error("no np=1 reference at %s: run this test with np 1 first (run.sh does)\n", path);
+        return -1;
+    }
+    size_t n_rec = 0, *len = NULL;
+    if (!read_ok(f, &n_rec, sizeof n_rec) || n_rec != s->n_rec || !(len = malloc(n_rec * sizeof *len)) ||
+        !read_ok(f, len, n_rec * sizeof *len)) {
+        print_error("%s: not a reference of this test's %zu records\n", path, s->n_rec);
+        free(len);
+        fclose(f);
+        return -1;
+    }
+    const int np = mg_dist_size();
+    int excused = 0, result = 0;
+    double worst_fwd = 0;
+    for (size_t r = 0, at = 0; r < n_rec; at += len[r], r++) {
+        float *ref = len[r] == s->len[r] ? malloc(len[r] * sizeof(float)) : NULL;
+        if (!ref || !read_ok(f, ref, len[r] * sizeof(float))) {
+            print_error("%s: record %zu does not match this run's (%zu floats)\n", path, r, s->len[r]);
+            free(ref);
+            result = -1;
+            break;
+        }
+        const float *x = s->kinks + at;
+        const double scale = fmax(max_abs(ref, len[r]), 1e-30);
+        double diff = 0, flip_at = 0;
+        size_t flips = 0;
+        for (size_t i = 0; i < len[r]; i++) {
+            diff = fmax(diff, fabs((double)x[i] - ref[i]) / scale);
+            if ((x[i] > 0) != (ref[i] > 0)) {
+                flip_at = fmax(flip_at, fabs((double)ref[i]) / scale);
+                flips++;
+            }
+        }
+        free(ref);
+        worst_fwd = fmax(worst_fwd, diff);
+        if (diff > 1e-5) {
+            print_error("batch %d np=%d: kink inputs of record %zu differ by %.3g of the largest\n", batch, np, r,
+                        diff);
+            result = -1;
+            break;
+        }
+        if (flips) {
+            /* within 1e-5 of the largest, so of 0 too; a later pass sees parameters that
+             * this sign change's gradient moved: stop here */
+            print_message("batch %d np=%d: %zu kink input(s) of record %zu crossed 0 by rounding (at most %.2g of "
+                          "the largest input): gradients not compared\n", batch, np, flips, r, flip_at);
+            excused = 1;
+            break;
+        }
+    }
+    free(len);
+    if (excused || result) {
+        fclose(f);
+        return result ? result : 1;
+    }
+    static const char *const names[2] = {"G", "D"};
+    for (int k = 0; k < 2; k++) {
+        size_t n = 0;
+        float *ref = read_ok(f, &n, sizeof n) && n == s->n_grad[k] ? malloc(n * sizeof(float)) : NULL;
+        if (!ref || !read_ok(f, ref, n * sizeof(float))) {
+            print_error("%s: no %s gradient of %zu floats\n", path, names[k], s->n_grad[k]);
+            free(ref);
+            result = -1;
+            break;
+        }
+        const double scale = max_abs(ref, n);
+        double worst = 0;
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            const double d = fabs((double)s->grad[k][i] - ref[i]) / scale;
+            if (d > worst) {
+                worst = d;
+                at = i;
+            }
+        }
+        print_message("batch %d np=%d: %s gradient within %.2g of its largest element (kink inputs %.2g)\n", batch,
+                      np, names[k], worst, worst_fwd);
+        if (worst > 1e-5) {
+            print_error("batch %d np=%d: %s gradient[%zu] %.9g vs np=1 %.9g: %.3g of the largest element\n", batch,
+                        np, names[k], at, s->grad[k][at], ref[at], worst);
+            result = -1;
+        }
+        free(ref);
+    }
+    fclose(f);
+    return result;
+}
+
+static void test_reference_config_first_step(void **state)
+{
+    (void)state;
+    static const int batches[] = {32, 40, 44, 48, 64, 80, 96, 128};
+    const int n_cases = (int)(sizeof batches / sizeof *batches), size = mg_dist_size();
+    make_fmnist();
+    int excused = 0;
+    for (int c = 0; c < n_cases; c++) {
+        const int batch = batches[c];
+        mg_cfg *cfg = mg_cfg_load_file("configs/fmnist_dcgan.yaml");
+        char set[256];
+        snprintf(set, sizeof set, "run_dir=" REF_WORK "/run_b%d_np%d", batch, size);
+        mg_cfg_override(cfg, set);
+        snprintf(set, sizeof set, "train.batch=%d", batch);
+        mg_cfg_override(cfg, set);
+        mg_cfg_override(cfg, "data.path=" REF_DATA);
+        mg_cfg_override(cfg, "train.steps=1");
+        mg_cfg_override(cfg, "train.sample_interval=0");
+        /* D's update must not amplify rounding: see the top */
+        mg_cfg_override(cfg, "optimizer_d.eps=1");
+        kink_log log = {0};
+        mg_trainer *t = mg_trainer_create(cfg, false, false);
+        mg_trainer_observe(t, log_kink_inputs, &log);
+        mg_train_result r = mg_trainer_run(t);
+        assert_int_equal(r.status, MG_TRAIN_DONE);
+        assert_true(r.replicas_equal);
+
+        step_record s = {.n_rec = log.n_rec};
+        s.len = malloc(log.n_rec * sizeof *s.len);
+        for (size_t k = 0; k < log.n_rec; k++)
+            s.len[k] = log.m[k] * (size_t)log.n[k] * (size_t)size;
+        s.kinks = gather_kinks(&log, &s.n_kinks);
+        const mg_net *nets[2] = {mg_trainer_G(t), mg_trainer_D(t)};
+        for (int k = 0; k < 2; k++) {
+            s.grad[k] = mg_trainer_last_gradient(t, nets[k]);
+            s.n_grad[k] = nets[k]->n_param;
+        }
+        char path[200];
+        snprintf(path, sizeof path, REF_WORK "/step1_b%d_np1.bin", batch);
+        int failed = 0;
+        if (mg_dist_rank() == 0) {
+            if (size == 1) {
+                save_step(path, &s);
+            } else {
+                const int verdict = compare_step(path, &s, batch);
+                failed = verdict < 0;
+                excused += verdict > 0;
+            }
+        }
+        free(s.len);
+        free(s.kinks);
+        free(log.m);
+        free(log.n);
+        free(log.data);
+        mg_trainer_free(t);
+        mg_cfg_free(cfg);
+        if (mg_dist_any(failed))
+            fail_msg("batch %d: step-1 comparison failed on rank 0", batch);
+    }
+    /* a test that excuses most batches no longer tests */
+    if (mg_dist_any(4 * excused > n_cases))
+        fail_msg("%d of %d batches excused by kink sign changes: too many to trust the comparison", excused, n_cases);
+}
+
 static void test_equivalence(void **state)
 {
     (void)state;
@@ -111,6 +394,7 @@ int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reference_config_first_step),
         cmocka_unit_test(test_equivalence),
         cmocka_unit_test(test_equivalence_pack_mbstd),
     };

@@ -16,9 +16,17 @@
  * message. Every rank sees the same reduced sums, so all take the same branch. Without
  * the callback the same code runs on the local batch.
  *
+ * The sums are the same however the batch is split over ranks: each sample's share (a
+ * float, or for images a plane's sum in float lanes) depends on that sample alone, and the
+ * shares are added, across samples and then across ranks, in double. Those double sums
+ * are exact for the spans of magnitude a batch has, so their order does not matter, and
+ * the statistics come out bitwise equal on any number of ranks. That matters beyond
+ * rounding: the layers after BatchNorm have kinks (ReLU at 0), and a value rounded to
+ * either side of one takes a different branch of the gradient.
+ *
  * param: gamma (C), beta (C)   state: running_mean (C), running_var (C)
- * cache (fixed): mean (C), inv_std (C), the last mode (1), backward coefficients (3C),
- *                sums for reductions (2C + 1) */
+ * cache (fixed): sums for reductions (2C + 1 doubles), mean (C), inv_std (C), the last
+ *                mode (1), backward coefficients (3C) */
 #include <math.h>
 #include <string.h>
 
@@ -27,9 +35,15 @@
 
 typedef struct { float momentum, eps; } bn_impl;
 
-#define MODE_SLOT(C) (2 * (size_t)(C))
-#define COEF_SLOT(C) (2 * (size_t)(C) + 1)
-#define SUMS_SLOT(C) (5 * (size_t)(C) + 1)
+/* Float offsets in the cache; the doubles come first, on the block's 64-byte alignment. */
+#define SUMS_FLOATS(C) (2 * (2 * (size_t)(C) + 1))
+#define MEAN_SLOT(C) SUMS_FLOATS(C)
+#define INV_STD_SLOT(C) (SUMS_FLOATS(C) + (size_t)(C))
+#define MODE_SLOT(C) (SUMS_FLOATS(C) + 2 * (size_t)(C))
+#define COEF_SLOT(C) (SUMS_FLOATS(C) + 2 * (size_t)(C) + 1)
+#define CACHE_FLOATS(C) (COEF_SLOT(C) + 3 * (size_t)(C))
+
+static double *sums_of(const mg_layer *l) { return (double *)(void *)l->cache; }
 
 /* The forward statistics come from one pass while the shift is within sqrt(SHIFT_LIMIT)
  * standard deviations of the batch mean. The float sums hold the shifted squares to ~1e-7
@@ -37,8 +51,8 @@ typedef struct { float momentum, eps; } bn_impl;
  * limit (two passes: ~1e-7). */
 #define SHIFT_LIMIT 16.0
 
-/* Per-channel sums over (n, P), in double across planes (1-d: P == 1, in float across the
- * batch, vectorised over channels). Within a plane of P contiguous floats the sum runs in
+/* Per-channel sums over (n, P) in double: across the batch of single floats (1-d: P == 1,
+ * vectorised over channels), or of each plane's float-lane sum (2-d). Within a plane of P contiguous floats the sum runs in
  * 8 float lanes: a single float accumulator would be one serial chain of dependent adds,
  * which the compiler may not reorder (no -ffast-math), ~4 cycles per element.
  *   SUMS_SQ:    s1[c] = sum (x - m[c])^2
@@ -63,7 +77,7 @@ static inline double lanes_sum(f8 v)
 
 typedef enum { SUMS_SQ, SUMS_DY, SUMS_SHIFT } sums_kind;
 
-static void channel_sums(sums_kind kind, float *s1, float *s2, const float *restrict x, const float *restrict dy,
+static void channel_sums(sums_kind kind, double *s1, double *s2, const float *restrict x, const float *restrict dy,
                          const float *m, int n, int C, size_t P)
 {
     if (P == 1) {
@@ -128,13 +142,13 @@ static void channel_sums(sums_kind kind, float *s1, float *s2, const float *rest
             t1 += lanes_sum(a1) + r1;
             t2 += lanes_sum(a2) + r2;
         }
-        s1[c] = (float)t1;
+        s1[c] = t1;
         if (s2)
-            s2[c] = (float)t2;
+            s2[c] = t2;
     }
 }
 
-static void reduce(mg_layer *l, float *buf, int n)
+static void reduce(mg_layer *l, double *buf, int n)
 {
     if (l->reduce)
         l->reduce(buf, n, l->reduce_ctx);
@@ -148,9 +162,9 @@ static double batch_statistics(mg_layer *l, const float *x, int n, float *mean, 
     const int C = l->in.c;
     const size_t P = (size_t)l->in.h * l->in.w;
     const float *shift = l->state; /* running mean: equal on every replica */
-    float *s = l->cache + SUMS_SLOT(C);
+    double *s = sums_of(l);
     channel_sums(SUMS_SHIFT, s, s + C, x, NULL, shift, n, C, P);
-    s[2 * C] = (float)((size_t)n * P); /* the count travels with the sums */
+    s[2 * C] = (double)((size_t)n * P); /* the count travels with the sums */
     reduce(l, s, 2 * C + 1);
     const double count = s[2 * C];
     bool recentre = false;
@@ -198,7 +212,7 @@ static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mod
     const size_t P = (size_t)l->in.h * l->in.w;
     const float *gamma = l->param, *beta = l->param + C;
     float *run_mean = l->state, *run_var = l->state + C;
-    float *mean = l->cache, *inv_std = l->cache + C;
+    float *mean = l->cache + MEAN_SLOT(C), *inv_std = l->cache + INV_STD_SLOT(C);
     /* the backward coefficients' slots, free until backward */
     float *a = l->cache + COEF_SLOT(C), *b = a + C, *var = b + C;
 
@@ -239,16 +253,16 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
     const int C = l->in.c;
     const size_t P = (size_t)l->in.h * l->in.w;
     const float *gamma = l->param;
-    const float *mean = l->cache, *inv_std = l->cache + C;
+    const float *mean = l->cache + MEAN_SLOT(C), *inv_std = l->cache + INV_STD_SLOT(C);
     const bool train = l->cache[MODE_SLOT(C)] == (float)MG_TRAIN;
     float *coef_a = l->cache + COEF_SLOT(C), *coef_e = coef_a + C, *coef_f = coef_e + C;
-    float *sums = l->cache + SUMS_SLOT(C), *sum_dy = sums, *sum_dy_xc = sums + C; /* sum dy, sum dy (x - mean) */
+    double *sums = sums_of(l), *sum_dy = sums, *sum_dy_xc = sums + C; /* sum dy, sum dy (x - mean) */
 
     channel_sums(SUMS_DY, sum_dy, sum_dy_xc, x, dy, mean, n, C, P);
     if (param_grads) /* local sums: the trainer's gradient allreduce combines replicas */
         for (int c = 0; c < C; c++) {
-            l->grad[c] += sum_dy_xc[c] * inv_std[c];
-            l->grad[C + c] += sum_dy[c];
+            l->grad[c] += (float)sum_dy_xc[c] * inv_std[c];
+            l->grad[C + c] += (float)sum_dy[c];
         }
     if (!dx)
         return;
@@ -258,7 +272,7 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
         channel_affine(dy, dx, coef_a, NULL, n, C, P);
         return;
     }
-    float count = (float)((size_t)n * P);
+    double count = (double)((size_t)n * P);
     if (l->reduce) {
         sums[2 * C] = count; /* the global count travels with the sums */
         reduce(l, sums, 2 * C + 1);
@@ -267,8 +281,8 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
     for (int c = 0; c < C; c++) {
         const float a = gamma[c] * inv_std[c];
         coef_a[c] = a;
-        coef_e[c] = -a * inv_std[c] * inv_std[c] * sum_dy_xc[c] / count;
-        coef_f[c] = -a * sum_dy[c] / count - coef_e[c] * mean[c];
+        coef_e[c] = -a * inv_std[c] * inv_std[c] * (float)(sum_dy_xc[c] / count);
+        coef_f[c] = -a * (float)(sum_dy[c] / count) - coef_e[c] * mean[c];
     }
     if (P == 1) { /* 1-d: vectorise across channels */
         for (int i = 0; i < n; i++)
@@ -317,7 +331,7 @@ void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps)
     mg_layer_setup(l, &bn_ops, in, in, p);
     l->n_param = 2 * (size_t)in.c;
     l->n_state = 2 * (size_t)in.c;
-    l->n_cache_fixed = 7 * (size_t)in.c + 2;
+    l->n_cache_fixed = CACHE_FLOATS(in.c);
     l->macs = 0;
 }
 

@@ -1,0 +1,223 @@
+/* Keeping the replicas one model, and moving a run between rank counts.
+ *
+ * - bn: local: every rank normalises with its own batch statistics, and the running
+ *   statistics are averaged over the ranks in each update's gradient reduction, so the
+ *   replicas stay identical (checked at every step) and a stopped and resumed run is
+ *   bitwise the uninterrupted one.
+ * - A replica that drifts (debug.diverge_at_step moves one parameter on the last rank) is
+ *   caught at the next check: the run stops at once with MG_TRAIN_DIVERGED, writes no
+ *   checkpoint of the differing replicas, and the ones written before stay.
+ * - Resume on another number of ranks: the one-rank run trains 20 steps on an HDF5 file
+ *   (global sampler, global noise streams) and leaves its step-10 checkpoint; the 2-rank
+ *   run resumes from that checkpoint and ends within 1e-4 relative of the one-rank run's
+ *   step 20 (the equivalence tolerance of tests/test_train_equiv.c).
+ * mpirun-np: 1 2 */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_cfg_override.h"
+#include "mg_checkpoint.h"
+#include "mg_convert.h"
+#include "mg_dist.h"
+#include "mg_test.h"
+#include "mg_train.h"
+
+#define WORK "/tmp/mpigan_replicas"
+#define RING_FILE WORK "/ring.h5"
+#define REF_DIR WORK "/np1_run"          /* the one-rank run, read by the 2-rank run */
+#define REF_PARAMS WORK "/np1_step20.bin"
+
+/* configs/tiny.yaml, its in-memory data replaced by data when not NULL, then the overrides
+ * in sets (NULL-terminated). */
+static mg_cfg *tiny(const char *run_dir, const char *data, const char *const *sets)
+{
+    FILE *f = fopen("configs/tiny.yaml", "rb");
+    assert_non_null(f);
+    static char text[8192], edited[8400];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    mg_cfg *cfg;
+    if (data) {
+        const char *old = "data: {source: ring8}", *at = strstr(text, old);
+        assert_non_null(at);
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, data, at + strlen(old));
+        cfg = mg_cfg_parse(edited, "tiny.yaml (HDF5 data)");
+    } else {
+        cfg = mg_cfg_parse(text, "configs/tiny.yaml");
+    }
+    char set[300];
+    snprintf(set, sizeof set, "run_dir=%s", run_dir);
+    mg_cfg_override(cfg, set);
+    for (; sets && *sets; sets++)
+        mg_cfg_override(cfg, *sets);
+    return cfg;
+}
+
+static uint64_t nets_checksum(const mg_trainer *t)
+{
+    const mg_net *G = mg_trainer_G(t), *D = mg_trainer_D(t);
+    uint64_t parts[4] = {mg_checksum(G->param, G->n_param * sizeof(float)),
+                         mg_checksum(G->state, G->n_state * sizeof(float)),
+                         mg_checksum(D->param, D->n_param * sizeof(float)),
+                         mg_checksum(D->state, D->n_state * sizeof(float))};
+    return mg_checksum(parts, sizeof parts);
+}
+
+static mg_train_result run(mg_cfg *cfg, bool resume, uint64_t *checksum)
+{
+    mg_trainer *t = mg_trainer_create(cfg, resume, false);
+    mg_train_result r = mg_trainer_run(t);
+    if (checksum)
+        *checksum = nets_checksum(t);
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+    return r;
+}
+
+static void test_bn_local_keeps_replicas_and_resumes(void **state)
+{
+    (void)state;
+    char dir_a[128], dir_b[128];
+    snprintf(dir_a, sizeof dir_a, WORK "/local_a_np%d", mg_dist_size());
+    snprintf(dir_b, sizeof dir_b, WORK "/local_b_np%d", mg_dist_size());
+    mg_test_clean_dir(dir_a);
+    mg_test_clean_dir(dir_b);
+    static const char *const local[] = {"train.bn=local", "train.steps=30", "debug.check_replicas=1",
+                                        "checkpoint.interval=0", NULL};
+    static const char *const local_stop[] = {"train.bn=local", "train.steps=30", "debug.check_replicas=1",
+                                             "checkpoint.interval=0", "debug.stop_at_step=15", NULL};
+    uint64_t straight = 0, resumed = 0;
+    mg_train_result r = run(tiny(dir_a, NULL, local), false, &straight);
+    assert_int_equal(r.status, MG_TRAIN_DONE);
+    assert_true(r.replicas_equal);
+    r = run(tiny(dir_b, NULL, local_stop), false, NULL);
+    assert_int_equal(r.status, MG_TRAIN_STOPPED);
+    assert_int_equal(r.step, 15);
+    r = run(tiny(dir_b, NULL, local), true, &resumed);
+    assert_int_equal(r.status, MG_TRAIN_DONE);
+    assert_int_equal(r.step, 30);
+    assert_true(r.replicas_equal);
+    if (mg_dist_any(straight != resumed))
+        fail_msg("bn: local: the resumed run differs from the uninterrupted one");
+}
+
+static void test_diverged_replicas_stop_the_run(void **state)
+{
+    (void)state;
+    char dir[128], ckdir[160], path[400];
+    snprintf(dir, sizeof dir, WORK "/diverge_np%d", mg_dist_size());
+    snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
+    mg_test_clean_dir(dir);
+    static const char *const sets[] = {"train.steps=30", "debug.check_replicas=5", "checkpoint.interval=5",
+                                       "debug.diverge_at_step=7", NULL};
+    mg_train_result r = run(tiny(dir, NULL, sets), false, NULL);
+    if (mg_dist_size() == 1) { /* one replica cannot differ from itself: the run goes on */
+        assert_int_equal(r.status, MG_TRAIN_DONE);
+        assert_true(r.replicas_equal);
+        return;
+    }
+    assert_int_equal(r.status, MG_TRAIN_DIVERGED);
+    assert_int_equal(r.step, 10); /* the first check after step 7 */
+    assert_false(r.replicas_equal);
+    if (mg_dist_rank() == 0) { /* step 5's checkpoint stays the newest; none of step 10 */
+        assert_true(mg_ckpt_latest(ckdir, path, sizeof path));
+        assert_non_null(strstr(path, "ckpt_000000005.h5"));
+    }
+    mg_dist_barrier();
+}
+
+static void save_params(const char *path, const mg_trainer *t)
+{
+    const mg_net *nets[2] = {mg_trainer_G(t), mg_trainer_D(t)};
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(fwrite(nets[k]->param, sizeof(float), nets[k]->n_param, f), nets[k]->n_param);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Rank 0: the largest relative difference of t's parameters from those in path (-1 when
+ * the file is missing or short). */
+static double params_difference(const char *path, const mg_trainer *t)
+{
+    const mg_net *nets[2] = {mg_trainer_G(t), mg_trainer_D(t)};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    double worst = 0;
+    for (int k = 0; k < 2 && worst >= 0; k++) {
+        float *ref = malloc(nets[k]->n_param * sizeof(float));
+        if (fread(ref, sizeof(float), nets[k]->n_param, f) != nets[k]->n_param)
+            worst = -1;
+        for (size_t i = 0; worst >= 0 && i < nets[k]->n_param; i++)
+            worst = fmax(worst, fabs((double)nets[k]->param[i] - ref[i]) / fmax(fabs((double)ref[i]), 1e-3));
+        free(ref);
+    }
+    fclose(f);
+    return worst;
+}
+
+static void test_resume_on_another_rank_count(void **state)
+{
+    (void)state;
+    const int size = mg_dist_size();
+    static const char *const sets[] = {"train.steps=20", "checkpoint.interval=10", "checkpoint.keep_last=5", NULL};
+    const char *data = "data: {path: " RING_FILE ", sampler: global}";
+    if (size == 1) {
+        mg_test_clean_dir(WORK);
+        assert_int_equal(system("mkdir -p " WORK), 0);
+        mg_convert_mixture(RING_FILE, MG_MIXTURE_RING, 300, 11, 0);
+        mg_cfg *cfg = tiny(REF_DIR, data, sets);
+        mg_trainer *t = mg_trainer_create(cfg, false, false);
+        assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
+        save_params(REF_PARAMS, t);
+        mg_trainer_free(t);
+        mg_cfg_free(cfg);
+        return;
+    }
+    /* the one-rank run's step-10 checkpoint, alone in this run's checkpoint folder */
+    char dir[128], cmd[512];
+    snprintf(dir, sizeof dir, WORK "/np%d_resumed", size);
+    mg_test_clean_dir(dir);
+    if (mg_dist_rank() == 0) {
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p %s/checkpoints && cp " REF_DIR "/checkpoints/ckpt_000000010.h5 %s/checkpoints/ && "
+                 "echo ckpt_000000010.h5 > %s/checkpoints/latest",
+                 dir, dir, dir);
+        if (system(cmd) != 0)
+            fail_msg("no step-10 checkpoint of the one-rank run in " REF_DIR ": run this test at np 1 first");
+    }
+    mg_dist_barrier();
+    mg_cfg *cfg = tiny(dir, data, sets);
+    mg_trainer *t = mg_trainer_create(cfg, true, false);
+    mg_train_result r = mg_trainer_run(t);
+    assert_int_equal(r.status, MG_TRAIN_DONE);
+    assert_int_equal(r.step, 20);
+    assert_true(r.replicas_equal);
+    double worst = mg_dist_rank() == 0 ? params_difference(REF_PARAMS, t) : 0;
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+    if (mg_dist_rank() == 0)
+        print_message("resumed at np=%d from the np=1 checkpoint: largest relative difference %.3g at step 20\n",
+                      size, worst);
+    if (mg_dist_any(worst < 0 || worst > 1e-4))
+        fail_msg("resumed on %d ranks: parameters at step 20 differ from the one-rank run by %.3g relative "
+                 "(-1: no reference " REF_PARAMS ")", size, worst);
+}
+
+int main(int argc, char **argv)
+{
+    mg_dist_init(&argc, &argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_on_another_rank_count),
+        cmocka_unit_test(test_bn_local_keeps_replicas_and_resumes),
+        cmocka_unit_test(test_diverged_replicas_stop_the_run),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    failed = mg_dist_any(failed != 0) ? 1 : 0;
+    mg_dist_finalize();
+    return failed;
+}
