@@ -565,7 +565,7 @@ static void test_error_on_one_rank(void **state)
 {
     (void)state;
     if (mg_dist_size() < 2)
-        skip();
+        MG_SKIP("needs 2 or more ranks");
     mg_loader_cfg c = cfg_for(mg_dist_rank() == 1 ? corrupt : good, MG_SAMPLER_GLOBAL, 1 << 20, true, 1);
     MG_EXPECT_FATAL(mg_loader_open(&c, SHAPE, 12), mg_dist_rank() == 1 ? "not an HDF5 file" : "another rank");
     agree("error on one rank");
