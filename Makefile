@@ -59,10 +59,16 @@ $(BUILD)/mpigan: $(BUILD)/src/main.o $(BUILD)/libmpigan.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libmpigan.a
+# tests/mg_testenv.c: set-up shared by the tests, linked into each of them
+$(BUILD)/tests/mg_testenv.o: tests/mg_testenv.c $(wildcard tests/*.h) $(wildcard include/*.h) $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/tests/mg_testenv.o $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $< $(BUILD)/tests/mg_testenv.o $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)

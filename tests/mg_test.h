@@ -35,6 +35,18 @@ static inline void mg_test_clean_dir(const char *dir)
     mg_dist_barrier();
 }
 
+/* Skips the running test: prints "SKIP: <test>: <reason>" (printf-style), which tests/run.sh
+ * lists in its summary, and calls cmocka's skip(), so the test counts as skipped, not passed.
+ * Under several ranks, every rank must skip alike. */
+#define MG_SKIP(...)                                                                        \
+    do {                                                                                    \
+        printf("SKIP: %s: ", __func__);                                                     \
+        printf(__VA_ARGS__);                                                                \
+        printf("\n");                                                                       \
+        fflush(stdout);                                                                     \
+        skip();                                                                             \
+    } while (0)
+
 /* Catching the fatal error path: the handler jumps back into the test. */
 __attribute__((unused)) static jmp_buf mg_test_jump;
 __attribute__((unused)) static int mg_test_expecting_fatal;

@@ -1,19 +1,46 @@
 #!/bin/sh
 # Runs every test given: cmocka binaries (under mpirun for those whose source says
-# "mpirun-np: N [M ...]", once per rank count) and shell tests (*.sh, one test each,
-# passing when they exit 0). Prints one summary line.
-# Exits non-zero if any test failed or any binary crashed.
+# "mpirun-np: N [M ...]", once per rank count) and shell tests (*.sh, one test each).
+# Prints one summary line, "N passed, N failed, N skipped", after the list of what was
+# skipped and why.
+#
+# How a test says it skipped:
+#   - a cmocka test calls MG_SKIP("reason") (tests/mg_test.h): it prints "SKIP: test: reason"
+#     and cmocka's skip(); cmocka reports it as SKIPPED, not PASSED;
+#   - a shell test prints one line "SKIP: reason" and exits 77 (the automake convention);
+#   - a shell test that ran but left out part of its checks prints "SKIP: reason" and
+#     exits 0: it counts as passed, and the reason is listed as a partial skip.
+# Exits non-zero if any test failed or any binary crashed; skips alone do not fail.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-passed=0; failed=0; crashed=""
+passed=0; failed=0; skipped=0; crashed=""
+skips=$(mktemp)
+log=$(mktemp)
+trap 'rm -f "$skips" "$log"' EXIT
+
+# Lists the "SKIP: reason" lines of the log, prefixed with $1, once each.
+note_skips() {
+    sed -n 's/^SKIP: *//p' "$log" | awk '!seen[$0]++' | sed "s|^|  $1: |" >>"$skips"
+}
+
 for bin in "$@"; do
     case "$bin" in
     *.sh)
-        echo "=== $bin"
+        label=$(basename "$bin")
+        echo "=== $label"
         start=$(date +%s)
-        if sh "$bin"; then passed=$((passed + 1)); rc=0
-        else failed=$((failed + 1)); rc=1; fi
-        echo "=== $bin: exit $rc, $(( $(date +%s) - start ))s"
+        sh "$bin" >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        case "$rc" in
+        0)  passed=$((passed + 1))
+            grep -q '^SKIP:' "$log" && note_skips "$label (partly)" ;;
+        77) skipped=$((skipped + 1))
+            if grep -q '^SKIP:' "$log"; then note_skips "$label"
+            else echo "  $label: no reason given" >>"$skips"; fi ;;
+        *)  failed=$((failed + 1)) ;;
+        esac
+        echo "=== $label: exit $rc, $(( $(date +%s) - start ))s"
         continue ;;
     esac
     name=$(basename "$bin")
@@ -24,16 +51,24 @@ for bin in "$@"; do
         if [ "$np" = 0 ]; then label="$name"; cmd="$bin"
         else label="$name (mpirun -np $np)"; cmd="$here/../tools/mpirun.sh $np $bin"; fi
         echo "=== $label"
-        log=$(mktemp)
         start=$(date +%s)
         # shellcheck disable=SC2086
         $cmd >"$log" 2>&1
         rc=$?
         cat "$log"
+        # counts are summed over ranks (each rank runs every test and prints its summary)
         p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
         f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-        rm -f "$log"
-        passed=$((passed + p)); failed=$((failed + f))
+        s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+        passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+        if [ "$s" -gt 0 ]; then
+            note_skips "$label"
+            # skipped tests that gave no reason (cmocka's skip() without MG_SKIP)
+            sed -n 's/^\[  SKIPPED \] \([A-Za-z_][A-Za-z0-9_]*\)$/\1/p' "$log" | awk '!seen[$0]++' |
+                while read -r t; do
+                    grep -q "^SKIP: $t:" "$log" || echo "  $label: $t: no reason given" >>"$skips"
+                done
+        fi
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
             failed=$((failed + 1)); crashed="$crashed $label"
         fi
@@ -41,5 +76,9 @@ for bin in "$@"; do
     done
 done
 [ -n "$crashed" ] && echo "crashed or exited non-zero without a test failure:$crashed"
-echo "$passed passed, $failed failed"
+if [ -s "$skips" ]; then
+    echo "skipped:"
+    cat "$skips"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -16,32 +16,45 @@
 #include "mg_png_grid.h"
 #include "mg_sample.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
-#define DIR "/tmp/mpigan_ckpt_test"
-#define CKDIR DIR "/checkpoints"
+/* the suite's run directory (mg_test_dir_make) */
+static char dir[256];
+
+/* dir followed by rel ("/checkpoints/..."); the last 8 results stay valid */
+static const char *at(const char *rel)
+{
+    static char buf[8][400];
+    static int next;
+    char *p = buf[next];
+    next = (next + 1) % 8;
+    snprintf(p, sizeof buf[0], "%s%s", dir, rel);
+    return p;
+}
 
 static mg_cfg *config(void)
 {
-    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
-    mg_cfg_override(cfg, "run_dir=" DIR);
-    mg_cfg_override(cfg, "train.steps=5");
-    mg_cfg_override(cfg, "checkpoint.interval=1");
-    mg_cfg_override(cfg, "checkpoint.keep_last=2");
-    return cfg;
+    return mg_test_tiny_cfg(dir, NULL, "train.steps=5", "checkpoint.interval=1", "checkpoint.keep_last=2", NULL);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    if (system("rm -rf " DIR) != 0)
-        return 1;
+    mg_test_dir_make(dir, sizeof dir, "ckpt");
     mg_cfg *cfg = config();
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
     mg_trainer_free(t);
     mg_cfg_free(cfg);
     return r.status != MG_TRAIN_DONE;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(dir);
+    return 0;
 }
 
 static void copy_prefix(const char *from, const char *to, long bytes)
@@ -84,11 +97,11 @@ static void test_latest_and_keep_last(void **state)
 {
     (void)state;
     char path[400];
-    assert_true(mg_ckpt_latest(CKDIR, path, sizeof path));
-    assert_string_equal(path, CKDIR "/ckpt_000000005.h5");
+    assert_true(mg_ckpt_latest(at("/checkpoints"), path, sizeof path));
+    assert_string_equal(path, at("/checkpoints/ckpt_000000005.h5"));
     struct stat st;
-    assert_int_equal(stat(CKDIR "/ckpt_000000004.h5", &st), 0);
-    assert_int_not_equal(stat(CKDIR "/ckpt_000000003.h5", &st), 0); /* pruned: keep_last 2 */
+    assert_int_equal(stat(at("/checkpoints/ckpt_000000004.h5"), &st), 0);
+    assert_int_not_equal(stat(at("/checkpoints/ckpt_000000003.h5"), &st), 0); /* pruned: keep_last 2 */
     read_into_fresh_trainer(path);
 }
 
@@ -96,22 +109,22 @@ static void test_truncated_refused(void **state)
 {
     (void)state;
     struct stat st;
-    assert_int_equal(stat(CKDIR "/ckpt_000000005.h5", &st), 0);
-    copy_prefix(CKDIR "/ckpt_000000005.h5", DIR "/truncated.h5", st.st_size / 2);
-    MG_EXPECT_FATAL(read_into_fresh_trainer(DIR "/truncated.h5"), "not a readable checkpoint");
+    assert_int_equal(stat(at("/checkpoints/ckpt_000000005.h5"), &st), 0);
+    copy_prefix(at("/checkpoints/ckpt_000000005.h5"), at("/truncated.h5"), st.st_size / 2);
+    MG_EXPECT_FATAL(read_into_fresh_trainer(at("/truncated.h5")), "not a readable checkpoint");
 }
 
 static void test_foreign_refused(void **state)
 {
     (void)state;
-    FILE *f = fopen(DIR "/text.h5", "w");
+    FILE *f = fopen(at("/text.h5"), "w");
     fputs("generator: not a checkpoint\n", f);
     fclose(f);
-    MG_EXPECT_FATAL(read_into_fresh_trainer(DIR "/text.h5"), "not a readable checkpoint");
-    hid_t h = H5Fcreate(DIR "/other.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    MG_EXPECT_FATAL(read_into_fresh_trainer(at("/text.h5")), "not a readable checkpoint");
+    hid_t h = H5Fcreate(at("/other.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(h >= 0);
     H5Fclose(h);
-    MG_EXPECT_FATAL(read_into_fresh_trainer(DIR "/other.h5"), "not an mpigan checkpoint");
+    MG_EXPECT_FATAL(read_into_fresh_trainer(at("/other.h5")), "not an mpigan checkpoint");
 }
 
 static void test_other_networks_refused(void **state)
@@ -123,26 +136,12 @@ static void test_other_networks_refused(void **state)
     mg_cfg_free(cfg);
 }
 
-/* tiny.yaml on the ring mixture file DIR/ring.h5 (HDF5 data), run_dir run_dir. */
+/* tiny.yaml on the ring mixture file dir/ring.h5 (HDF5 data), run_dir run_dir. */
 static mg_cfg *hdf5_config(const char *run_dir)
 {
-    FILE *f = fopen("configs/tiny.yaml", "rb");
-    assert_non_null(f);
-    static char text[8192], edited[8400];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    const char *old = "data: {source: ring8}", *at = strstr(text, old);
-    assert_non_null(at);
-    snprintf(edited, sizeof edited, "%.*sdata: {path: " DIR "/ring.h5, sampler: global, prefetch: false}%s",
-             (int)(at - text), text, at + strlen(old));
-    mg_cfg *cfg = mg_cfg_parse(edited, "tiny-hdf5.yaml");
-    char set[300];
-    snprintf(set, sizeof set, "run_dir=%s", run_dir);
-    mg_cfg_override(cfg, set);
-    mg_cfg_override(cfg, "train.steps=5");
-    mg_cfg_override(cfg, "checkpoint.interval=0");
-    return cfg;
+    char data[400];
+    snprintf(data, sizeof data, "data: {path: %s/ring.h5, sampler: global, prefetch: false}", dir);
+    return mg_test_tiny_cfg(run_dir, data, "train.steps=5", "checkpoint.interval=0", NULL);
 }
 
 /* HDF5 data: the checkpoint holds /loader/state (the loader's position, sampler named);
@@ -151,12 +150,12 @@ static mg_cfg *hdf5_config(const char *run_dir)
 static void test_loader_state(void **state)
 {
     (void)state;
-    mg_convert_mixture(DIR "/ring.h5", MG_MIXTURE_RING, 100, 3, 0);
-    mg_cfg *cfg = hdf5_config(DIR "/h5");
+    mg_convert_mixture(at("/ring.h5"), MG_MIXTURE_RING, 100, 3, 0);
+    mg_cfg *cfg = hdf5_config(at("/h5"));
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
 
-    const char *path = DIR "/h5/checkpoints/ckpt_000000005.h5";
+    const char *path = at("/h5/checkpoints/ckpt_000000005.h5");
     mg_optim og, od;
     mg_opt_cfg oc = mg_opt_cfg_default(MG_OPT_ADAM);
     mg_optim_init(&og, &oc, mg_trainer_G(t)->n_param);
@@ -176,8 +175,10 @@ static void test_loader_state(void **state)
     mg_free(c.config_text);
 
     /* a state of another size (another mpigan version) */
-    assert_int_equal(system("cp " DIR "/h5/checkpoints/ckpt_000000005.h5 " DIR "/short_state.h5"), 0);
-    hid_t f = H5Fopen(DIR "/short_state.h5", H5F_ACC_RDWR, H5P_DEFAULT);
+    char cp[900];
+    snprintf(cp, sizeof cp, "cp %s %s", at("/h5/checkpoints/ckpt_000000005.h5"), at("/short_state.h5"));
+    assert_int_equal(system(cp), 0);
+    hid_t f = H5Fopen(at("/short_state.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(f >= 0);
     assert_true(H5Ldelete(f, "loader/state", H5P_DEFAULT) >= 0);
     hsize_t five = 5;
@@ -188,7 +189,7 @@ static void test_loader_state(void **state)
     H5Sclose(space);
     H5Fclose(f);
     c.rng_words = NULL;
-    MG_EXPECT_FATAL(mg_ckpt_read(DIR "/short_state.h5", &c), "/loader/state holds 5 words");
+    MG_EXPECT_FATAL(mg_ckpt_read(at("/short_state.h5"), &c), "/loader/state holds 5 words");
     mg_optim_free(&og);
     mg_optim_free(&od);
     mg_trainer_free(t);
@@ -196,19 +197,21 @@ static void test_loader_state(void **state)
 
     /* HDF5 checkpoint, in-memory config */
     cfg = config();
-    mg_cfg_override(cfg, "run_dir=" DIR "/h5");
+    char run_set[400];
+    snprintf(run_set, sizeof run_set, "run_dir=%s", at("/h5"));
+    mg_cfg_override(cfg, run_set);
     mg_cfg_override(cfg, "train.steps=10");
     MG_EXPECT_FATAL(mg_trainer_create(cfg, true, false), "/loader/state: the checkpoint was trained on HDF5 data");
     mg_cfg_free(cfg);
     /* another sampler */
-    cfg = hdf5_config(DIR "/h5");
+    cfg = hdf5_config(at("/h5"));
     mg_cfg_override(cfg, "train.steps=10");
     mg_cfg_override(cfg, "data.sampler=shard");
     MG_EXPECT_FATAL(mg_trainer_create(cfg, true, false),
                     "the checkpoint's sampler is global, this config's data.sampler is shard");
     mg_cfg_free(cfg);
     /* in-memory checkpoint (setup's run), HDF5 config */
-    cfg = hdf5_config(DIR);
+    cfg = hdf5_config(dir);
     mg_cfg_override(cfg, "train.steps=10");
     MG_EXPECT_FATAL(mg_trainer_create(cfg, true, false), "no /loader/state");
     mg_cfg_free(cfg);
@@ -221,9 +224,9 @@ static void test_cli_nan_stop_exit_status(void **state)
     const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
     char cmd[600];
     snprintf(cmd, sizeof cmd,
-             "%s/mpigan train configs/tiny.yaml --set run_dir=" DIR "/cli --set debug.inject_nan_at_step=3 "
+             "%s/mpigan train configs/tiny.yaml --set run_dir=%s/cli --set debug.inject_nan_at_step=3 "
              ">/dev/null 2>&1",
-             build);
+             build, dir);
     int rc = system(cmd);
     assert_true(WIFEXITED(rc));
     assert_int_equal(WEXITSTATUS(rc), 3);
@@ -234,12 +237,12 @@ static void test_sample_outputs(void **state)
 {
     (void)state;
     mg_shape shape;
-    float *x = mg_sample_generate(CKDIR "/ckpt_000000005.h5", 10, 1, &shape);
+    float *x = mg_sample_generate(at("/checkpoints/ckpt_000000005.h5"), 10, 1, &shape);
     assert_int_equal(shape.c, 2);
     for (int i = 0; i < 20; i++)
         assert_true(isfinite(x[i]));
-    mg_sample_write_h5(DIR "/samples.h5", x, 10, shape, CKDIR "/ckpt_000000005.h5");
-    hid_t f = H5Fopen(DIR "/samples.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
+    mg_sample_write_h5(at("/samples.h5"), x, 10, shape, at("/checkpoints/ckpt_000000005.h5"));
+    hid_t f = H5Fopen(at("/samples.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(f >= 0);
     float back[20];
     hid_t set = H5Dopen2(f, "x", H5P_DEFAULT);
@@ -253,14 +256,14 @@ static void test_sample_outputs(void **state)
     float img[4 * 3 * 5 * 6];
     for (int i = 0; i < 360; i++)
         img[i] = (float)(i % 7) / 3.0f - 1.0f;
-    mg_png_grid_write(DIR "/grid.png", img, 4, 3, 5, 6);
-    FILE *png = fopen(DIR "/grid.png", "rb");
+    mg_png_grid_write(at("/grid.png"), img, 4, 3, 5, 6);
+    FILE *png = fopen(at("/grid.png"), "rb");
     assert_non_null(png);
     unsigned char sig[8];
     assert_int_equal(fread(sig, 1, 8, png), 8);
     fclose(png);
     assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
-    MG_EXPECT_FATAL(mg_png_grid_write(DIR "/bad.png", img, 4, 2, 5, 6), "PNG grids need grey or RGB images");
+    MG_EXPECT_FATAL(mg_png_grid_write(at("/bad.png"), img, 4, 2, 5, 6), "PNG grids need grey or RGB images");
 }
 
 int main(void)
@@ -274,5 +277,5 @@ int main(void)
         cmocka_unit_test(test_cli_nan_stop_exit_status),
         cmocka_unit_test(test_sample_outputs),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

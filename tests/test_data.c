@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "mg_test.h"
+#include "mg_testenv.h"
 
 #include "mg_convert.h"
 #include "mg_dist.h"
@@ -44,38 +45,17 @@ static int count_entries(const char *d)
     return n;
 }
 
-static void remove_tree(const char *d)
-{
-    DIR *dd = opendir(d);
-    if (!dd)
-        return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(dd)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(dd);
-    rmdir(d);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/mg_test_data_XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
+    mg_test_dir_make(tmp, sizeof tmp, "data");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    remove_tree(tmp);
+    mg_test_dir_remove(tmp);
     return 0;
 }
 

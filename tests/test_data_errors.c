@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mg_test.h"
+#include "mg_testenv.h"
 
 #include "mg_dist.h"
 #include "mg_h5schema.h"
@@ -159,9 +160,7 @@ static void test_jobs(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/mg_test_data_errors_XXXXXX");
-    if (!mkdtemp(tmp))
-        return -1;
+    mg_test_dir_make(tmp, sizeof tmp, "data_errors");
     find_launcher();
     return 0;
 }
@@ -169,13 +168,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *names[] = {"good.h5", "truncated.h5", "corrupt.h5", "wrong_shape.h5", "too_small.h5"};
-    char p[400];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", tmp, names[i]);
-        unlink(p);
-    }
-    rmdir(tmp);
+    mg_test_dir_remove(tmp);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "mg_png_grid.h"
 #include "mg_sample.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
 static const char net_yaml[] = "g:\n"
@@ -145,17 +146,27 @@ static void test_cfg(void **state)
 /* ---- training ---- */
 
 
+/* the suite's temporary directory (mg_test_dir_make); each test runs in a folder of it */
+static char base[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    mg_test_dir_make(base, sizeof base, "ema");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(base);
+    return 0;
+}
+
 static mg_cfg *config(const char *run_dir, const char *extra, bool ema)
 {
-    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
-    char set[300];
-    snprintf(set, sizeof set, "run_dir=%s", run_dir);
-    mg_cfg_override(cfg, set);
-    mg_cfg_override(cfg, "train.steps=40");
-    mg_cfg_override(cfg, "train.n_critic=2");
-    mg_cfg_override(cfg, "train.g_step_noise=fresh");
-    mg_cfg_override(cfg, "train.noise_streams=per_rank");
-    mg_cfg_override(cfg, "checkpoint.interval=7");
+    mg_cfg *cfg = mg_test_tiny_cfg(run_dir, NULL, "train.steps=40", "train.n_critic=2", "train.g_step_noise=fresh",
+                                   "train.noise_streams=per_rank", "checkpoint.interval=7", NULL);
     if (ema) {
         mg_cfg_override(cfg, "train.ema.decay=0.9");
         mg_cfg_override(cfg, "train.ema.start=5");
@@ -179,9 +190,9 @@ static uint64_t run_checksum(const mg_trainer *t)
 static void test_resume_with_ema_is_bitwise_identical(void **state)
 {
     (void)state;
-    char dir_a[128], dir_b[128];
-    snprintf(dir_a, sizeof dir_a, "/tmp/mpigan_ema_a_np%d", mg_dist_size());
-    snprintf(dir_b, sizeof dir_b, "/tmp/mpigan_ema_b_np%d", mg_dist_size());
+    char dir_a[300], dir_b[300];
+    snprintf(dir_a, sizeof dir_a, "%s/ema_a", base);
+    snprintf(dir_b, sizeof dir_b, "%s/ema_b", base);
     mg_test_clean_dir(dir_a);
     mg_test_clean_dir(dir_b);
 
@@ -201,7 +212,7 @@ static void test_resume_with_ema_is_bitwise_identical(void **state)
     /* the final checkpoint's /G_ema is the trainer's EMA, bit for bit (the file is
      * complete once the run returns; every rank reads it, so a failure is everyone's) */
     {
-        char ckdir[200], path[400];
+        char ckdir[400], path[600];
         snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir_a);
         mg_dist_barrier();
         assert_true(mg_ckpt_latest(ckdir, path, sizeof path));
@@ -239,8 +250,8 @@ static void test_resume_with_ema_is_bitwise_identical(void **state)
 static void test_no_ema_checkpoint(void **state)
 {
     (void)state;
-    char dir[128];
-    snprintf(dir, sizeof dir, "/tmp/mpigan_ema_off_np%d", mg_dist_size());
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/ema_off", base);
     mg_test_clean_dir(dir);
     mg_cfg *cfg = config(dir, "train.steps=3", false);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
@@ -248,7 +259,7 @@ static void test_no_ema_checkpoint(void **state)
     assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
     mg_trainer_free(t);
     mg_cfg_free(cfg);
-    char ckdir[200], path[400];
+    char ckdir[400], path[600];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     assert_true(mg_ckpt_latest(ckdir, path, sizeof path));
     assert_false(mg_ckpt_has_net(path, "G_ema"));
@@ -264,8 +275,8 @@ static void test_no_ema_checkpoint(void **state)
 static void test_ema_turned_on_at_resume(void **state)
 {
     (void)state;
-    char dir[128];
-    snprintf(dir, sizeof dir, "/tmp/mpigan_ema_late_np%d", mg_dist_size());
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/ema_late", base);
     mg_test_clean_dir(dir);
     mg_cfg *cfg = config(dir, "train.steps=5", false);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
@@ -333,8 +344,8 @@ static bool same_file(const char *a, const char *b)
 static void test_training_grid_shows_the_ema(void **state)
 {
     (void)state;
-    char dir[128], set[200];
-    snprintf(dir, sizeof dir, "/tmp/mpigan_ema_grid_np%d", mg_dist_size());
+    char dir[300], set[400];
+    snprintf(dir, sizeof dir, "%s/ema_grid", base);
     mg_test_clean_dir(dir);
     mg_cfg *cfg = mg_cfg_parse(image_config, "ema image config");
     snprintf(set, sizeof set, "run_dir=%s", dir);
@@ -376,7 +387,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ema_turned_on_at_resume),
         cmocka_unit_test(test_training_grid_shows_the_ema),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

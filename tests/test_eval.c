@@ -24,6 +24,7 @@
 #include "mg_h5schema.h"
 #include "mg_metrics.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 
 #define SIDE 8
 #define CLASSES 4
@@ -99,11 +100,7 @@ static mg_classifier_result train(const char *out, int seed)
 static int setup(void **state)
 {
     (void)state;
-    if (mg_dist_rank() == 0) {
-        snprintf(dir, sizeof dir, "/tmp/mg_test_eval_XXXXXX");
-        assert_non_null(mkdtemp(dir));
-    }
-    mg_dist_bcast(dir, sizeof dir);
+    mg_test_dir_make(dir, sizeof dir, "eval");
     snprintf(train_path, sizeof train_path, "%s/train.h5", dir);
     snprintf(test_path, sizeof test_path, "%s/test.h5", dir);
     snprintf(model_path, sizeof model_path, "%s/model/classifier.h5", dir);
@@ -122,13 +119,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    mg_dist_barrier();
-    if (mg_dist_rank() == 0) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            return 1;
-    }
+    mg_test_dir_remove(dir);
     return 0;
 }
 

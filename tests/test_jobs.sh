@@ -11,7 +11,8 @@
 #   - jobs/pbs/scaling.pbs and jobs/local/scaling.sh run a small sweep on the tiny config
 #     (tools/scaling.py: CSV with the expected columns and rows), and the plotting tools
 #     either draw their PNGs or say clearly that matplotlib is missing.
-# Slurm scripts are run for real by tests/test_slurm.sh (root only).
+# Slurm scripts are run for real by tests/test_slurm.sh (root only). Checks that cannot run
+# here (no python3; a time limit too long to stop the run) print "SKIP: why" (tests/run.sh).
 set -u
 build=${BUILD:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,7 +65,7 @@ if jobs/local/train.sh -n 2 -T "$limit" -R 50 configs/tiny.yaml --set train.step
         --set run_dir="$dir/limited" >"$dir/limited.log" 2>&1; then
     r=$(grep -c "stopped at the time limit with a checkpoint; restart" "$dir/limited.log")
     if [ "$r" -lt 1 ]; then
-        echo "note: jobs/local/train.sh -T $limit finished before its first time limit: restart not exercised"
+        echo "SKIP: jobs/local/train.sh -T $limit finished before its first time limit: restart not exercised"
     elif why=$(same_result "$dir/limited" "$dir/ref"); then
         echo "ok: jobs/local/train.sh -T $limit: $r stop(s) at the time limit, restarted, equal to the uninterrupted run $(took)"
     else
@@ -111,7 +112,7 @@ fi
 
 # ---- the scaling sweep (python3) and the plots (matplotlib) ----
 if ! command -v python3 >/dev/null 2>&1; then
-    echo "skipped: scaling tools need python3, which is missing"
+    echo "SKIP: scaling tools need python3, which is missing: sweep and plots not run"
     exit "$status"
 fi
 make -s "$build/tools/bench_allreduce" >/dev/null 2>&1 || fail "cannot build $build/tools/bench_allreduce"

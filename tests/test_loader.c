@@ -7,7 +7,6 @@
  * Every sample's pixels encode its index, so a batch can be checked against what the
  * loader claims it holds. Checks are collected per rank and agreed on before asserting,
  * so a failure on one rank cannot leave the others waiting in a collective. */
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "mg_test.h"
+#include "mg_testenv.h"
 
 #include "mg_convert.h"
 #include "mg_dist.h"
@@ -162,11 +162,7 @@ static void copy_prefix(const char *from, const char *to, double fraction)
 static int setup(void **state)
 {
     (void)state;
-    if (mg_dist_rank() == 0) {
-        snprintf(dir, sizeof dir, "/tmp/mg_test_loader_XXXXXX");
-        assert_non_null(mkdtemp(dir));
-    }
-    mg_dist_bcast(dir, sizeof dir);
+    mg_test_dir_make(dir, sizeof dir, "loader");
     snprintf(good, sizeof good, "%s/good.h5", dir);
     snprintf(reversed, sizeof reversed, "%s/reversed.h5", dir);
     snprintf(wrong_shape, sizeof wrong_shape, "%s/wrong_shape.h5", dir);
@@ -199,20 +195,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    mg_dist_barrier();
-    if (mg_dist_rank() == 0) { /* everything in the folder, also what a failed test left */
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        char p[600];
-        while (d && (e = readdir(d)) != NULL)
-            if (e->d_name[0] != '.') {
-                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-                unlink(p);
-            }
-        if (d)
-            closedir(d);
-        rmdir(dir);
-    }
+    mg_test_dir_remove(dir); /* everything in it, also what a failed test left */
     return 0;
 }
 
@@ -565,7 +548,7 @@ static void test_error_on_one_rank(void **state)
 {
     (void)state;
     if (mg_dist_size() < 2)
-        skip();
+        MG_SKIP("needs 2 or more ranks");
     mg_loader_cfg c = cfg_for(mg_dist_rank() == 1 ? corrupt : good, MG_SAMPLER_GLOBAL, 1 << 20, true, 1);
     MG_EXPECT_FATAL(mg_loader_open(&c, SHAPE, 12), mg_dist_rank() == 1 ? "not an HDF5 file" : "another rank");
     agree("error on one rank");

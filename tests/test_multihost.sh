@@ -3,7 +3,8 @@
 # their own addresses (tools/netns_hosts.sh), one rank in each, launched by mpirun with a
 # hostfile and an rsh agent, messages over TCP through the kernel's network stack. The
 # tiny config trained across the two hosts must give bitwise the checkpoint of the same
-# run on one host (np 2 over shared memory). Needs root (namespaces); otherwise skipped.
+# run on one host (np 2 over shared memory). Needs root (namespaces); otherwise skipped
+# (exit 77, tests/run.sh).
 # The namespaces, links and addresses the test made are removed afterwards.
 set -u
 build=${BUILD:-build}
@@ -12,8 +13,8 @@ root=$(cd "$here/.." && pwd)
 mpigan="$root/$build/mpigan"
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "skipped: needs root (network namespaces); run make test as root for the multi-host test"
-    exit 0
+    echo "SKIP: needs root (network namespaces); run make test as root for the multi-host test"
+    exit 77
 fi
 for b in ip mpirun h5diff bash; do
     command -v "$b" >/dev/null 2>&1 || { echo "FAIL: $b not found"; exit 1; }

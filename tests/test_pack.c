@@ -12,6 +12,7 @@
 #include "mg_dist.h"
 #include "mg_loss.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
 /* (n, c, h, w) read as (n/m, m*c, h, w): packed input p, channel j*c + ch is sample
@@ -138,16 +139,32 @@ static void test_pack_config(void **state)
 
 static void create_trainer(mg_cfg *cfg) { mg_trainer_create(cfg, false, false); }
 
+/* the suite's temporary directory (mg_test_dir_make); each test runs in a folder of it */
+static char base[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    mg_test_dir_make(base, sizeof base, "pack");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(base);
+    return 0;
+}
+
 /* At build time, before any step: a minibatch-stddev group that does not divide D's
  * per-rank batch (after packing) names the layer and where the batch comes from. */
 static void test_trainer_checks_groups(void **state)
 {
     (void)state;
-    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
-    mg_cfg_override(cfg, "run_dir=/tmp/mpigan_pack_test_err");
-    mg_cfg_override(cfg, "train.pack=2");
-    mg_cfg_override(cfg, "discriminator.layers[2].kind=mbstd");
-    mg_cfg_override(cfg, "discriminator.layers[2].group=3");
+    char run_dir[300];
+    snprintf(run_dir, sizeof run_dir, "%s/err", base);
+    mg_cfg *cfg = mg_test_tiny_cfg(run_dir, NULL, "train.pack=2", "discriminator.layers[2].kind=mbstd",
+                                   "discriminator.layers[2].group=3", NULL);
     MG_EXPECT_FATAL(create_trainer(cfg), "D.3.mbstd: needs batches in multiples of 3 (its group), but gets 8 "
                                          "(train.batch 16 / 1 ranks / train.pack 2 = 8 D inputs per rank)");
     mg_cfg_free(cfg);
@@ -157,10 +174,9 @@ static void test_trainer_checks_groups(void **state)
 static void test_packed_run(void **state)
 {
     (void)state;
-    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
-    mg_cfg_override(cfg, "run_dir=/tmp/mpigan_pack_test_run");
-    mg_cfg_override(cfg, "train.pack=4");
-    mg_cfg_override(cfg, "train.steps=30");
+    char run_dir[300];
+    snprintf(run_dir, sizeof run_dir, "%s/run", base);
+    mg_cfg *cfg = mg_test_tiny_cfg(run_dir, NULL, "train.pack=4", "train.steps=30", NULL);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     const mg_net *D = mg_trainer_D(t);
     assert_int_equal(D->in.c, 8);
@@ -181,7 +197,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pack_config),         cmocka_unit_test(test_trainer_checks_groups),
         cmocka_unit_test(test_packed_run),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

@@ -16,6 +16,7 @@
 #include "mg_dist.h"
 #include "mg_h5schema.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
 static char dir[256], data8[320], data16[320], model_path[320];
@@ -103,21 +104,15 @@ static mg_cfg *image_gan(int side, const char *data, const char *run)
 
 static mg_cfg *ring_gan(const char *run)
 {
-    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
-    char set[400];
-    snprintf(set, sizeof set, "run_dir=%s/%s", dir, run);
-    mg_cfg_override(cfg, set);
-    return cfg;
+    char run_dir[400];
+    snprintf(run_dir, sizeof run_dir, "%s/%s", dir, run);
+    return mg_test_tiny_cfg(run_dir, NULL, NULL);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    if (mg_dist_rank() == 0) {
-        snprintf(dir, sizeof dir, "/tmp/mg_test_train_eval_XXXXXX");
-        assert_non_null(mkdtemp(dir));
-    }
-    mg_dist_bcast(dir, sizeof dir);
+    mg_test_dir_make(dir, sizeof dir, "train_eval");
     snprintf(data8, sizeof data8, "%s/train8.h5", dir);
     snprintf(data16, sizeof data16, "%s/train16.h5", dir);
     snprintf(model_path, sizeof model_path, "%s/model/classifier.h5", dir);
@@ -137,13 +132,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    mg_dist_barrier();
-    if (mg_dist_rank() == 0) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            return 1;
-    }
+    mg_test_dir_remove(dir);
     return 0;
 }
 

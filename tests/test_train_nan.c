@@ -12,20 +12,34 @@
 #include "mg_checkpoint.h"
 #include "mg_dist.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
-static mg_cfg *config(const char *run_dir, const char *policy)
+/* the suite's temporary directory (mg_test_dir_make); each test runs in a folder of it */
+static char base[256];
+
+static int setup(void **state)
 {
-    mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
-    char set[300];
-    snprintf(set, sizeof set, "run_dir=%s", run_dir);
-    mg_cfg_override(cfg, set);
+    (void)state;
+    mg_test_dir_make(base, sizeof base, "nan");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(base);
+    return 0;
+}
+
+/* tiny.yaml in base/name with NaN policy policy and a NaN injected at step 5 */
+static mg_cfg *config(const char *name, const char *policy)
+{
+    char run_dir[300], set[300];
+    snprintf(run_dir, sizeof run_dir, "%s/%s", base, name);
     snprintf(set, sizeof set, "train.nan_policy=%s", policy);
-    mg_cfg_override(cfg, set);
-    mg_cfg_override(cfg, "train.steps=10");
-    mg_cfg_override(cfg, "checkpoint.interval=2");
-    mg_cfg_override(cfg, "debug.inject_nan_at_step=5");
-    return cfg;
+    return mg_test_tiny_cfg(run_dir, NULL, set, "train.steps=10", "checkpoint.interval=2",
+                            "debug.inject_nan_at_step=5", NULL);
 }
 
 static bool all_finite(const mg_net *n)
@@ -39,7 +53,7 @@ static bool all_finite(const mg_net *n)
 static void test_skip(void **state)
 {
     (void)state;
-    mg_cfg *cfg = config("/tmp/mpigan_nan_skip", "skip");
+    mg_cfg *cfg = config("nan_skip", "skip");
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_DONE);
@@ -55,10 +69,10 @@ static void test_skip(void **state)
 static void test_stop(void **state)
 {
     (void)state;
-    if (mg_dist_rank() == 0)
-        assert_int_equal(system("rm -rf /tmp/mpigan_nan_stop"), 0);
-    mg_dist_barrier();
-    mg_cfg *cfg = config("/tmp/mpigan_nan_stop", "stop");
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/nan_stop", base);
+    mg_test_clean_dir(dir);
+    mg_cfg *cfg = config("nan_stop", "stop");
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_NAN);
@@ -67,9 +81,11 @@ static void test_stop(void **state)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
     if (mg_dist_rank() == 0) {
-        char path[400];
-        assert_true(mg_ckpt_latest("/tmp/mpigan_nan_stop/checkpoints", path, sizeof path));
-        assert_string_equal(path, "/tmp/mpigan_nan_stop/checkpoints/ckpt_000000004.h5");
+        char path[400], ckdir[400], expected[500];
+        snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
+        snprintf(expected, sizeof expected, "%s/ckpt_000000004.h5", ckdir);
+        assert_true(mg_ckpt_latest(ckdir, path, sizeof path));
+        assert_string_equal(path, expected);
         long step = 0;
         char *text = mg_ckpt_read_config(path, &step);
         assert_int_equal(step, 4);
@@ -84,7 +100,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_skip),
         cmocka_unit_test(test_stop),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

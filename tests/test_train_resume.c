@@ -17,40 +17,33 @@
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
 
-#define RING_FILE "/tmp/mpigan_resume_ring.h5"
+/* the suite's temporary directory (mg_test_dir_make); each test runs in a folder of it */
+static char base[256], ring_file[300];
 
-/* configs/tiny.yaml with its data line replaced by data (NULL: kept, ring8 in memory). */
-static mg_cfg *load_tiny(const char *data)
+static int setup(void **state)
 {
-    FILE *f = fopen("configs/tiny.yaml", "rb");
-    assert_non_null(f);
-    static char text[8192], edited[8400];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    if (!data)
-        return mg_cfg_parse(text, "configs/tiny.yaml");
-    const char *old = "data: {source: ring8}";
-    const char *at = strstr(text, old);
-    assert_non_null(at);
-    snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, data, at + strlen(old));
-    return mg_cfg_parse(edited, "tiny.yaml (HDF5 data)");
+    (void)state;
+    mg_test_dir_make(base, sizeof base, "resume");
+    snprintf(ring_file, sizeof ring_file, "%s/ring.h5", base);
+    return 0;
 }
 
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(base);
+    return 0;
+}
+
+/* tiny.yaml as the resume tests run it, on data (a data line; NULL: ring8 in memory) */
 static mg_cfg *config_on(const char *run_dir, const char *extra, const char *data)
 {
-    mg_cfg *cfg = load_tiny(data);
-    char set[300];
-    snprintf(set, sizeof set, "run_dir=%s", run_dir);
-    mg_cfg_override(cfg, set);
-    mg_cfg_override(cfg, "train.steps=40");
-    mg_cfg_override(cfg, "train.n_critic=2");
-    mg_cfg_override(cfg, "train.g_step_noise=fresh");
-    mg_cfg_override(cfg, "train.noise_streams=per_rank");
-    mg_cfg_override(cfg, "checkpoint.interval=7");
+    mg_cfg *cfg = mg_test_tiny_cfg(run_dir, data, "train.steps=40", "train.n_critic=2", "train.g_step_noise=fresh",
+                                   "train.noise_streams=per_rank", "checkpoint.interval=7", NULL);
     if (extra)
         mg_cfg_override(cfg, extra);
     return cfg;
@@ -68,9 +61,9 @@ static uint64_t net_bytes_checksum(const mg_net *n)
 /* 40 steps straight vs 20 + stop + resume 20 on data (NULL: in memory); run dirs named by tag. */
 static void check_resume(const char *tag, const char *data)
 {
-    char dir_a[128], dir_b[128];
-    snprintf(dir_a, sizeof dir_a, "/tmp/mpigan_resume_%s_a_np%d", tag, mg_dist_size());
-    snprintf(dir_b, sizeof dir_b, "/tmp/mpigan_resume_%s_b_np%d", tag, mg_dist_size());
+    char dir_a[300], dir_b[300];
+    snprintf(dir_a, sizeof dir_a, "%s/resume_%s_a", base, tag);
+    snprintf(dir_b, sizeof dir_b, "%s/resume_%s_b", base, tag);
     mg_test_clean_dir(dir_a);
     mg_test_clean_dir(dir_b);
 
@@ -113,17 +106,20 @@ static void test_resume_on_hdf5_is_bitwise_identical(void **state)
 {
     (void)state;
     if (mg_dist_rank() == 0)
-        mg_convert_mixture(RING_FILE, MG_MIXTURE_RING, 300, 11, 0);
+        mg_convert_mixture(ring_file, MG_MIXTURE_RING, 300, 11, 0);
     mg_dist_barrier();
-    check_resume("global", "data: {path: " RING_FILE ", sampler: global}");
-    check_resume("shard", "data: {path: " RING_FILE ", sampler: shard}");
+    char data[400];
+    snprintf(data, sizeof data, "data: {path: %s, sampler: global}", ring_file);
+    check_resume("global", data);
+    snprintf(data, sizeof data, "data: {path: %s, sampler: shard}", ring_file);
+    check_resume("shard", data);
 }
 
 static void test_signal_stops_with_checkpoint(void **state)
 {
     (void)state;
-    char dir[128];
-    snprintf(dir, sizeof dir, "/tmp/mpigan_signal_np%d", mg_dist_size());
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/signal", base);
     mg_test_clean_dir(dir);
     mg_train_install_signal_handlers();
     if (mg_dist_rank() == 0)
@@ -136,7 +132,7 @@ static void test_signal_stops_with_checkpoint(void **state)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
     if (mg_dist_rank() == 0) {
-        char ckdir[200], path[400];
+        char ckdir[400], path[600];
         snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
         assert_true(mg_ckpt_latest(ckdir, path, sizeof path));
         assert_non_null(strstr(path, "ckpt_000000001.h5"));
@@ -151,7 +147,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_resume_on_hdf5_is_bitwise_identical),
         cmocka_unit_test(test_signal_stops_with_checkpoint),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

@@ -8,13 +8,31 @@
 #include "mg_cfg_override.h"
 #include "mg_dist.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
+
+/* the suite's temporary directory (mg_test_dir_make); each test runs in a folder of it */
+static char base[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    mg_test_dir_make(base, sizeof base, "ring8");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(base);
+    return 0;
+}
 
 static void test_ring8_stays_finite(void **state)
 {
     (void)state;
     mg_cfg *cfg = mg_cfg_load_file("configs/ring8.yaml");
-    char set[128];
+    char set[300];
     for (int i = 0; i < 3; i++) {
         snprintf(set, sizeof set, "generator.layers[%d].out=64", i);
         mg_cfg_override(cfg, set);
@@ -27,7 +45,8 @@ static void test_ring8_stays_finite(void **state)
     mg_cfg_override(cfg, "optimizer_g.lr=1e-3");
     mg_cfg_override(cfg, "optimizer_d.lr=1e-3");
     mg_cfg_override(cfg, "debug.check_replicas=50");
-    mg_cfg_override(cfg, "run_dir=/tmp/mpigan_ring8_test");
+    snprintf(set, sizeof set, "run_dir=%s", base);
+    mg_cfg_override(cfg, set);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_DONE);
@@ -47,7 +66,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring8_stays_finite),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

@@ -16,6 +16,7 @@
 #include "mg_checkpoint.h"
 #include "mg_dist.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 #include "mg_transfer.h"
 
@@ -58,12 +59,30 @@ static mg_cfg *config(const char *run_dir, int width, int seed, int steps, const
 
 static char source_path[256];
 
-/* The checkpoint every test loads from: width 8, seed 3, 5 steps. */
-static int make_source(void **state)
+/* the suite's temporary directory (mg_test_dir_make); each test runs in a folder of it */
+static char base[256];
+
+static int make_source(void);
+
+static int setup(void **state)
 {
     (void)state;
-    char dir[128];
-    snprintf(dir, sizeof dir, "/tmp/mpigan_transfer_src_np%d", mg_dist_size());
+    mg_test_dir_make(base, sizeof base, "transfer");
+    return make_source();
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(base);
+    return 0;
+}
+
+/* The checkpoint every test loads from: width 8, seed 3, 5 steps. */
+static int make_source(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/src", base);
     mg_test_clean_dir(dir);
     mg_cfg *cfg = config(dir, 8, 3, 5, NULL);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
@@ -105,8 +124,8 @@ static bool same_layer(const mg_net *a, const mg_net *b, const char *name)
 
 static mg_trainer *create_with(const char *tag, int width, const char *init, bool resume)
 {
-    char dir[128];
-    snprintf(dir, sizeof dir, "/tmp/mpigan_transfer_%s_np%d", tag, mg_dist_size());
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/%s", base, tag);
     if (!resume)
         mg_test_clean_dir(dir);
     char extra[600];
@@ -254,8 +273,8 @@ static void test_resume_ignores_init(void **state)
     char init[400];
     snprintf(init, sizeof init, "init: {from: %s}", source_path);
     /* a run of its own: stopped at step 4 */
-    char dir[128];
-    snprintf(dir, sizeof dir, "/tmp/mpigan_transfer_resume_np%d", mg_dist_size());
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/resume", base);
     mg_test_clean_dir(dir);
     char extra[600];
     snprintf(extra, sizeof extra, "%s\ndebug: {stop_at_step: 4}\n", init);
@@ -318,7 +337,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_path_fails_on_every_rank),
         cmocka_unit_test(test_cfg_errors),
     };
-    int failed = cmocka_run_group_tests(tests, make_source, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

@@ -1,0 +1,276 @@
+/* Every config in configs/ loads, builds its networks and trains two steps on 2 ranks, so
+ * that a config users copy cannot rot unnoticed. Each runs as shipped except for what a
+ * test must change, the way a user would with --set: run_dir, steps, batch, intervals,
+ * and for the Fashion-MNIST configs data paths pointing at a small file of the same
+ * format that this test makes itself (IDX files written here, converted by
+ * `mpigan data fmnist`'s converter). The classifier trained from configs/classifier.yaml
+ * is the extractor of fmnist_dcgan's evaluation during training.
+ * A config added to configs/ needs its test here: test_every_config_has_a_test fails until
+ * it is in the list `covered`.
+ * mpirun-np: 2 */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "mg_cfg_override.h"
+#include "mg_classifier.h"
+#include "mg_convert.h"
+#include "mg_dist.h"
+#include "mg_test.h"
+#include "mg_testenv.h"
+#include "mg_toy.h"
+#include "mg_train.h"
+
+#define N_TRAIN 192 /* the evaluation needs more real samples than its 128 features */
+#define N_TEST 40
+
+static char base[256], train_h5[320], test_h5[320], extractor[320];
+
+/* An IDX file (gzip) as Fashion-MNIST ships it: magic 0x000008NN (unsigned bytes, NN
+ * dimensions), big-endian 32-bit sizes, then the bytes. */
+static void write_idx(const char *path, const int *dims, int n_dims, const unsigned char *data, size_t n)
+{
+    gzFile g = gzopen(path, "wb");
+    assert_non_null(g);
+    unsigned char hdr[4 + 4 * 3] = {0, 0, 8, (unsigned char)n_dims};
+    for (int d = 0; d < n_dims; d++) {
+        hdr[4 + 4 * d] = (unsigned char)(dims[d] >> 24);
+        hdr[5 + 4 * d] = (unsigned char)(dims[d] >> 16);
+        hdr[6 + 4 * d] = (unsigned char)(dims[d] >> 8);
+        hdr[7 + 4 * d] = (unsigned char)dims[d];
+    }
+    assert_int_equal(gzwrite(g, hdr, (unsigned)(4 + 4 * n_dims)), 4 + 4 * n_dims);
+    assert_int_equal(gzwrite(g, data, (unsigned)n), (int)n);
+    assert_int_equal(gzclose(g), Z_OK);
+}
+
+/* n 28x28 images: class k is a bright horizontal band at rows 2k..2k+7 over noise. */
+static void write_split(const char *dir, const char *prefix, int n, unsigned seed)
+{
+    unsigned char *img = malloc((size_t)n * 784), *lab = malloc((size_t)n);
+    assert_non_null(img);
+    assert_non_null(lab);
+    unsigned s = seed;
+    for (int i = 0; i < n; i++) {
+        lab[i] = (unsigned char)(i % 10);
+        for (int p = 0; p < 784; p++) {
+            s = s * 1103515245u + 12345u;
+            int row = p / 28, noise = (int)((s >> 16) % 64);
+            img[(size_t)i * 784 + p] = (unsigned char)(row >= 2 * lab[i] && row < 2 * lab[i] + 8 ? 190 + noise : noise);
+        }
+    }
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    write_idx(path, (int[]){n, 28, 28}, 3, img, (size_t)n * 784);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    write_idx(path, (int[]){n}, 1, lab, (size_t)n);
+    free(img);
+    free(lab);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    mg_test_dir_make(base, sizeof base, "configs");
+    snprintf(train_h5, sizeof train_h5, "%s/%s", base, MG_FMNIST_TRAIN_FILE);
+    snprintf(test_h5, sizeof test_h5, "%s/%s", base, MG_FMNIST_TEST_FILE);
+    snprintf(extractor, sizeof extractor, "%s/classifier/classifier.h5", base);
+    if (mg_dist_rank() == 0) {
+        char idx[300];
+        snprintf(idx, sizeof idx, "%s/idx", base);
+        assert_int_equal(mkdir(idx, 0777), 0);
+        write_split(idx, "train", N_TRAIN, 1);
+        write_split(idx, "t10k", N_TEST, 2);
+        mg_convert_fmnist(idx, base);
+    }
+    mg_dist_barrier();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(base);
+    return 0;
+}
+
+/* The config's file, with the "key=value" overrides of the NULL-terminated list. */
+static mg_cfg *load(const char *name, ...)
+{
+    char path[300];
+    snprintf(path, sizeof path, "configs/%s.yaml", name);
+    mg_cfg *cfg = mg_cfg_load_file(path);
+    va_list ap;
+    va_start(ap, name);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        mg_cfg_override(cfg, s);
+    va_end(ap);
+    return cfg;
+}
+
+/* Whether run_dir/metrics.jsonl holds an evaluation's line. */
+static bool has_eval_line(const char *run_dir)
+{
+    char path[500], line[8192];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, "\"eval\": {") != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Trains configs/<name>.yaml for 2 steps at a small batch, with the extra overrides
+ * (NULL-terminated); the run must complete with finite losses and identical replicas,
+ * and leave its final checkpoint and, when the config evaluates, an evaluation line. */
+static void train_gan(const char *name, ...)
+{
+    char run_dir[400], set[500];
+    snprintf(run_dir, sizeof run_dir, "%s/%s", base, name);
+    mg_cfg *cfg = load(name, "train.steps=2", "train.batch=16", "train.log_interval=1", NULL);
+    snprintf(set, sizeof set, "run_dir=%s", run_dir);
+    mg_cfg_override(cfg, set);
+    /* a config that evaluates during training does so at the last step */
+    bool evaluates = mg_cfg_present(mg_cfg_get(mg_cfg_root(cfg), "eval"));
+    if (evaluates)
+        mg_cfg_override(cfg, "eval.interval=2");
+    va_list ap;
+    va_start(ap, name);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        mg_cfg_override(cfg, s);
+    va_end(ap);
+    mg_trainer *t = mg_trainer_create(cfg, false, false);
+    mg_train_result r = mg_trainer_run(t);
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+    if (r.status != MG_TRAIN_DONE || r.step != 2)
+        fail_msg("configs/%s.yaml: training ended with status %d after %ld steps", name, (int)r.status, r.step);
+    if (!r.losses_finite)
+        fail_msg("configs/%s.yaml: a loss was not finite", name);
+    if (!r.replicas_equal)
+        fail_msg("configs/%s.yaml: replicas differ", name);
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoints/ckpt_000000002.h5", run_dir);
+    struct stat st;
+    if (mg_dist_any(stat(ckpt, &st) != 0))
+        fail_msg("configs/%s.yaml: no final checkpoint %s", name, ckpt);
+    if (evaluates && mg_dist_any(mg_dist_rank() == 0 && !has_eval_line(run_dir)))
+        fail_msg("configs/%s.yaml: no evaluation in %s/metrics.jsonl", name, run_dir);
+}
+
+static void test_tiny(void **state) { (void)state; train_gan("tiny", NULL); }
+static void test_ring8(void **state) { (void)state; train_gan("ring8", NULL); }
+static void test_ring8_pac(void **state) { (void)state; train_gan("ring8_pac", NULL); }
+static void test_ring8_paper(void **state) { (void)state; train_gan("ring8_paper", NULL); }
+static void test_grid25(void **state) { (void)state; train_gan("grid25", NULL); }
+static void test_grid25_pac(void **state) { (void)state; train_gan("grid25_pac", NULL); }
+static void test_grid25_paper(void **state) { (void)state; train_gan("grid25_paper", NULL); }
+
+/* configs/classifier.yaml: one epoch on the small file; its model is the extractor the
+ * Fashion-MNIST GAN below evaluates with. */
+static void test_classifier(void **state)
+{
+    (void)state;
+    char data[400], test[400], out[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    snprintf(test, sizeof test, "classifier.test_data=%s", test_h5);
+    snprintf(out, sizeof out, "classifier.out=%s", extractor);
+    mg_cfg *cfg = load("classifier", data, test, out, "classifier.epochs=1", "classifier.batch=32",
+                       "classifier.log_interval=1", NULL);
+    FILE *f = fopen("configs/classifier.yaml", "rb");
+    assert_non_null(f);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    mg_classifier_result r = mg_classifier_train(cfg, text, "", false);
+    mg_cfg_free(cfg);
+    assert_int_equal(r.steps, N_TRAIN / 32);
+    assert_true(r.replicas_equal);
+    assert_int_equal(r.n_classes, 10);
+    assert_int_equal(r.feature_dim, 128);
+    struct stat st;
+    if (mg_dist_any(stat(extractor, &st) != 0))
+        fail_msg("configs/classifier.yaml: no model file %s", extractor);
+}
+
+static void test_fmnist_dcgan(void **state)
+{
+    (void)state;
+    char data[400], ex[400], cache[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
+    snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
+    train_gan("fmnist_dcgan", data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70",
+              "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
+}
+
+static void test_fmnist_wgan(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    train_gan("fmnist_wgan", data, "train.sample_interval=2", NULL);
+}
+
+static void test_toy(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = load("toy", "toy.steps=2", "toy.log_every=1", NULL);
+    mg_toy_result r = mg_toy_train(cfg, false);
+    mg_cfg_free(cfg);
+    assert_true(r.replicas_equal);
+}
+
+/* the configs the tests above train */
+static const char *const covered[] = {"tiny",         "ring8",      "ring8_pac",    "ring8_paper",
+                                      "grid25",       "grid25_pac", "grid25_paper", "classifier",
+                                      "fmnist_dcgan", "fmnist_wgan", "toy"};
+
+static void test_every_config_has_a_test(void **state)
+{
+    (void)state;
+    DIR *d = opendir("configs");
+    assert_non_null(d);
+    struct dirent *e;
+    int found = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+            continue;
+        found++;
+        bool listed = false;
+        for (size_t i = 0; i < sizeof covered / sizeof covered[0]; i++)
+            listed |= strlen(covered[i]) == len - 5 && strncmp(covered[i], e->d_name, len - 5) == 0;
+        if (!listed) {
+            closedir(d);
+            fail_msg("configs/%s has no test in tests/test_configs.c", e->d_name);
+        }
+    }
+    closedir(d);
+    assert_int_equal(found, (int)(sizeof covered / sizeof covered[0]));
+}
+
+int main(int argc, char **argv)
+{
+    mg_dist_init(&argc, &argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_config_has_a_test),
+        cmocka_unit_test(test_tiny),        cmocka_unit_test(test_ring8),
+        cmocka_unit_test(test_ring8_pac),   cmocka_unit_test(test_ring8_paper),
+        cmocka_unit_test(test_grid25),      cmocka_unit_test(test_grid25_pac),
+        cmocka_unit_test(test_grid25_paper), cmocka_unit_test(test_classifier),
+        cmocka_unit_test(test_fmnist_dcgan), cmocka_unit_test(test_fmnist_wgan),
+        cmocka_unit_test(test_toy),
+    };
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    failed = mg_dist_any(failed != 0) ? 1 : 0;
+    mg_dist_finalize();
+    return failed;
+}
