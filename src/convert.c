@@ -23,6 +23,7 @@
 
 #include "mg_error.h"
 #include "mg_rng.h"
+#include "mg_util.h"
 
 #define PATH_CAP 4096
 #define MAX_JOB_BUFS 8
@@ -92,7 +93,7 @@ static void job_begin(const char *final_path)
     MG_CHECK(!job.active, final_path, NULL, "a conversion is already running");
     MG_CHECK(strlen(final_path) + 32 < PATH_CAP, final_path, NULL, "output path too long");
     memset(&job, 0, sizeof job);
-    fmt(job.tmp, sizeof job.tmp, "%s.tmp-%ld", final_path, (long)getpid());
+    mg_tmp_path(job.tmp, sizeof job.tmp, final_path);
     job.active = 1;
     job.prev = mg_set_fatal_handler(job_handler);
 }
@@ -109,9 +110,7 @@ static void job_commit(const char *final_path)
 {
     mg_h5_writer_close(job.w);
     job.w = NULL;
-    if (rename(job.tmp, final_path) != 0)
-        MG_FAIL(final_path, "check write permission on the output directory", "cannot rename %s to it: %s",
-                job.tmp, strerror(errno));
+    mg_file_commit(job.tmp, final_path);
     job.tmp[0] = 0;
     job_release();
     job.active = 0;

@@ -23,13 +23,7 @@
 #include "mg_eval_files.h"
 #include "mg_extractor.h"
 #include "mg_scatter_png.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "mg_util.h"
 
 void mg_eval_cfg_default(mg_eval_cfg *c)
 {
@@ -202,13 +196,13 @@ static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed
     float *x = mg_alloc_floats((size_t)batch * mg_shape_size(in), "evaluation batch");
     for (int64_t start = sh->lo; start < sh->hi; start += batch) {
         const int m = (int)(sh->hi - start < batch ? sh->hi - start : batch);
-        const double t0 = now();
+        const double t0 = mg_now();
         source_fill(src, start, m, x);
-        const double t1 = now();
+        const double t1 = mg_now();
         float *f = sh->feats + (size_t)(start - sh->lo) * d, *p = sh->probs + (size_t)(start - sh->lo) * k;
         mg_extractor_run(&e->ex, x, m, f, p);
         mg_eval_sums_add(&sh->sums, f, p, split + start, m, src->what);
-        const double t2 = now();
+        const double t2 = mg_now();
         sh->t_generate += t1 - t0;
         sh->t_features += t2 - t1;
     }
@@ -258,7 +252,7 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
     MG_CHECK(cfg->batch > 0 && cfg->splits > 0 && cfg->kid_subsets > 0 && cfg->kid_subset_size >= 2, "evaluation",
              NULL, "bad settings: batch %d, splits %d, KID %d x %d", cfg->batch, cfg->splits, cfg->kid_subsets,
              cfg->kid_subset_size);
-    const double t0 = now();
+    const double t0 = mg_now();
     mg_evaluator *e = mg_alloc(sizeof *e, "evaluator");
     e->cfg = *cfg;
     /* the extractor runs a batch in pieces of at most 64: as fast per sample as larger
@@ -329,11 +323,11 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
         compute_reference(e, &key, cache_path);
         e->recomputed = true;
         if (cfg->verbose && mg_dist_rank() == 0)
-            fprintf(stderr, "eval: cached them in %s (%.1f s)\n", cache_path, now() - t0);
+            fprintf(stderr, "eval: cached them in %s (%.1f s)\n", cache_path, mg_now() - t0);
     }
     mg_dist_bcast(&e->ref.is_mean, sizeof e->ref.is_mean);
     mg_dist_bcast(&e->ref.is_std, sizeof e->ref.is_std);
-    e->reference_seconds = mg_dist_max(now() - t0);
+    e->reference_seconds = mg_dist_max(mg_now() - t0);
     return e;
 }
 
@@ -355,7 +349,7 @@ void mg_evaluator_save_features(mg_evaluator *e, const char *path)
 
 static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64_t seed)
 {
-    const double t_start = now();
+    const double t_start = mg_now();
     const int rank = mg_dist_rank(), size = mg_dist_size();
     mg_eval_result r;
     memset(&r, 0, sizeof r);
@@ -382,14 +376,14 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     r.time_generate = mg_dist_max(sh.t_generate);
     r.time_features = mg_dist_max(sh.t_features);
 
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_reduce_sum_f64_root(sh.sums.buf, sh.sums.n_values);
     float *all = mg_alloc_floats((size_t)n * (size_t)d, "all features");
     mg_dist_allgather_floats(sh.feats, local * d, all);
-    r.time_reduce = mg_dist_max(now() - t0);
+    r.time_reduce = mg_dist_max(mg_now() - t0);
 
     /* KID: subsets j = rank, rank + P, ...; their estimates summed into rank 0 */
-    t0 = now();
+    t0 = mg_now();
     r.kid_subsets = e->cfg.kid_subsets;
     int64_t m = e->cfg.kid_subset_size;
     m = m < n ? m : n;
@@ -398,7 +392,7 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     double *kid = mg_alloc(sizeof(double) * (size_t)r.kid_subsets, "KID estimates");
     mg_kid_subsets(all, n, e->ref.features, e->ref.n, d, (int)m, r.kid_subsets, seed, rank, size, kid);
     mg_dist_reduce_sum_f64_root(kid, (size_t)r.kid_subsets);
-    r.time_kid = mg_dist_max(now() - t0);
+    r.time_kid = mg_dist_max(mg_now() - t0);
 
     if (e->save_features[0]) {
         float *probs = rank == 0 ? mg_alloc_floats((size_t)n * (size_t)k, "all probabilities") : NULL;
@@ -409,7 +403,7 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     }
 
     if (rank == 0) {
-        t0 = now();
+        t0 = mg_now();
         mg_kid_finish(kid, r.kid_subsets, &r.kid_mean, &r.kid_std);
         double *mu = mg_alloc(sizeof(double) * (size_t)d, "sample mean");
         double *cov = mg_alloc(sizeof(double) * (size_t)d * (size_t)d, "sample covariance");
@@ -419,14 +413,14 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
         r.is_splits = e->cfg.splits;
         r.coverage = mg_class_coverage(&sh.sums);
         memcpy(r.class_hist, sh.sums.class_hist, sizeof(double) * (size_t)k);
-        r.time_linalg = now() - t0;
+        r.time_linalg = mg_now() - t0;
         mg_free(mu);
         mg_free(cov);
     }
     mg_free(kid);
     mg_free(all);
     share_free(&sh);
-    r.time_total = mg_dist_max(now() - t_start) + r.time_reference;
+    r.time_total = mg_dist_max(mg_now() - t_start) + r.time_reference;
     return r;
 }
 
@@ -454,7 +448,7 @@ mg_eval_result mg_evaluator_run_file(mg_evaluator *e, const char *path, bool rea
 
 static mg_eval_result run_mixture(source *src, int64_t n, const mg_mixture_info *mix, const char *png)
 {
-    const double t_start = now();
+    const double t_start = mg_now();
     mg_eval_result r;
     memset(&r, 0, sizeof r);
     n = samples_to_use(src, n);
@@ -472,20 +466,20 @@ static mg_eval_result run_mixture(source *src, int64_t n, const mg_mixture_info 
     mg_eval_sums sums;
     mg_eval_sums_init(&sums, 0, 0, 0, mix->n_modes);
     float *points = mg_alloc_floats(2 * (size_t)(hi - lo > 0 ? hi - lo : 1), "mixture samples");
-    double t0 = now();
+    double t0 = mg_now();
     for (int64_t start = lo; start < hi; start += src->batch) {
         const int m = (int)(hi - start < src->batch ? hi - start : src->batch);
         source_fill(src, start, m, points + 2 * (size_t)(start - lo));
     }
-    r.time_generate = mg_dist_max(now() - t0);
+    r.time_generate = mg_dist_max(mg_now() - t0);
     mg_eval_sums_add_points(&sums, points, hi - lo, (const double(*)[2])mix->means, mix->sigma);
-    t0 = now();
+    t0 = mg_now();
     mg_dist_reduce_sum_f64_root(sums.buf, sums.n_values);
     const bool plot = png && png[0];
     float *all = plot && mg_dist_rank() == 0 ? mg_alloc_floats(2 * (size_t)n, "all mixture samples") : NULL;
     if (plot)
         mg_dist_gather_floats(points, 2 * (hi - lo), all);
-    r.time_reduce = mg_dist_max(now() - t0);
+    r.time_reduce = mg_dist_max(mg_now() - t0);
     if (mg_dist_rank() == 0) {
         r.modes = mg_mode_report_from(&sums);
         if (plot)
@@ -495,7 +489,7 @@ static mg_eval_result run_mixture(source *src, int64_t n, const mg_mixture_info 
     mg_free(all);
     mg_free(points);
     mg_eval_sums_free(&sums);
-    r.time_total = mg_dist_max(now() - t_start);
+    r.time_total = mg_dist_max(mg_now() - t_start);
     return r;
 }
 

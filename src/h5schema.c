@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "mg_error.h"
-#include "mg_h5check.h"
+#include "mg_h5util.h"
 
 /* The names. Nothing else in mpigan spells them. */
 #define DS_IMAGES "images"
@@ -78,13 +78,8 @@ static const char *h5_detail(void)
 }
 
 #define H5_FAIL(object, ...) MG_FAIL((object), "see docs/data.md", __VA_ARGS__)
-/* Checks an HDF5 call (negative return = failure) on the writing path. */
-#define H5_OK(call, path, what)                                                               \
-    do {                                                                                      \
-        if ((call) < 0)                                                                       \
-            MG_FAIL((path), "check free disk space and write permission",                     \
-                    "HDF5 failed on %s: %s", (what), h5_detail());                            \
-    } while (0)
+/* The writing path fails at once through the one HDF5 error path. */
+#define H5_OK MG_H5_OK
 
 /* ------------------------------------------------------------------ info helpers */
 
@@ -738,52 +733,6 @@ bool mg_h5_read_mixture(mg_h5_file *f, mg_mixture_info *mix)
 
 /* ------------------------------------------------------------------ writing */
 
-static void write_attr_string(mg_h5_writer *w, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_OK(t, w->path, name);
-    H5_OK(H5Tset_size(t, H5T_VARIABLE), w->path, name);
-    H5_OK(H5Tset_cset(t, H5T_CSET_UTF8), w->path, name);
-    hid_t s = H5Screate(H5S_SCALAR);
-    H5_OK(s, w->path, name);
-    hid_t a = H5Acreate2(w->file, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OK(a, w->path, name);
-    H5_OK(H5Awrite(a, t, &value), w->path, name);
-    H5_OK(H5Aclose(a), w->path, name);
-    H5_OK(H5Sclose(s), w->path, name);
-    H5_OK(H5Tclose(t), w->path, name);
-}
-
-static void write_attr_strings(mg_h5_writer *w, const char *name, int n, char *const *values)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_OK(t, w->path, name);
-    H5_OK(H5Tset_size(t, H5T_VARIABLE), w->path, name);
-    H5_OK(H5Tset_cset(t, H5T_CSET_UTF8), w->path, name);
-    hsize_t d = (hsize_t)n;
-    hid_t s = H5Screate_simple(1, &d, NULL);
-    H5_OK(s, w->path, name);
-    hid_t a = H5Acreate2(w->file, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OK(a, w->path, name);
-    H5_OK(H5Awrite(a, t, values), w->path, name);
-    H5_OK(H5Aclose(a), w->path, name);
-    H5_OK(H5Sclose(s), w->path, name);
-    H5_OK(H5Tclose(t), w->path, name);
-}
-
-/* A numeric attribute: rank 0 = scalar. */
-static void write_attr_num(hid_t loc, const char *path, const char *name, hid_t filetype, hid_t memtype,
-                           int rank, const hsize_t *dims, const void *value)
-{
-    hid_t s = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
-    H5_OK(s, path, name);
-    hid_t a = H5Acreate2(loc, name, filetype, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OK(a, path, name);
-    H5_OK(H5Awrite(a, memtype, value), path, name);
-    H5_OK(H5Aclose(a), path, name);
-    H5_OK(H5Sclose(s), path, name);
-}
-
 static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int rank, const hsize_t *dims,
                             int64_t chunk_rows)
 {
@@ -791,20 +740,23 @@ static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int r
     for (int i = 0; i < rank; i++)
         chunk[i] = dims[i];
     chunk[0] = (hsize_t)chunk_rows;
-    hid_t s = H5Screate_simple(rank, dims, NULL);
-    H5_OK(s, w->path, name);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5_OK(dcpl, w->path, name);
+    hid_t s = H5_OK(H5Screate_simple(rank, dims, NULL), w->path, name);
+    hid_t dcpl = H5_OK(H5Pcreate(H5P_DATASET_CREATE), w->path, name);
     H5_OK(H5Pset_chunk(dcpl, rank, chunk), w->path, name);
     /* All chunks allocated up front, in order, so that a sample range is one contiguous
      * byte range; no fill values, since every byte is written once by the converter. */
     H5_OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), w->path, name);
     H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->path, name);
-    hid_t d = H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5_OK(d, w->path, name);
+    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT), w->path, name);
     H5_OK(H5Pclose(dcpl), w->path, name);
     H5_OK(H5Sclose(s), w->path, name);
     return d;
+}
+
+/* A scalar UTF-8 string attribute of the file (variable-length, as h5py writes them). */
+static void write_attr_string(mg_h5_writer *w, const char *name, const char *value)
+{
+    mg_h5_attr_write_vstr(w->file, w->path, name, H5T_CSET_UTF8, 0, &value);
 }
 
 mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_mixture_info *mix)
@@ -839,16 +791,7 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
         w->samples = create_dataset(w, DS_IMAGES, H5T_STD_U8LE, 4, d, w->info.chunk_rows);
         write_attr_string(w, AT_KIND, "images");
         const char *layout = "NCHW";
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5_OK(t, path, AT_LAYOUT);
-        H5_OK(H5Tset_size(t, H5T_VARIABLE), path, AT_LAYOUT);
-        hid_t s = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(w->samples, AT_LAYOUT, t, s, H5P_DEFAULT, H5P_DEFAULT);
-        H5_OK(a, path, AT_LAYOUT);
-        H5_OK(H5Awrite(a, t, &layout), path, AT_LAYOUT);
-        H5Aclose(a);
-        H5Sclose(s);
-        H5Tclose(t);
+        mg_h5_attr_write_vstr(w->samples, path, AT_LAYOUT, H5T_CSET_ASCII, 0, &layout);
     } else {
         hsize_t d[2] = {(hsize_t)info->n, (hsize_t)info->c};
         w->samples = create_dataset(w, DS_VECTORS, H5T_IEEE_F32LE, 2, d, w->info.chunk_rows);
@@ -860,22 +803,23 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
     }
     write_attr_string(w, AT_FORMAT, AT_FORMAT_VALUE);
     int32_t version = MG_H5_FORMAT_VERSION;
-    write_attr_num(w->file, path, AT_VERSION, H5T_STD_I32LE, H5T_NATIVE_INT32, 0, NULL, &version);
+    mg_h5_attr_write(w->file, path, AT_VERSION, H5T_STD_I32LE, H5T_NATIVE_INT32, 0, NULL, &version);
     write_attr_string(w, AT_SOURCE, info->source);
     if (info->split[0])
         write_attr_string(w, AT_SPLIT, info->split);
     hsize_t two = 2;
-    write_attr_num(w->file, path, AT_RANGE, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &two, info->value_range);
+    mg_h5_attr_write(w->file, path, AT_RANGE, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &two, info->value_range);
     if (w->info.n_classes > 0)
-        write_attr_strings(w, AT_CLASSES, w->info.n_classes, w->info.class_names);
+        mg_h5_attr_write_vstr(w->file, path, AT_CLASSES, H5T_CSET_UTF8, w->info.n_classes,
+                              (const char *const *)w->info.class_names);
     if (mix) {
         MG_CHECK(mix->n_modes >= 1 && mix->n_modes <= MG_MIXTURE_MAX_MODES, path, NULL, "bad mixture (%d modes)",
                  mix->n_modes);
         write_attr_string(w, AT_GENERATOR, mix->generator);
         hsize_t md[2] = {(hsize_t)mix->n_modes, 2};
-        write_attr_num(w->file, path, AT_MEANS, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, mix->means);
-        write_attr_num(w->file, path, AT_SIGMA, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL, &mix->sigma);
-        write_attr_num(w->file, path, AT_SEED, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL, &mix->seed);
+        mg_h5_attr_write(w->file, path, AT_MEANS, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, mix->means);
+        mg_h5_attr_write(w->file, path, AT_SIGMA, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL, &mix->sigma);
+        mg_h5_attr_write(w->file, path, AT_SEED, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL, &mix->seed);
     }
     return w;
 }
@@ -883,15 +827,12 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
 static void write_slab(mg_h5_writer *w, hid_t d, const char *name, hid_t memtype, int64_t start, int64_t count,
                        const void *src)
 {
-    hid_t fs = H5Dget_space(d);
-    H5_OK(fs, w->path, name);
-    int rank = H5Sget_simple_extent_ndims(fs);
+    hid_t fs = H5_OK(H5Dget_space(d), w->path, name);
+    const int rank = H5_OK(H5Sget_simple_extent_ndims(fs), w->path, name);
     hsize_t dims[4] = {0}, st[4] = {(hsize_t)start, 0, 0, 0};
-    H5_OK(rank, w->path, name);
     H5_OK(H5Sget_simple_extent_dims(fs, dims, NULL), w->path, name);
     dims[0] = (hsize_t)count;
-    hid_t ms = H5Screate_simple(rank, dims, NULL);
-    H5_OK(ms, w->path, name);
+    hid_t ms = H5_OK(H5Screate_simple(rank, dims, NULL), w->path, name);
     H5_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, dims, NULL), w->path, name);
     H5_OK(H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, src), w->path, name);
     H5_OK(H5Sclose(ms), w->path, name);
@@ -914,10 +855,7 @@ void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void 
 void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 {
     double r[2] = {lo, hi};
-    hid_t a = H5Aopen(w->file, AT_RANGE, H5P_DEFAULT);
-    H5_OK(a, w->path, AT_RANGE);
-    H5_OK(H5Awrite(a, H5T_NATIVE_DOUBLE, r), w->path, AT_RANGE);
-    H5_OK(H5Aclose(a), w->path, AT_RANGE);
+    mg_h5_attr_rewrite(w->file, w->path, AT_RANGE, H5T_NATIVE_DOUBLE, r);
     w->info.value_range[0] = lo;
     w->info.value_range[1] = hi;
 }

@@ -26,6 +26,7 @@
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_rng.h"
+#include "mg_util.h"
 
 #define NSLOTS 3                        /* one with the caller, two being prepared */
 #define MAX_BLOCK_BYTES ((int64_t)8 << 20)
@@ -126,13 +127,6 @@ static void fmt(char *buf, size_t size, const char *f, ...)
     va_start(ap, f);
     vsnprintf(buf, size, f, ap);
     va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* ------------------------------------------------------------------ config */
@@ -288,12 +282,12 @@ static bool global_batch(mg_loader *L, slot_t *s, uint64_t step)
         while (j + 1 < L->b && L->sorted[2 * (j + 1)] == L->sorted[2 * j] + 1)
             j++;
         int64_t first = L->sorted[2 * i], count = j - i + 1;
-        double t0 = now_s();
+        double t0 = mg_now();
         if (!read_rows(L, &L->pa, &L->raw_x, first, count, L->scratch))
             return false;
         if (L->info.has_labels && !read_rows(L, &L->pa, &L->raw_y, first, count, L->scratch_labels))
             return false;
-        double t1 = now_s();
+        double t1 = mg_now();
         for (int k = i; k <= j; k++) {
             int64_t at = L->sorted[2 * k + 1];
             decode(L, L->scratch + (k - i) * L->sample_bytes, s->x + (size_t)at * L->sample_floats);
@@ -301,7 +295,7 @@ static bool global_batch(mg_loader *L, slot_t *s, uint64_t step)
             s->idx[at] = L->sorted[2 * k];
         }
         L->pa.read_s += t1 - t0;
-        L->p_decode_s += now_s() - t1;
+        L->p_decode_s += mg_now() - t1;
         i = j + 1;
     }
     return true;
@@ -381,7 +375,7 @@ static bool window_load(const mg_loader *L, io_acct *acct, window_t *win, int64_
 {
     if (upto > win->n_blocks)
         upto = win->n_blocks;
-    double t0 = now_s();
+    double t0 = mg_now();
     for (; win->loaded < upto; win->loaded++) {
         int64_t k = win->loaded;
         /* Keep the disk READ_AHEAD_BLOCKS blocks ahead of the reads. */
@@ -395,11 +389,11 @@ static bool window_load(const mg_loader *L, io_acct *acct, window_t *win, int64_
         bool ok = read_rows(L, acct, &L->raw_x, row, len, win->data + win->buf_start[k] * L->sample_bytes) &&
                   (!L->info.has_labels || read_rows(L, acct, &L->raw_y, row, len, win->labels + win->buf_start[k]));
         if (!ok) {
-            acct->read_s += now_s() - t0;
+            acct->read_s += mg_now() - t0;
             return false;
         }
     }
-    acct->read_s += now_s() - t0;
+    acct->read_s += mg_now() - t0;
     return true;
 }
 
@@ -541,7 +535,7 @@ static bool shard_batch(mg_loader *L, slot_t *s, uint64_t step)
         window_t *win = window_get(L, e, pos, &q);
         if (!win)
             return false;
-        double t0 = now_s();
+        double t0 = mg_now();
         int64_t j = win->order[q];
         decode(L, win->data + j * L->sample_bytes, s->x + (size_t)i * L->sample_floats);
         s->labels[i] = L->info.has_labels ? win->labels[j] : -1;
@@ -555,7 +549,7 @@ static bool shard_batch(mg_loader *L, slot_t *s, uint64_t step)
                 hi = mid - 1;
         }
         s->idx[i] = L->shard_lo + (int64_t)win->block[lo] * L->block_samples + (j - win->buf_start[lo]);
-        L->p_decode_s += now_s() - t0;
+        L->p_decode_s += mg_now() - t0;
     }
     return shard_read_ahead(L, s0 + (uint64_t)L->b);
 }
@@ -652,10 +646,10 @@ const float *mg_loader_next(mg_loader *L, int *labels_out)
     slot_t *s;
     if (!L->cfg.prefetch) {
         s = &L->slot[0];
-        double t0 = now_s();
+        double t0 = mg_now();
         if (!produce(L, s, L->consumed))
             MG_FAIL(NULL, "the data file changed or the disk failed while training", "%s", L->pa.err);
-        L->stats.wait_s += now_s() - t0;
+        L->stats.wait_s += mg_now() - t0;
         L->stats.read_s = L->pa.read_s;
         L->stats.decode_s = L->p_decode_s;
         L->stats.bytes_read = L->pa.bytes;
@@ -671,10 +665,10 @@ const float *mg_loader_next(mg_loader *L, int *labels_out)
         }
         int k = (int)(L->consumed % NSLOTS);
         s = &L->slot[k];
-        double t0 = now_s();
+        double t0 = mg_now();
         while (!s->filled && !L->failed)
             pthread_cond_wait(&L->ready, &L->mu);
-        L->stats.wait_s += now_s() - t0;
+        L->stats.wait_s += mg_now() - t0;
         if (!s->filled) {
             char msg[1024];
             fmt(msg, sizeof msg, "%s", L->pa.err);

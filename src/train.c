@@ -31,6 +31,7 @@
 #include "mg_sample_grid.h"
 #include "mg_train_eval.h"
 #include "mg_transfer.h"
+#include "mg_util.h"
 
 enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, EXTRA };
 
@@ -88,13 +89,6 @@ void mg_train_install_signal_handlers(void)
              "sigaction failed: %s", strerror(errno));
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Overlapped gradient communication so far (both networks' buckets). */
 static double overlap_comm(const mg_trainer *t) { return t->ov_d.comm_s + t->ov_g.comm_s; }
 
@@ -103,7 +97,7 @@ static double comm_so_far(const mg_trainer *t) { return t->t_bn + t->t_wait + ov
 
 static void compute_begin(mg_trainer *t)
 {
-    t->compute_t0 = now();
+    t->compute_t0 = mg_now();
     t->compute_comm0 = comm_so_far(t);
 }
 
@@ -113,7 +107,7 @@ static void compute_begin(mg_trainer *t)
 static void compute_end(mg_trainer *t)
 {
     const double comm = comm_so_far(t) - t->compute_comm0;
-    t->t_compute += now() - t->compute_t0 - comm;
+    t->t_compute += mg_now() - t->compute_t0 - comm;
     t->t_reduce += overlap_comm(t) - t->overlap_logged;
     t->overlap_logged = overlap_comm(t);
 }
@@ -124,9 +118,9 @@ static void timed_wait(mg_trainer *t)
 {
     if (!t->tc.measure_wait)
         return;
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_barrier();
-    t->t_wait += now() - t0;
+    t->t_wait += mg_now() - t0;
 }
 
 /* Sync BatchNorm's reduce callback (ctx: the trainer): the wait, then the sum, timed. */
@@ -134,9 +128,9 @@ static void bn_reduce_timed(float *buf, int n, void *ctx)
 {
     mg_trainer *t = ctx;
     timed_wait(t);
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_allreduce_sum(buf, (size_t)n);
-    t->t_bn += now() - t0;
+    t->t_bn += mg_now() - t0;
 }
 
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
@@ -190,7 +184,7 @@ static const char *sampler_name(const mg_train_cfg *tc)
  * prefetch thread, or making in-memory samples) goes to the data timer. */
 static void draw_real(mg_trainer *t)
 {
-    double t0 = now();
+    double t0 = mg_now();
     if (t->loader) {
         t->real_batch = mg_loader_next(t->loader, NULL);
     } else {
@@ -199,19 +193,19 @@ static void draw_real(mg_trainer *t)
         t->real_batch = t->real;
     }
     t->data_items += (uint64_t)t->tc.batch;
-    t->t_data += now() - t0;
+    t->t_data += mg_now() - t0;
 }
 
 static void draw_noise(mg_trainer *t)
 {
-    double t0 = now();
+    double t0 = mg_now();
     if (t->tc.noise == MG_NOISE_GLOBAL)
         mg_item_normals(t->z, t->local, t->noise_dim, t->tc.seed, MG_STREAM_NOISE,
                         t->noise_items + (uint64_t)t->rank * (uint64_t)t->local);
     else
         mg_rng_fill_normal(&t->noise_rng, t->z, (size_t)t->local * t->noise_dim, 0.0f, 1.0f);
     t->noise_items += (uint64_t)t->tc.batch;
-    t->t_data += now() - t0;
+    t->t_data += mg_now() - t0;
 }
 
 /* ---- one update ---- */
@@ -268,17 +262,17 @@ static bool reduce_update(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, float
                           double *norm)
 {
     timed_wait(t);
-    double t0 = now();
+    double t0 = mg_now();
     if (t->tc.overlap) {
         mg_grad_overlap_finish(ov);
         t->overlap_logged = overlap_comm(t); /* the finish's time goes to t_reduce just below */
     } else {
         memcpy(red, net->grad, net->n_param * sizeof(float));
         memcpy(red + net->n_param, extra, EXTRA * sizeof(float));
-        t0 = now();
+        t0 = mg_now();
         mg_dist_allreduce_mean(red, net->n_param + EXTRA);
     }
-    t->t_reduce += now() - t0;
+    t->t_reduce += mg_now() - t0;
     const double sq = sum_squares(red, net->n_param);
     *norm = sqrt(sq);
     return isfinite(sq) && isfinite(red[net->n_param + X_LOSS]) && isfinite(red[net->n_param + X_STAT_REAL]) &&
@@ -739,7 +733,7 @@ mg_train_result mg_trainer_run(mg_trainer *t)
     mg_train_result r = {.status = MG_TRAIN_DONE, .losses_finite = true};
     const mg_train_cfg *tc = &t->tc;
     long window_start_step = t->step;
-    double window_start = now();
+    double window_start = mg_now();
     while (t->step < tc->steps) {
         step_stats s = {0};
         memcpy(t->snap_g, t->G.state, t->G.n_state * sizeof(float));
@@ -759,7 +753,7 @@ mg_train_result mg_trainer_run(mg_trainer *t)
         if (!isfinite(s.loss_d) || !isfinite(s.loss_g))
             r.losses_finite = false;
         if (t->step % tc->log_interval == 0 || t->step == tc->steps || s.stop) {
-            double tnow = now();
+            double tnow = mg_now();
             log_step(t, &s, t->step - window_start_step, tnow - window_start);
             window_start_step = t->step;
             window_start = tnow;

@@ -7,22 +7,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "mg_checkpoint.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_eval.h"
 #include "mg_h5schema.h"
+#include "mg_util.h"
 
 #define DEFAULT_IMAGE_SAMPLES 5000
 #define DEFAULT_MIXTURE_SAMPLES 2500
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- config ---- */
 
@@ -214,7 +207,7 @@ static void print_progress(const mg_eval_result *r, long step, double seconds)
 
 double mg_train_eval_run(mg_train_eval *e, const mg_net *G, long step, FILE *metrics)
 {
-    const double t0 = now();
+    const double t0 = mg_now();
     memcpy(e->G.param, G->param, G->n_param * sizeof(float));
     memcpy(e->G.state, G->state, G->n_state * sizeof(float));
     mg_eval_result r;
@@ -228,7 +221,7 @@ double mg_train_eval_run(mg_train_eval *e, const mg_net *G, long step, FILE *met
         r = mg_evaluator_run_generator(e->evaluator, &e->G, e->samples, e->cfg.seed);
     }
     snprintf(r.source, sizeof r.source, "generator at step %ld", step);
-    const double seconds = mg_dist_max(now() - t0);
+    const double seconds = mg_dist_max(mg_now() - t0);
     if (mg_dist_rank() == 0) {
         if (metrics)
             write_metrics_line(metrics, &r, step);
