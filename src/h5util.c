@@ -296,8 +296,8 @@ void mg_h5_read_array(hid_t loc, const char *file, const char *name, hid_t mem_t
         same = got[i] == dims[i];
     if (!same) {
         char have[200], want[200];
-        MG_FAIL(file, hint, "dataset %s holds %s values, expected %s", name, shape_text(have, sizeof have, got_rank, got),
-                shape_text(want, sizeof want, rank, dims));
+        MG_FAIL(file, hint, "dataset %s holds %s values, expected %s", name,
+                shape_text(have, sizeof have, got_rank, got), shape_text(want, sizeof want, rank, dims));
     }
     if (!count_of(rank, dims))
         return;

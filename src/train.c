@@ -29,6 +29,7 @@
 #include "mg_grad_overlap.h"
 #include "mg_mem_data.h"
 #include "mg_sample_grid.h"
+#include "mg_text.h"
 #include "mg_train_eval.h"
 #include "mg_transfer.h"
 #include "mg_util.h"
@@ -646,14 +647,6 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
 
 /* ---- logging ---- */
 
-static void json_num(FILE *f, const char *key, double v)
-{
-    if (isfinite(v))
-        fprintf(f, ", \"%s\": %.7g", key, v);
-    else
-        fprintf(f, ", \"%s\": null", key);
-}
-
 static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, double window_seconds)
 {
     /* The window's time split, averaged over ranks (each rank's parts add up to about the
@@ -695,37 +688,41 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
                t->tc.steps, ips, e / 3600, e / 60 % 60, e % 60, s->loss_d, s->loss_g, s->d_real, s->d_fake);
         fflush(stdout);
     }
-    FILE *f = t->metrics;
-    fprintf(f, "{\"step\": %ld", t->step);
-    json_num(f, "loss_d", s->loss_d);
-    json_num(f, "loss_g", s->loss_g);
-    json_num(f, "d_real", s->d_real);
-    json_num(f, "d_fake", s->d_fake);
-    json_num(f, "grad_norm_d", s->norm_d);
-    json_num(f, "grad_norm_g", s->norm_g);
-    json_num(f, "lr_d", s->lr_d);
-    json_num(f, "lr_g", s->lr_g);
-    json_num(f, "images_per_s", ips);
-    json_num(f, "time_compute_s", mean[0]);
-    json_num(f, "time_allreduce_s", mean[1]);
-    json_num(f, "time_data_s", mean[2]);
+    mg_text line = {0};
+    mg_json j;
+    mg_json_begin(&j, &line, 7);
+    mg_json_int(&j, "step", t->step);
+    mg_json_num(&j, "loss_d", s->loss_d);
+    mg_json_num(&j, "loss_g", s->loss_g);
+    mg_json_num(&j, "d_real", s->d_real);
+    mg_json_num(&j, "d_fake", s->d_fake);
+    mg_json_num(&j, "grad_norm_d", s->norm_d);
+    mg_json_num(&j, "grad_norm_g", s->norm_g);
+    mg_json_num(&j, "lr_d", s->lr_d);
+    mg_json_num(&j, "lr_g", s->lr_g);
+    mg_json_num(&j, "images_per_s", ips);
+    mg_json_num(&j, "time_compute_s", mean[0]);
+    mg_json_num(&j, "time_allreduce_s", mean[1]);
+    mg_json_num(&j, "time_data_s", mean[2]);
     if (t->tc.measure_wait)
-        json_num(f, "time_wait_s", mean[3]);
-    json_num(f, "time_bn_sync_s", mean[4]);
-    json_num(f, "time_compute_max_s", compute_max);
-    json_num(f, "time_compute_min_s", compute_min);
-    fprintf(f, ", \"slowest_rank\": %d", slowest_rank);
-    json_num(f, "time_window_s", window_seconds);
-    json_num(f, "peak_rss_mb", max[0] / 1024.0);
-    json_num(f, "peak_rss_mb_mean", mean[5] / 1024.0);
+        mg_json_num(&j, "time_wait_s", mean[3]);
+    mg_json_num(&j, "time_bn_sync_s", mean[4]);
+    mg_json_num(&j, "time_compute_max_s", compute_max);
+    mg_json_num(&j, "time_compute_min_s", compute_min);
+    mg_json_int(&j, "slowest_rank", slowest_rank);
+    mg_json_num(&j, "time_window_s", window_seconds);
+    mg_json_num(&j, "peak_rss_mb", max[0] / 1024.0);
+    mg_json_num(&j, "peak_rss_mb_mean", mean[5] / 1024.0);
     if (t->loader) {
-        fprintf(f, ", \"epoch\": %llu", (unsigned long long)mg_loader_epoch(t->loader));
-        json_num(f, "data_read_s", read);
-        json_num(f, "data_decode_s", decode);
-        json_num(f, "data_bytes", bytes);
+        mg_json_uint(&j, "epoch", (unsigned long long)mg_loader_epoch(t->loader));
+        mg_json_num(&j, "data_read_s", read);
+        mg_json_num(&j, "data_decode_s", decode);
+        mg_json_num(&j, "data_bytes", bytes);
     }
-    fprintf(f, "}\n");
-    fflush(f);
+    mg_json_end(&j);
+    fprintf(t->metrics, "%s\n", mg_text_str(&line));
+    mg_text_free(&line);
+    fflush(t->metrics);
 }
 
 mg_train_result mg_trainer_run(mg_trainer *t)
