@@ -31,7 +31,9 @@ void mg_file_commit(const char *tmp, const char *path);
 
 /* ---- checksum ---- */
 
-/* Order-sensitive checksum (FNV-1a, 64 bit) of bytes: equal buffers, equal sums. */
+/* Order-sensitive checksum of bytes: equal buffers, equal sums. FNV-1a's step and 64-bit
+ * prime, started from 1469598103934665603 (not FNV's offset basis 14695981039346656037):
+ * extractor model files store these sums, so the start value stays as it is. */
 uint64_t mg_checksum(const void *buf, size_t bytes);
 
 #endif

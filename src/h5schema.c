@@ -61,15 +61,6 @@ struct mg_h5_writer {
 static const char *kind_name(mg_data_kind k) { return k == MG_DATA_IMAGES ? "images" : "vectors"; }
 static const char *samples_name(mg_data_kind k) { return k == MG_DATA_IMAGES ? DS_IMAGES : DS_VECTORS; }
 
-static void fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(buf, size, f, ap);
-    va_end(ap);
-}
-
 /* The most specific message on HDF5's error stack, for messages built here. */
 static const char *h5_detail(void)
 {
@@ -92,10 +83,10 @@ int64_t mg_data_sample_bytes(const mg_data_info *info)
 const char *mg_data_describe(const mg_data_info *info, char *buf, size_t size)
 {
     if (info->kind == MG_DATA_IMAGES)
-        fmt(buf, size, "images (%lld, %d, %d, %d) uint8%s", (long long)info->n, info->c, info->h, info->w,
-            info->has_labels ? " + labels" : "");
+        snprintf(buf, size, "images (%lld, %d, %d, %d) uint8%s", (long long)info->n, info->c, info->h, info->w,
+                 info->has_labels ? " + labels" : "");
     else
-        fmt(buf, size, "x (%lld, %d) float32%s", (long long)info->n, info->c, info->has_labels ? " + labels" : "");
+        snprintf(buf, size, "x (%lld, %d) float32%s", (long long)info->n, info->c, info->has_labels ? " + labels" : "");
     return buf;
 }
 
@@ -157,7 +148,7 @@ static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size
             char *s = NULL;
             if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0 &&
                 H5Aread(a, mt, &s) >= 0 && s) {
-                fmt(out, size, "%s", s);
+                snprintf(out, size, "%s", s);
                 H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &s);
                 ok = true;
             }
@@ -169,7 +160,7 @@ static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size
             hid_t mt = H5Tcopy(ft);
             if (mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
                 tmp[len] = 0;
-                fmt(out, size, "%s", tmp);
+                snprintf(out, size, "%s", tmp);
                 ok = true;
             }
             if (mt >= 0)
@@ -352,17 +343,24 @@ static bool check_storage(hid_t d, const char *path, const char *name, int rank,
     return ok;
 }
 
+/* Releases whichever handles are open, without checks: for closing after reads and on
+ * error paths, where a failed close has nothing left to lose. */
+static void release_quietly(hid_t file, hid_t samples, hid_t labels)
+{
+    if (labels >= 0)
+        H5Dclose(labels);
+    if (samples >= 0)
+        H5Dclose(samples);
+    if (file >= 0)
+        H5Fclose(file);
+    H5Eclear2(H5E_DEFAULT);
+}
+
 static void close_file(mg_h5_file *f)
 {
     if (!f)
         return;
-    if (f->labels >= 0)
-        H5Dclose(f->labels);
-    if (f->samples >= 0)
-        H5Dclose(f->samples);
-    if (f->file >= 0)
-        H5Fclose(f->file);
-    H5Eclear2(H5E_DEFAULT);
+    release_quietly(f->file, f->samples, f->labels);
     mg_data_info_free(&f->info);
     mg_free(f->path);
     mg_free(f);
@@ -878,13 +876,7 @@ void mg_h5_writer_abandon(mg_h5_writer *w)
 {
     if (!w)
         return;
-    if (w->labels >= 0)
-        H5Dclose(w->labels);
-    if (w->samples >= 0)
-        H5Dclose(w->samples);
-    if (w->file >= 0)
-        H5Fclose(w->file);
-    H5Eclear2(H5E_DEFAULT);
+    release_quietly(w->file, w->samples, w->labels);
     mg_data_info_free(&w->info);
     mg_free(w->path);
     mg_free(w);

@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,15 +119,6 @@ struct mg_loader {
     double p_decode_s;
 };
 
-static void fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(buf, size, f, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------------------------ config */
 
 void mg_loader_cfg_default(mg_loader_cfg *cfg)
@@ -194,8 +184,8 @@ static bool pread_full(const mg_loader *L, io_acct *acct, void *dst, size_t byte
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
-            fmt(acct->err, sizeof acct->err, "%s: read of %zu bytes at offset %llu failed: %s", L->cfg.path, bytes,
-                (unsigned long long)at, got < 0 ? strerror(errno) : "unexpected end of file (truncated?)");
+            snprintf(acct->err, sizeof acct->err, "%s: read of %zu bytes at offset %llu failed: %s", L->cfg.path, bytes,
+                     (unsigned long long)at, got < 0 ? strerror(errno) : "unexpected end of file (truncated?)");
             return false;
         }
         done += (size_t)got;
@@ -446,7 +436,7 @@ static bool io_idle(mg_loader *L)
         pthread_cond_wait(&L->io_cv, &L->io_mu);
     bool ok = !L->io_failed;
     if (!ok)
-        fmt(L->pa.err, sizeof L->pa.err, "%s", L->ia.err);
+        snprintf(L->pa.err, sizeof L->pa.err, "%s", L->ia.err);
     pthread_mutex_unlock(&L->io_mu);
     return ok;
 }
@@ -671,7 +661,7 @@ const float *mg_loader_next(mg_loader *L, int *labels_out)
         L->stats.wait_s += mg_now() - t0;
         if (!s->filled) {
             char msg[1024];
-            fmt(msg, sizeof msg, "%s", L->pa.err);
+            snprintf(msg, sizeof msg, "%s", L->pa.err);
             pthread_mutex_unlock(&L->mu);
             MG_FAIL(NULL, "the data file changed or the disk failed while training", "%s", msg);
         }
@@ -724,8 +714,8 @@ static void free_buffers(mg_loader *L)
 static bool validate(mg_loader *L, const mg_loader_cfg *cfg, mg_shape in, int B)
 {
     if (B < 1 || B % L->size != 0)
-        return fmt(L->err, sizeof L->err, "global batch %d must be a positive multiple of the number of ranks %d",
-                   B, L->size), false;
+        return snprintf(L->err, sizeof L->err, "global batch %d must be a positive multiple of the number of ranks %d",
+                        B, L->size), false;
     mg_h5_file *f = mg_h5_open(cfg->path, &L->info, L->err, sizeof L->err);
     if (!f)
         return false;
@@ -733,18 +723,22 @@ static bool validate(mg_loader *L, const mg_loader_cfg *cfg, mg_shape in, int B)
     char what[128];
     bool ok = true;
     if (fi->kind == MG_DATA_IMAGES && (fi->c != in.c || fi->h != in.h || fi->w != in.w))
-        ok = (fmt(L->err, sizeof L->err, "%s: samples are (%d, %d, %d) (%s) but the model's input is (%d, %d, %d)",
-                  cfg->path, fi->c, fi->h, fi->w, mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w), false);
+        ok = (snprintf(L->err, sizeof L->err,
+                       "%s: samples are (%d, %d, %d) (%s) but the model's input is (%d, %d, %d)", cfg->path, fi->c,
+                       fi->h, fi->w, mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w),
+              false);
     else if (fi->kind == MG_DATA_VECTORS && (fi->c != in.c || in.h != 1 || in.w != 1))
-        ok = (fmt(L->err, sizeof L->err, "%s: samples are vectors of %d (%s) but the model's input is (%d, %d, %d)",
-                  cfg->path, fi->c, mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w), false);
+        ok = (snprintf(L->err, sizeof L->err,
+                       "%s: samples are vectors of %d (%s) but the model's input is (%d, %d, %d)", cfg->path, fi->c,
+                       mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w),
+              false);
     else if (fi->n < B)
-        ok = (fmt(L->err, sizeof L->err, "%s: holds %lld samples, fewer than the global batch %d", cfg->path,
-                  (long long)fi->n, B), false);
+        ok = (snprintf(L->err, sizeof L->err, "%s: holds %lld samples, fewer than the global batch %d", cfg->path,
+                       (long long)fi->n, B), false);
     else if (cfg->sampler == MG_SAMPLER_SHARD &&
              cfg->memory_bytes / 2 < (size_t)mg_data_sample_bytes(fi) + 8)
-        ok = (fmt(L->err, sizeof L->err, "%s: data.memory_mb (%zu bytes) cannot hold two samples of %lld bytes",
-                  cfg->path, cfg->memory_bytes, (long long)mg_data_sample_bytes(fi)), false);
+        ok = (snprintf(L->err, sizeof L->err, "%s: data.memory_mb (%zu bytes) cannot hold two samples of %lld bytes",
+                       cfg->path, cfg->memory_bytes, (long long)mg_data_sample_bytes(fi)), false);
     else
         ok = mg_h5_raw_layout(f, &L->raw_x, &L->raw_y, L->err, sizeof L->err);
     mg_h5_close(f);
@@ -811,7 +805,7 @@ static mg_loader *open_impl(const mg_loader_cfg *cfg, mg_shape in, int B, int ra
     bool any_bad = collective ? mg_dist_any(!ok) : !ok;
     if (any_bad) {
         char mine[1024], first[1024];
-        fmt(mine, sizeof mine, "%s", ok ? "" : L->err);
+        snprintf(mine, sizeof mine, "%s", ok ? "" : L->err);
         memcpy(first, mine, sizeof first);
         if (collective)
             mg_dist_bcast(first, sizeof first); /* rank 0's verdict, for ranks that saw no problem */
