@@ -100,6 +100,14 @@ void mg_h5_read_array(hid_t loc, const char *file, const char *name, hid_t mem_t
  * missing dataset or one of higher rank is fatal with hint. */
 int mg_h5_shape(hid_t loc, const char *file, const char *name, hsize_t *dims, int max_rank, const char *hint);
 
+/* Rows [start, start + count) along the first dimension of the open dataset set, all of
+ * every other dimension, read into or written from buf (mem_type describes buf). Rows
+ * outside the dataset are fatal. */
+void mg_h5_rows_read(hid_t set, const char *file, const char *name, hid_t mem_type, int64_t start, int64_t count,
+                     void *buf);
+void mg_h5_rows_write(hid_t set, const char *file, const char *name, hid_t mem_type, int64_t start, int64_t count,
+                      const void *buf);
+
 /* A scalar fixed-length string dataset (config texts). */
 void mg_h5_write_text(hid_t loc, const char *file, const char *name, const char *text);
 /* Reads one; returns it allocated (mg_free). Missing or not a fixed-length string is

@@ -329,12 +329,6 @@ void mg_samples_read(mg_samples_file *s, int64_t start, int64_t count, float *ds
              (long long)start, (long long)(start + count), (long long)in->n);
     if (count == 0)
         return;
-    const int rank = in->images ? 4 : 2;
-    hsize_t off[4] = {(hsize_t)start, 0, 0, 0};
-    hsize_t cnt[4] = {(hsize_t)count, (hsize_t)in->c, (hsize_t)in->h, (hsize_t)in->w};
-    hid_t fs = H5_OK(H5Dget_space(s->set), s->path, name);
-    H5_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL), s->path, name);
-    hid_t ms = H5_OK(H5Screate_simple(rank, cnt, NULL), s->path, name);
     const size_t values = (size_t)count * (size_t)in->c * (size_t)in->h * (size_t)in->w;
     if (in->uint8) {
         if (s->raw_size < values) {
@@ -342,19 +336,17 @@ void mg_samples_read(mg_samples_file *s, int64_t start, int64_t count, float *ds
             s->raw = mg_alloc(values, "uint8 samples");
             s->raw_size = values;
         }
-        H5_OK(H5Dread(s->set, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, s->raw), s->path, name);
+        mg_h5_rows_read(s->set, s->path, name, H5T_NATIVE_UINT8, start, count, s->raw);
         for (size_t i = 0; i < values; i++)
             dst[i] = (float)s->raw[i] / 127.5f - 1.0f; /* as the loader maps pixels */
     } else {
-        H5_OK(H5Dread(s->set, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, dst), s->path, name);
+        mg_h5_rows_read(s->set, s->path, name, H5T_NATIVE_FLOAT, start, count, dst);
         const size_t per = values / (size_t)count;
         for (size_t i = 0; i < values; i++)
             if (!isfinite(dst[i]) || (in->images && (dst[i] < -1.0f || dst[i] > 1.0f)))
                 MG_FAIL(s->path, "image samples must be float32 in [-1, 1] (a tanh output) or uint8",
                         "sample %lld holds %g", (long long)(start + (int64_t)(i / per)), (double)dst[i]);
     }
-    H5_OK(H5Sclose(ms), s->path, name);
-    H5_OK(H5Sclose(fs), s->path, name);
 }
 
 void mg_samples_close(mg_samples_file *s)

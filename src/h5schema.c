@@ -68,7 +68,6 @@ static const char *h5_detail(void)
     return mg_h5_detail(buf, sizeof buf);
 }
 
-#define H5_FAIL(object, ...) MG_FAIL((object), "see docs/data.md", __VA_ARGS__)
 /* The writing path fails at once through the one HDF5 error path. */
 #define H5_OK MG_H5_OK
 
@@ -670,25 +669,7 @@ static void read_rows(mg_h5_file *f, hid_t d, const char *name, hid_t memtype, i
     MG_CHECK(start >= 0 && count >= 0 && start + count <= f->info.n, f->path, NULL,
              "reading samples [%lld, %lld) of '%s' outside [0, %lld)", (long long)start,
              (long long)(start + count), name, (long long)f->info.n);
-    if (count == 0)
-        return;
-    hid_t fs = H5Dget_space(d);
-    int rank = fs >= 0 ? H5Sget_simple_extent_ndims(fs) : -1;
-    hsize_t dims[4] = {0}, st[4] = {(hsize_t)start, 0, 0, 0};
-    if (rank > 0)
-        H5Sget_simple_extent_dims(fs, dims, NULL);
-    dims[0] = (hsize_t)count;
-    hid_t ms = rank > 0 ? H5Screate_simple(rank, dims, NULL) : -1;
-    bool ok = ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, dims, NULL) >= 0 &&
-              H5Dread(d, memtype, ms, fs, H5P_DEFAULT, dst) >= 0;
-    const char *detail = ok ? "" : h5_detail();
-    if (ms >= 0)
-        H5Sclose(ms);
-    if (fs >= 0)
-        H5Sclose(fs);
-    if (!ok)
-        H5_FAIL(f->path, "cannot read samples [%lld, %lld) of '%s': %s", (long long)start,
-                (long long)(start + count), name, detail);
+    mg_h5_rows_read(d, f->path, name, memtype, start, count, dst);
 }
 
 void mg_h5_read_samples(mg_h5_file *f, int64_t start, int64_t count, void *dst)
@@ -822,31 +803,16 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
     return w;
 }
 
-static void write_slab(mg_h5_writer *w, hid_t d, const char *name, hid_t memtype, int64_t start, int64_t count,
-                       const void *src)
-{
-    hid_t fs = H5_OK(H5Dget_space(d), w->path, name);
-    const int rank = H5_OK(H5Sget_simple_extent_ndims(fs), w->path, name);
-    hsize_t dims[4] = {0}, st[4] = {(hsize_t)start, 0, 0, 0};
-    H5_OK(H5Sget_simple_extent_dims(fs, dims, NULL), w->path, name);
-    dims[0] = (hsize_t)count;
-    hid_t ms = H5_OK(H5Screate_simple(rank, dims, NULL), w->path, name);
-    H5_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, dims, NULL), w->path, name);
-    H5_OK(H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, src), w->path, name);
-    H5_OK(H5Sclose(ms), w->path, name);
-    H5_OK(H5Sclose(fs), w->path, name);
-}
-
 void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void *samples, const int32_t *labels)
 {
     MG_CHECK(start >= 0 && count >= 1 && start + count <= w->info.n, w->path, NULL,
              "writing samples [%lld, %lld) outside [0, %lld)", (long long)start, (long long)(start + count),
              (long long)w->info.n);
-    write_slab(w, w->samples, samples_name(w->info.kind),
-               w->info.kind == MG_DATA_IMAGES ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, start, count, samples);
+    mg_h5_rows_write(w->samples, w->path, samples_name(w->info.kind),
+                     w->info.kind == MG_DATA_IMAGES ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, start, count, samples);
     if (w->labels >= 0) {
         MG_CHECK(labels != NULL, w->path, NULL, "the file has labels but none were given");
-        write_slab(w, w->labels, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
+        mg_h5_rows_write(w->labels, w->path, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
     }
 }
 

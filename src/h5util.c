@@ -306,6 +306,41 @@ void mg_h5_read_array(hid_t loc, const char *file, const char *name, hid_t mem_t
     H5_OK(H5Dclose(set), file, name);
 }
 
+static void rows_io(hid_t set, const char *file, const char *name, hid_t mem_type, int64_t start, int64_t count,
+                    void *read_to, const void *write_from)
+{
+    hid_t fs = H5_OK(H5Dget_space(set), file, name);
+    hsize_t dims[H5S_MAX_RANK] = {0}, offset[H5S_MAX_RANK] = {0};
+    const int rank = H5_OK(H5Sget_simple_extent_dims(fs, dims, NULL), file, name);
+    MG_CHECK(rank >= 1 && start >= 0 && count >= 0 && (hsize_t)(start + count) <= dims[0], file, NULL,
+             "rows [%lld, %lld) of dataset %s outside [0, %llu)", (long long)start, (long long)(start + count), name,
+             rank >= 1 ? (unsigned long long)dims[0] : 0ull);
+    if (count > 0) {
+        offset[0] = (hsize_t)start;
+        dims[0] = (hsize_t)count;
+        hid_t ms = H5_OK(H5Screate_simple(rank, dims, NULL), file, name);
+        H5_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, offset, NULL, dims, NULL), file, name);
+        if (write_from)
+            H5_OK(H5Dwrite(set, mem_type, ms, fs, H5P_DEFAULT, write_from), file, name);
+        else
+            H5_OK(H5Dread(set, mem_type, ms, fs, H5P_DEFAULT, read_to), file, name);
+        H5_OK(H5Sclose(ms), file, name);
+    }
+    H5_OK(H5Sclose(fs), file, name);
+}
+
+void mg_h5_rows_read(hid_t set, const char *file, const char *name, hid_t mem_type, int64_t start, int64_t count,
+                     void *buf)
+{
+    rows_io(set, file, name, mem_type, start, count, buf, NULL);
+}
+
+void mg_h5_rows_write(hid_t set, const char *file, const char *name, hid_t mem_type, int64_t start, int64_t count,
+                      const void *buf)
+{
+    rows_io(set, file, name, mem_type, start, count, NULL, buf);
+}
+
 void mg_h5_write_text(hid_t loc, const char *file, const char *name, const char *text)
 {
     hid_t t = fixed_string_type(file, name, strlen(text));

@@ -144,6 +144,29 @@ static void test_h5_refusals(void **state)
     MG_EXPECT_FATAL(mg_h5_open_read(cut, "test file", hint), "cannot read test file");
 }
 
+static void test_h5_rows(void **state)
+{
+    (void)state;
+    char path[300], tmp[400];
+    snprintf(path, sizeof path, "%s/rows.h5", dir);
+    hid_t f = mg_h5_create_tmp(path, tmp, sizeof tmp);
+    const int32_t zero[10] = {0};
+    const hsize_t dims[2] = {5, 2};
+    mg_h5_write_array(f, tmp, "r", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, zero);
+    hid_t set = H5Dopen2(f, "r", H5P_DEFAULT);
+    assert_true(set >= 0);
+    const int32_t mid[4] = {1, 2, 3, 4};
+    mg_h5_rows_write(set, tmp, "r", H5T_NATIVE_INT32, 1, 2, mid);
+    int32_t all[10];
+    mg_h5_rows_read(set, tmp, "r", H5T_NATIVE_INT32, 0, 5, all);
+    const int32_t want[10] = {0, 0, 1, 2, 3, 4, 0, 0, 0, 0};
+    assert_memory_equal(all, want, sizeof want);
+    mg_h5_rows_read(set, tmp, "r", H5T_NATIVE_INT32, 5, 0, all); /* no rows: nothing read */
+    MG_EXPECT_FATAL(mg_h5_rows_read(set, tmp, "r", H5T_NATIVE_INT32, 4, 2, all), "rows [4, 6) of dataset r outside");
+    assert_true(H5Dclose(set) >= 0);
+    mg_h5_commit(f, tmp, path);
+}
+
 static void test_files_and_checksum(void **state)
 {
     (void)state;
@@ -224,6 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_h5_round_trip),
         cmocka_unit_test(test_h5_refusals),
+        cmocka_unit_test(test_h5_rows),
         cmocka_unit_test(test_files_and_checksum),
         cmocka_unit_test(test_text_and_json),
     };
