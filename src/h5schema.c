@@ -131,40 +131,54 @@ static bool bad(char *err, size_t errlen, const char *f, ...)
     return false;
 }
 
-/* Reads a string attribute (variable or fixed length) into out; false if absent or unreadable. */
-static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size)
+/* A string attribute, scalar or 1-d, variable or fixed length (as h5py and mpigan write
+ * them), as *count allocated strings (release with free_strings); NULL when it is absent
+ * or not strings. Never fails: the reading side reports instead (see the top). */
+static char **read_attr_strings(hid_t loc, const char *name, hssize_t *count)
 {
-    out[0] = 0;
-    if (H5Aexists(loc, name) <= 0)
-        return false;
-    bool ok = false;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    char **out = NULL;
+    hid_t a = H5Aexists(loc, name) > 0 ? H5Aopen(loc, name, H5P_DEFAULT) : -1;
     hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
     hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-    if (ft >= 0 && sp >= 0 && H5Tget_class(ft) == H5T_STRING && H5Sget_simple_extent_npoints(sp) == 1) {
+    const hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && n > 0 && n < 1000000) {
+        char **s = mg_alloc((size_t)n * sizeof(char *), name);
+        bool ok = false;
         if (H5Tis_variable_str(ft) > 0) {
+            char **v = mg_alloc((size_t)n * sizeof(char *), name);
             hid_t mt = H5Tcopy(H5T_C_S1);
-            char *s = NULL;
             if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0 &&
-                H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(out, size, "%s", s);
-                H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &s);
+                H5Aread(a, mt, v) >= 0) {
                 ok = true;
+                for (hssize_t i = 0; i < n; i++)
+                    ok = ok && v[i] != NULL;
+                for (hssize_t i = 0; ok && i < n; i++)
+                    s[i] = mg_strdup(v[i]);
+                H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
             }
             if (mt >= 0)
                 H5Tclose(mt);
+            mg_free(v);
         } else {
-            size_t len = H5Tget_size(ft);
-            char *tmp = mg_alloc(len + 1, "attribute");
+            const size_t len = H5Tget_size(ft);
+            char *buf = mg_alloc((size_t)n * len + 1, name);
             hid_t mt = H5Tcopy(ft);
-            if (mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
-                tmp[len] = 0;
-                snprintf(out, size, "%s", tmp);
+            if (mt >= 0 && H5Aread(a, mt, buf) >= 0) {
                 ok = true;
+                for (hssize_t i = 0; i < n; i++) {
+                    s[i] = mg_alloc(len + 1, name);
+                    memcpy(s[i], buf + (size_t)i * len, len);
+                }
             }
             if (mt >= 0)
                 H5Tclose(mt);
-            mg_free(tmp);
+            mg_free(buf);
+        }
+        if (ok) {
+            out = s;
+            *count = n;
+        } else {
+            mg_free(s);
         }
     }
     if (sp >= 0)
@@ -174,6 +188,26 @@ static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size
     if (a >= 0)
         H5Aclose(a);
     H5Eclear2(H5E_DEFAULT);
+    return out;
+}
+
+static void free_strings(char **s, hssize_t n)
+{
+    for (hssize_t i = 0; s && i < n; i++)
+        mg_free(s[i]);
+    mg_free(s);
+}
+
+/* Reads a single-string attribute into out; false if absent, not one string or unreadable. */
+static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size)
+{
+    out[0] = 0;
+    hssize_t n = 0;
+    char **s = read_attr_strings(loc, name, &n);
+    const bool ok = s && n == 1;
+    if (ok)
+        snprintf(out, size, "%s", s[0]);
+    free_strings(s, n);
     return ok;
 }
 
@@ -214,51 +248,11 @@ static bool read_attr_u64(hid_t loc, const char *name, uint64_t *out)
 /* Class names: a 1-D string attribute (variable or fixed length). */
 static void read_class_names(hid_t loc, mg_data_info *info)
 {
-    if (H5Aexists(loc, AT_CLASSES) <= 0)
-        return;
-    hid_t a = H5Aopen(loc, AT_CLASSES, H5P_DEFAULT);
-    hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && n > 0 && n < 1000000) {
-        if (H5Tis_variable_str(ft) > 0) {
-            char **s = mg_alloc((size_t)n * sizeof(char *), "class names");
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0 &&
-                H5Aread(a, mt, s) >= 0) {
-                mg_data_info_set_classes(info, (int)n, (const char *const *)s);
-                H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, s);
-            }
-            if (mt >= 0)
-                H5Tclose(mt);
-            mg_free(s);
-        } else {
-            size_t len = H5Tget_size(ft);
-            char *buf = mg_alloc((size_t)n * len + 1, "class names");
-            char **s = mg_alloc((size_t)n * sizeof(char *), "class names");
-            hid_t mt = H5Tcopy(ft);
-            if (mt >= 0 && H5Aread(a, mt, buf) >= 0) {
-                for (hssize_t i = 0; i < n; i++) {
-                    s[i] = mg_alloc(len + 1, "class name");
-                    memcpy(s[i], buf + (size_t)i * len, len);
-                }
-                mg_data_info_set_classes(info, (int)n, (const char *const *)s);
-                for (hssize_t i = 0; i < n; i++)
-                    mg_free(s[i]);
-            }
-            if (mt >= 0)
-                H5Tclose(mt);
-            mg_free(s);
-            mg_free(buf);
-        }
-    }
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Eclear2(H5E_DEFAULT);
+    hssize_t n = 0;
+    char **s = read_attr_strings(loc, AT_CLASSES, &n);
+    if (s)
+        mg_data_info_set_classes(info, (int)n, (const char *const *)s);
+    free_strings(s, n);
 }
 
 /* Checks the type, rank and dimensions of a dataset. dims gets the extent. */
