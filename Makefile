@@ -52,8 +52,9 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h) $(BUILD)/config.mk
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+# rebuilt from scratch, so that a removed source leaves no stale object behind
 $(BUILD)/libmpigan.a: $(LIB_OBJ)
-	@ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/mpigan: $(BUILD)/src/main.o $(BUILD)/libmpigan.a
 	@echo "  LINK    $@"

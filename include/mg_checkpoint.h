@@ -83,7 +83,4 @@ void mg_ckpt_read_net(const char *path, const char *which, mg_net *net);
 /* True when the checkpoint holds the network group which ("G_ema": an EMA generator). */
 bool mg_ckpt_has_net(const char *path, const char *which);
 
-/* Creates dir and its parents (mkdir -p); fatal on failure. */
-void mg_mkdir_p(const char *dir);
-
 #endif

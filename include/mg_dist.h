@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_util.h" /* mg_checksum: what replicas compare with mg_dist_all_equal_u64 */
+
 typedef struct {
     int rank, size;
     int node_size;      /* ranks sharing this rank's node (shared-memory domain) */
@@ -61,8 +63,6 @@ bool mg_dist_reqs_progress(mg_dist_reqs *r);
 /* Waits for every started sum, then forgets them (the set is reusable). */
 void mg_dist_reqs_wait(mg_dist_reqs *r);
 
-/* Order-sensitive checksum (FNV-1a over the bytes) of a buffer; equal replicas agree. */
-uint64_t mg_checksum(const void *buf, size_t bytes);
 /* True when every rank passes the same checksum. */
 bool mg_dist_all_equal_u64(uint64_t v);
 

@@ -1,4 +1,4 @@
-/* HDF5 files of the evaluation (issue #5): the ONLY module that knows their layouts.
+/* HDF5 files of the evaluation: the ONLY module that knows their layouts.
  * docs/evaluation.md describes them for users; h5dump or h5py read them all.
  *
  * Extractor model (format "mpigan-classifier"), written by `mpigan classifier train`:
@@ -23,10 +23,11 @@
  *   root attributes: format, format_version, source, extractor, extractor_checksum, seed.
  *
  * Generator samples (`mpigan sample -o FILE.h5` or any other tool): `images` float32 in
- * [-1, 1] or uint8 (N, C, H, W), or `x` float32 (N, D); read here by rows.
+ * [-1, 1] or uint8 (N, C, H, W), or `x` float32 (N, D); read here by rows. mpigan writes
+ * float32 and a root attribute source (what the samples came from).
  *
- * Every file is written to PATH.tmp-PID and renamed when complete; every HDF5 call is
- * checked and failures name the file and the object. */
+ * Every file is written to PATH.tmp-PID and renamed when complete (mg_h5_commit); every
+ * HDF5 call is checked (mg_h5util.h) and failures name the file and the object. */
 #ifndef MG_EVAL_FILES_H
 #define MG_EVAL_FILES_H
 
@@ -103,6 +104,11 @@ void mg_features_file_write(const char *path, const float *features, int64_t n, 
 /* ---- generator samples ---- */
 
 typedef struct mg_samples_file mg_samples_file;
+
+/* Writes n samples, (n, c, h, w) floats, atomically (creating path's directory): images
+ * (N, C, H, W) when h or w exceeds 1, else vectors x (N, C); source names their origin. */
+void mg_samples_file_write(const char *path, const float *samples, int64_t n, int c, int h, int w,
+                           const char *source);
 
 typedef struct {
     bool images;         /* images (N, C, H, W), else vectors x (N, D) */

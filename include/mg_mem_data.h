@@ -10,7 +10,10 @@
 #include <stdint.h>
 
 #include "mg_layer.h"
-#include "mg_train.h"
+
+/* Where the trainer's real samples come from (config data.source, or data.path for
+ * HDF5): the in-memory sources made here, or an HDF5 file read by the loader (mg_loader.h). */
+typedef enum { MG_DATA_RING8, MG_DATA_GRID25, MG_DATA_SYNTHETIC, MG_DATA_HDF5 } mg_data_source;
 
 /* The per-sample shape source produces given the networks' data shape want (synthetic
  * takes want; the mixtures are (2)). */

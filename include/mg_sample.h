@@ -27,9 +27,8 @@ float *mg_sample_generate(const char *checkpoint, int n, uint64_t seed, mg_shape
  * an error naming the file when the run had no train.ema). */
 float *mg_sample_generate_from(const char *checkpoint, const char *which, int n, uint64_t seed, mg_shape *shape);
 
-/* Writes samples to an HDF5 file: `images` float32 (n, c, h, w) for images, `x` float32
- * (n, d) for vectors, and an attribute source (the checkpoint path). Written to
- * path.tmp and renamed. */
+/* Writes samples as a generator-samples file (mg_samples_file_write, mg_eval_files.h)
+ * whose source is the checkpoint path. */
 void mg_sample_write_h5(const char *path, const float *samples, int n, mg_shape shape, const char *checkpoint);
 
 #endif

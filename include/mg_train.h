@@ -26,13 +26,13 @@
 #include "mg_ema.h"
 #include "mg_loader.h"
 #include "mg_loss.h"
+#include "mg_mem_data.h"
 #include "mg_net.h"
 #include "mg_optim.h"
 #include "mg_sched.h"
 #include "mg_train_eval.h"
 #include "mg_transfer.h"
 
-typedef enum { MG_DATA_RING8, MG_DATA_GRID25, MG_DATA_SYNTHETIC, MG_DATA_HDF5 } mg_data_source;
 typedef enum { MG_NOISE_GLOBAL, MG_NOISE_PER_RANK } mg_noise_streams;
 
 /* Everything the trainer reads from the config, with defaults filled in. Owned strings

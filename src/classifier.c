@@ -26,15 +26,9 @@
 #include "mg_loss.h"
 #include "mg_optim.h"
 #include "mg_sched.h"
+#include "mg_util.h"
 
 #define FLIP_STREAM 0x464C4950u /* "FLIP" */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct {
     char test_data[1024], features[64], out[1024];
@@ -185,15 +179,15 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     double window[3] = {0, 0, 0}; /* loss sum, correct, samples: this rank, since the last log */
     double t_compute = 0, t_reduce = 0, t_data = 0;
     mg_dist_barrier();
-    const double t_start = now();
+    const double t_start = mg_now();
     double t_log = t_start;
     for (long step = 0; step < steps; step++) {
-        double t0 = now();
+        double t0 = mg_now();
         const float *batch = mg_loader_next(L, labels);
         memcpy(x, batch, (size_t)local * sample * sizeof(float));
         if (c.hflip)
             random_flips(x, local, net.in, c.seed, (uint64_t)step * (uint64_t)c.batch + (uint64_t)rank * local);
-        double t1 = now();
+        double t1 = mg_now();
         mg_net_zero_grad(&net);
         const float *logits = mg_net_forward(&net, x, local, MG_TRAIN);
         const float loss = mg_softmax_xent(logits, labels, local, k, dlogits, NULL);
@@ -202,11 +196,11 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
         window[0] += (double)loss * local;
         window[2] += local;
         mg_net_backward(&net, dlogits, true, false);
-        double t2 = now();
+        double t2 = mg_now();
         mg_dist_allreduce_mean(net.grad, net.n_param);
-        double t3 = now();
+        double t3 = mg_now();
         mg_optim_step(&opt, net.param, net.grad, mg_sched_lr(&c.sched, c.opt.lr, step, steps));
-        double t4 = now();
+        double t4 = mg_now();
         t_data += t1 - t0;
         t_compute += (t2 - t1) + (t4 - t3);
         t_reduce += t3 - t2;
@@ -219,7 +213,7 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
                 res.first_loss = mean_loss;
             res.final_loss = mean_loss;
             res.train_accuracy = window[1] / window[2];
-            const double t = now();
+            const double t = mg_now();
             if (verbose)
                 printf("classifier: step %6ld/%ld  epoch %.2f  loss %.4f  train acc %.3f  lr %.2e  %.0f img/s\n",
                        step + 1, steps, (double)(step + 1) * c.batch / (double)info->n, mean_loss,
@@ -230,7 +224,7 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
             window[0] = window[1] = window[2] = 0;
         }
     }
-    res.train_seconds = mg_dist_max(now() - t_start);
+    res.train_seconds = mg_dist_max(mg_now() - t_start);
     res.compute_seconds = t_compute, res.allreduce_seconds = t_reduce, res.data_seconds = t_data;
     mg_loader_close(L);
 
@@ -241,9 +235,9 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
         mg_checksum(net.param, net.n_param * sizeof(float)) ^ (mg_checksum(net.state, net.n_state * sizeof(float)) << 1);
     res.replicas_equal = mg_dist_all_equal_u64(replica_sum);
 
-    const double t_test = now();
+    const double t_test = mg_now();
     res.test_accuracy = mg_classifier_accuracy(&net, c.test_data);
-    res.test_seconds = mg_dist_max(now() - t_test);
+    res.test_seconds = mg_dist_max(mg_now() - t_test);
 
     mg_model_file m = {0};
     m.config_text = (char *)config_text;

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <math.h>
 #include <png.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,20 +22,11 @@
 
 #include "mg_error.h"
 #include "mg_rng.h"
+#include "mg_util.h"
 
 #define PATH_CAP 4096
 #define MAX_JOB_BUFS 8
 #define WRITE_BYTES ((int64_t)4 << 20) /* samples buffered per HDF5 write */
-
-/* snprintf whose truncation (of over-long paths in messages) is intended. */
-static void fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(buf, size, f, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------------ the job */
 
@@ -92,7 +82,7 @@ static void job_begin(const char *final_path)
     MG_CHECK(!job.active, final_path, NULL, "a conversion is already running");
     MG_CHECK(strlen(final_path) + 32 < PATH_CAP, final_path, NULL, "output path too long");
     memset(&job, 0, sizeof job);
-    fmt(job.tmp, sizeof job.tmp, "%s.tmp-%ld", final_path, (long)getpid());
+    mg_tmp_path(job.tmp, sizeof job.tmp, final_path);
     job.active = 1;
     job.prev = mg_set_fatal_handler(job_handler);
 }
@@ -109,9 +99,7 @@ static void job_commit(const char *final_path)
 {
     mg_h5_writer_close(job.w);
     job.w = NULL;
-    if (rename(job.tmp, final_path) != 0)
-        MG_FAIL(final_path, "check write permission on the output directory", "cannot rename %s to it: %s",
-                job.tmp, strerror(errno));
+    mg_file_commit(job.tmp, final_path);
     job.tmp[0] = 0;
     job_release();
     job.active = 0;
@@ -213,8 +201,8 @@ static void convert_idx_pair(const char *images_gz, const char *labels_gz, const
     info.has_labels = true;
     info.value_range[0] = 0;
     info.value_range[1] = 255;
-    fmt(info.split, sizeof info.split, "%s", split);
-    fmt(info.source, sizeof info.source,
+    snprintf(info.split, sizeof info.split, "%s", split);
+    snprintf(info.source, sizeof info.source,
              "Fashion-MNIST (Xiao, Rasul and Vollgraf 2017), %s split, converted by `mpigan data fmnist` from %.200s",
              split, images_gz);
     mg_data_info_set_classes(&info, 10, fmnist_classes);
@@ -246,7 +234,7 @@ static void join_path(char *out, const char *dir, const char *name)
 {
     MG_CHECK(strlen(dir) + strlen(name) + 2 < PATH_CAP, dir, NULL, "path too long");
     size_t n = strlen(dir);
-    fmt(out, PATH_CAP, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
+    snprintf(out, PATH_CAP, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
 }
 
 void mg_convert_fmnist(const char *idx_dir, const char *out_dir)
@@ -286,7 +274,7 @@ void mg_mixture_params(mg_mixture_info *mix, mg_mixture_kind kind, double sigma)
 {
     memset(mix, 0, sizeof *mix);
     if (kind == MG_MIXTURE_RING) {
-        fmt(mix->generator, sizeof mix->generator, "ring");
+        snprintf(mix->generator, sizeof mix->generator, "ring");
         mix->n_modes = 8;
         for (int k = 0; k < 8; k++) {
             double a = 2.0 * M_PI * k / 8.0;
@@ -295,7 +283,7 @@ void mg_mixture_params(mg_mixture_info *mix, mg_mixture_kind kind, double sigma)
         }
         mix->sigma = 0.01;
     } else {
-        fmt(mix->generator, sizeof mix->generator, "grid");
+        snprintf(mix->generator, sizeof mix->generator, "grid");
         mix->n_modes = 25;
         for (int i = 0; i < 5; i++)
             for (int j = 0; j < 5; j++) {
@@ -322,7 +310,7 @@ void mg_convert_mixture(const char *out_path, mg_mixture_kind kind, int64_t n, u
     info.c = 2;
     info.h = info.w = 1;
     info.has_labels = true;
-    fmt(info.source, sizeof info.source,
+    snprintf(info.source, sizeof info.source,
              "synthetic 2-D mixture of %d Gaussians (%s), sigma %g, seed %llu, written by `mpigan data mixture`; "
              "labels are mode indices",
              mix.n_modes, mix.generator, mix.sigma, (unsigned long long)seed);
@@ -361,7 +349,7 @@ static char png_message[256];
 
 static void png_error_fn(png_structp png, png_const_charp msg)
 {
-    fmt(png_message, sizeof png_message, "%s", msg);
+    snprintf(png_message, sizeof png_message, "%s", msg);
     png_longjmp(png, 1);
 }
 
@@ -586,7 +574,7 @@ void mg_convert_png_dir(const char *dir, const char *out_path)
     info.has_labels = labels != NULL;
     info.value_range[0] = 0;
     info.value_range[1] = 255;
-    fmt(info.source, sizeof info.source, "PNG images from %.400s, converted by `mpigan data png`", dir);
+    snprintf(info.source, sizeof info.source, "PNG images from %.400s, converted by `mpigan data png`", dir);
     job.w = mg_h5_create(job.tmp, &info, NULL);
 
     int64_t per = rows_per_write(&info), sb = mg_data_sample_bytes(&info);

@@ -212,17 +212,6 @@ void mg_dist_reqs_wait(mg_dist_reqs *r)
     r->used = 0;
 }
 
-uint64_t mg_checksum(const void *buf, size_t bytes)
-{
-    const unsigned char *p = buf;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < bytes; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 bool mg_dist_all_equal_u64(uint64_t v)
 {
     if (world.size == 1)

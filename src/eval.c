@@ -11,7 +11,6 @@
 #include "mg_eval.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +22,8 @@
 #include "mg_eval_files.h"
 #include "mg_extractor.h"
 #include "mg_scatter_png.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "mg_text.h"
+#include "mg_util.h"
 
 void mg_eval_cfg_default(mg_eval_cfg *c)
 {
@@ -202,13 +196,13 @@ static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed
     float *x = mg_alloc_floats((size_t)batch * mg_shape_size(in), "evaluation batch");
     for (int64_t start = sh->lo; start < sh->hi; start += batch) {
         const int m = (int)(sh->hi - start < batch ? sh->hi - start : batch);
-        const double t0 = now();
+        const double t0 = mg_now();
         source_fill(src, start, m, x);
-        const double t1 = now();
+        const double t1 = mg_now();
         float *f = sh->feats + (size_t)(start - sh->lo) * d, *p = sh->probs + (size_t)(start - sh->lo) * k;
         mg_extractor_run(&e->ex, x, m, f, p);
         mg_eval_sums_add(&sh->sums, f, p, split + start, m, src->what);
-        const double t2 = now();
+        const double t2 = mg_now();
         sh->t_generate += t1 - t0;
         sh->t_features += t2 - t1;
     }
@@ -258,7 +252,7 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
     MG_CHECK(cfg->batch > 0 && cfg->splits > 0 && cfg->kid_subsets > 0 && cfg->kid_subset_size >= 2, "evaluation",
              NULL, "bad settings: batch %d, splits %d, KID %d x %d", cfg->batch, cfg->splits, cfg->kid_subsets,
              cfg->kid_subset_size);
-    const double t0 = now();
+    const double t0 = mg_now();
     mg_evaluator *e = mg_alloc(sizeof *e, "evaluator");
     e->cfg = *cfg;
     /* the extractor runs a batch in pieces of at most 64: as fast per sample as larger
@@ -329,11 +323,11 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
         compute_reference(e, &key, cache_path);
         e->recomputed = true;
         if (cfg->verbose && mg_dist_rank() == 0)
-            fprintf(stderr, "eval: cached them in %s (%.1f s)\n", cache_path, now() - t0);
+            fprintf(stderr, "eval: cached them in %s (%.1f s)\n", cache_path, mg_now() - t0);
     }
     mg_dist_bcast(&e->ref.is_mean, sizeof e->ref.is_mean);
     mg_dist_bcast(&e->ref.is_std, sizeof e->ref.is_std);
-    e->reference_seconds = mg_dist_max(now() - t0);
+    e->reference_seconds = mg_dist_max(mg_now() - t0);
     return e;
 }
 
@@ -355,7 +349,7 @@ void mg_evaluator_save_features(mg_evaluator *e, const char *path)
 
 static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64_t seed)
 {
-    const double t_start = now();
+    const double t_start = mg_now();
     const int rank = mg_dist_rank(), size = mg_dist_size();
     mg_eval_result r;
     memset(&r, 0, sizeof r);
@@ -382,14 +376,14 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     r.time_generate = mg_dist_max(sh.t_generate);
     r.time_features = mg_dist_max(sh.t_features);
 
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_reduce_sum_f64_root(sh.sums.buf, sh.sums.n_values);
     float *all = mg_alloc_floats((size_t)n * (size_t)d, "all features");
     mg_dist_allgather_floats(sh.feats, local * d, all);
-    r.time_reduce = mg_dist_max(now() - t0);
+    r.time_reduce = mg_dist_max(mg_now() - t0);
 
     /* KID: subsets j = rank, rank + P, ...; their estimates summed into rank 0 */
-    t0 = now();
+    t0 = mg_now();
     r.kid_subsets = e->cfg.kid_subsets;
     int64_t m = e->cfg.kid_subset_size;
     m = m < n ? m : n;
@@ -398,7 +392,7 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     double *kid = mg_alloc(sizeof(double) * (size_t)r.kid_subsets, "KID estimates");
     mg_kid_subsets(all, n, e->ref.features, e->ref.n, d, (int)m, r.kid_subsets, seed, rank, size, kid);
     mg_dist_reduce_sum_f64_root(kid, (size_t)r.kid_subsets);
-    r.time_kid = mg_dist_max(now() - t0);
+    r.time_kid = mg_dist_max(mg_now() - t0);
 
     if (e->save_features[0]) {
         float *probs = rank == 0 ? mg_alloc_floats((size_t)n * (size_t)k, "all probabilities") : NULL;
@@ -409,7 +403,7 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     }
 
     if (rank == 0) {
-        t0 = now();
+        t0 = mg_now();
         mg_kid_finish(kid, r.kid_subsets, &r.kid_mean, &r.kid_std);
         double *mu = mg_alloc(sizeof(double) * (size_t)d, "sample mean");
         double *cov = mg_alloc(sizeof(double) * (size_t)d * (size_t)d, "sample covariance");
@@ -419,14 +413,14 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
         r.is_splits = e->cfg.splits;
         r.coverage = mg_class_coverage(&sh.sums);
         memcpy(r.class_hist, sh.sums.class_hist, sizeof(double) * (size_t)k);
-        r.time_linalg = now() - t0;
+        r.time_linalg = mg_now() - t0;
         mg_free(mu);
         mg_free(cov);
     }
     mg_free(kid);
     mg_free(all);
     share_free(&sh);
-    r.time_total = mg_dist_max(now() - t_start) + r.time_reference;
+    r.time_total = mg_dist_max(mg_now() - t_start) + r.time_reference;
     return r;
 }
 
@@ -454,7 +448,7 @@ mg_eval_result mg_evaluator_run_file(mg_evaluator *e, const char *path, bool rea
 
 static mg_eval_result run_mixture(source *src, int64_t n, const mg_mixture_info *mix, const char *png)
 {
-    const double t_start = now();
+    const double t_start = mg_now();
     mg_eval_result r;
     memset(&r, 0, sizeof r);
     n = samples_to_use(src, n);
@@ -472,20 +466,20 @@ static mg_eval_result run_mixture(source *src, int64_t n, const mg_mixture_info 
     mg_eval_sums sums;
     mg_eval_sums_init(&sums, 0, 0, 0, mix->n_modes);
     float *points = mg_alloc_floats(2 * (size_t)(hi - lo > 0 ? hi - lo : 1), "mixture samples");
-    double t0 = now();
+    double t0 = mg_now();
     for (int64_t start = lo; start < hi; start += src->batch) {
         const int m = (int)(hi - start < src->batch ? hi - start : src->batch);
         source_fill(src, start, m, points + 2 * (size_t)(start - lo));
     }
-    r.time_generate = mg_dist_max(now() - t0);
+    r.time_generate = mg_dist_max(mg_now() - t0);
     mg_eval_sums_add_points(&sums, points, hi - lo, (const double(*)[2])mix->means, mix->sigma);
-    t0 = now();
+    t0 = mg_now();
     mg_dist_reduce_sum_f64_root(sums.buf, sums.n_values);
     const bool plot = png && png[0];
     float *all = plot && mg_dist_rank() == 0 ? mg_alloc_floats(2 * (size_t)n, "all mixture samples") : NULL;
     if (plot)
         mg_dist_gather_floats(points, 2 * (hi - lo), all);
-    r.time_reduce = mg_dist_max(now() - t0);
+    r.time_reduce = mg_dist_max(mg_now() - t0);
     if (mg_dist_rank() == 0) {
         r.modes = mg_mode_report_from(&sums);
         if (plot)
@@ -495,7 +489,7 @@ static mg_eval_result run_mixture(source *src, int64_t n, const mg_mixture_info 
     mg_free(all);
     mg_free(points);
     mg_eval_sums_free(&sums);
-    r.time_total = mg_dist_max(now() - t_start);
+    r.time_total = mg_dist_max(mg_now() - t_start);
     return r;
 }
 
@@ -521,138 +515,91 @@ mg_eval_result mg_eval_mixture_file(const char *path, bool real, int64_t n, cons
 
 /* ---- output ---- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(text *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        MG_CHECK(n >= 0, "report", NULL, "formatting failed");
-        if (t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        char *grown = mg_alloc(2 * t->cap + (size_t)n, "report");
-        memcpy(grown, t->buf, t->len + 1);
-        mg_free(t->buf);
-        t->buf = grown;
-        t->cap = 2 * t->cap + (size_t)n;
-    }
-}
-
-/* A JSON number, or null for NaN/Inf. */
-static void put_num(text *t, const char *key, double v)
-{
-    if (isfinite(v))
-        put(t, "\"%s\": %.10g, ", key, v);
-    else
-        put(t, "\"%s\": null, ", key);
-}
-
-static void put_str(text *t, const char *key, const char *s)
-{
-    put(t, "\"%s\": \"", key);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            put(t, "\\%c", *p);
-        else if (*p < 0x20)
-            put(t, "\\u%04x", *p);
-        else
-            put(t, "%c", *p);
-    }
-    put(t, "\", ");
-}
-
-/* Drops a trailing ", " before a closing bracket. */
-static void close_with(text *t, const char *closing)
-{
-    if (t->len >= 2 && !strcmp(t->buf + t->len - 2, ", "))
-        t->len -= 2, t->buf[t->len] = 0;
-    put(t, "%s", closing);
-}
-
 char *mg_eval_result_json(const mg_eval_result *r)
 {
-    text t = {.cap = 4096};
-    t.buf = mg_alloc(t.cap, "report");
-    put(&t, "{");
-    put_str(&t, "source", r->source);
-    put(&t, "\"n\": %lld, \"seed\": %llu, ", (long long)r->n, (unsigned long long)r->seed);
+    mg_text t = {0};
+    mg_json j;
+    mg_json_begin(&j, &t, 10);
+    mg_json_str(&j, "source", r->source);
+    mg_json_int(&j, "n", (long long)r->n);
+    mg_json_uint(&j, "seed", (unsigned long long)r->seed);
     if (r->mixture) {
-        put_str(&t, "mixture", r->mixture_generator);
-        put(&t, "\"n_modes\": %d, \"modes_covered\": %d, ", r->modes.n_modes, r->modes.modes_covered);
-        put_num(&t, "high_quality_fraction", r->modes.high_quality_fraction);
-        put_num(&t, "kl_uniform", r->modes.kl_uniform);
+        mg_json_str(&j, "mixture", r->mixture_generator);
+        mg_json_int(&j, "n_modes", r->modes.n_modes);
+        mg_json_int(&j, "modes_covered", r->modes.modes_covered);
+        mg_json_num(&j, "high_quality_fraction", r->modes.high_quality_fraction);
+        mg_json_num(&j, "kl_uniform", r->modes.kl_uniform);
     } else {
-        put_num(&t, "fid", r->fid.fid);
-        put_num(&t, "fid_mean_term", r->fid.mean_term);
-        put_num(&t, "fid_trace_sqrt", r->fid.trace_sqrt);
-        put(&t, "\"fid_clamped_eigenvalues\": %d, ", r->fid.clamped);
-        put_num(&t, "fid_most_negative_eigenvalue", r->fid.most_negative);
-        put_num(&t, "is_mean", r->is_mean);
-        put_num(&t, "is_std", r->is_std);
-        put(&t, "\"is_splits\": %d, ", r->is_splits);
-        put_num(&t, "kid_mean", r->kid_mean);
-        put_num(&t, "kid_std", r->kid_std);
-        put(&t, "\"kid_subsets\": %d, \"kid_subset_size\": %d, ", r->kid_subsets, r->kid_subset_size);
-        put(&t, "\"coverage\": {\"histogram\": [");
+        mg_json_num(&j, "fid", r->fid.fid);
+        mg_json_num(&j, "fid_mean_term", r->fid.mean_term);
+        mg_json_num(&j, "fid_trace_sqrt", r->fid.trace_sqrt);
+        mg_json_int(&j, "fid_clamped_eigenvalues", r->fid.clamped);
+        mg_json_num(&j, "fid_most_negative_eigenvalue", r->fid.most_negative);
+        mg_json_num(&j, "is_mean", r->is_mean);
+        mg_json_num(&j, "is_std", r->is_std);
+        mg_json_int(&j, "is_splits", r->is_splits);
+        mg_json_num(&j, "kid_mean", r->kid_mean);
+        mg_json_num(&j, "kid_std", r->kid_std);
+        mg_json_int(&j, "kid_subsets", r->kid_subsets);
+        mg_json_int(&j, "kid_subset_size", r->kid_subset_size);
+        mg_json_object(&j, "coverage");
+        mg_json_array(&j, "histogram");
         for (int y = 0; y < r->n_classes; y++)
-            put(&t, "%s%.0f", y ? ", " : "", r->class_hist[y]);
-        put(&t, "], ");
-        put_num(&t, "entropy", r->coverage.entropy);
-        put_num(&t, "entropy_max", r->coverage.entropy_max);
-        put(&t, "\"classes_over_1pct\": %d, \"classes_seen\": %d}, ", r->coverage.classes_over_1pct,
-            r->coverage.classes_seen);
-        put_str(&t, "extractor", r->extractor);
-        put(&t, "\"extractor_checksum\": \"%016llx\", \"feature_dim\": %d, \"n_classes\": %d, ",
-            (unsigned long long)r->extractor_checksum, r->dim, r->n_classes);
-        put_str(&t, "reference", r->reference);
-        put(&t, "\"reference_n\": %lld, ", (long long)r->reference_n);
-        put_num(&t, "reference_is_mean", r->reference_is_mean);
-        put_num(&t, "reference_is_std", r->reference_is_std);
-        put(&t, "\"reference_recomputed\": %s, ", r->reference_recomputed ? "true" : "false");
+            mg_json_fmt(&j, NULL, "%.0f", r->class_hist[y]); /* counts, whole numbers */
+        mg_json_end(&j);
+        mg_json_num(&j, "entropy", r->coverage.entropy);
+        mg_json_num(&j, "entropy_max", r->coverage.entropy_max);
+        mg_json_int(&j, "classes_over_1pct", r->coverage.classes_over_1pct);
+        mg_json_int(&j, "classes_seen", r->coverage.classes_seen);
+        mg_json_end(&j);
+        mg_json_str(&j, "extractor", r->extractor);
+        char hex[32];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)r->extractor_checksum);
+        mg_json_str(&j, "extractor_checksum", hex);
+        mg_json_int(&j, "feature_dim", r->dim);
+        mg_json_int(&j, "n_classes", r->n_classes);
+        mg_json_str(&j, "reference", r->reference);
+        mg_json_int(&j, "reference_n", (long long)r->reference_n);
+        mg_json_num(&j, "reference_is_mean", r->reference_is_mean);
+        mg_json_num(&j, "reference_is_std", r->reference_is_std);
+        mg_json_bool(&j, "reference_recomputed", r->reference_recomputed);
     }
-    put(&t, "\"time_s\": {");
-    put_num(&t, "generate", r->time_generate);
-    put_num(&t, "features", r->time_features);
-    put_num(&t, "reduce", r->time_reduce);
-    put_num(&t, "linalg", r->time_linalg);
-    put_num(&t, "kid", r->time_kid);
-    put_num(&t, "reference", r->time_reference);
-    put_num(&t, "total", r->time_total);
-    close_with(&t, "}");
-    put(&t, ", \"ranks\": %d}", mg_dist_size());
-    return t.buf;
+    mg_json_object(&j, "time_s");
+    mg_json_num(&j, "generate", r->time_generate);
+    mg_json_num(&j, "features", r->time_features);
+    mg_json_num(&j, "reduce", r->time_reduce);
+    mg_json_num(&j, "linalg", r->time_linalg);
+    mg_json_num(&j, "kid", r->time_kid);
+    mg_json_num(&j, "reference", r->time_reference);
+    mg_json_num(&j, "total", r->time_total);
+    mg_json_end(&j);
+    mg_json_int(&j, "ranks", mg_dist_size());
+    mg_json_end(&j);
+    return mg_text_take(&t);
 }
 
 char *mg_eval_result_text(const mg_eval_result *r)
 {
-    text t = {.cap = 1024};
-    t.buf = mg_alloc(t.cap, "report");
+    mg_text t = {0};
     if (r->mixture) {
-        put(&t, "%s (%s mixture), %lld samples:\n", r->source, r->mixture_generator, (long long)r->n);
-        put(&t, "  modes covered %d / %d   high quality %.1f%%   KL(modes || uniform) %.4f\n", r->modes.modes_covered,
-            r->modes.n_modes, 100 * r->modes.high_quality_fraction, r->modes.kl_uniform);
-        return t.buf;
+        mg_text_put(&t, "%s (%s mixture), %lld samples:\n", r->source, r->mixture_generator, (long long)r->n);
+        mg_text_put(&t, "  modes covered %d / %d   high quality %.1f%%   KL(modes || uniform) %.4f\n",
+                    r->modes.modes_covered, r->modes.n_modes, 100 * r->modes.high_quality_fraction,
+                    r->modes.kl_uniform);
+        return mg_text_take(&t);
     }
-    put(&t, "%s, %lld samples, extractor %s (%016llx), reference %s:\n", r->source, (long long)r->n, r->extractor,
-        (unsigned long long)r->extractor_checksum, r->reference);
-    put(&t, "  FID %.4f   IS %.4f +- %.4f   KID %.6f +- %.6f\n", r->fid.fid, r->is_mean, r->is_std, r->kid_mean,
-        r->kid_std);
-    put(&t, "  class coverage: %d / %d classes >= 1%%, entropy %.4f of %.4f nats\n", r->coverage.classes_over_1pct,
-        r->n_classes, r->coverage.entropy, r->coverage.entropy_max);
+    mg_text_put(&t, "%s, %lld samples, extractor %s (%016llx), reference %s:\n", r->source, (long long)r->n,
+                r->extractor, (unsigned long long)r->extractor_checksum, r->reference);
+    mg_text_put(&t, "  FID %.4f   IS %.4f +- %.4f   KID %.6f +- %.6f\n", r->fid.fid, r->is_mean, r->is_std,
+                r->kid_mean, r->kid_std);
+    mg_text_put(&t, "  class coverage: %d / %d classes >= 1%%, entropy %.4f of %.4f nats\n",
+                r->coverage.classes_over_1pct, r->n_classes, r->coverage.entropy, r->coverage.entropy_max);
     if (r->fid.clamped)
-        put(&t, "  note: %d negative eigenvalue(s) clamped to 0 (most negative %.3g)\n", r->fid.clamped,
-            r->fid.most_negative);
-    put(&t, "  time: generate %.2f s, features %.2f s, reduce %.2f s, FID/IS linear algebra %.3f s, KID %.2f s, "
-            "total %.2f s\n",
-        r->time_generate, r->time_features, r->time_reduce, r->time_linalg, r->time_kid, r->time_total);
-    return t.buf;
+        mg_text_put(&t, "  note: %d negative eigenvalue(s) clamped to 0 (most negative %.3g)\n", r->fid.clamped,
+                    r->fid.most_negative);
+    mg_text_put(&t,
+                "  time: generate %.2f s, features %.2f s, reduce %.2f s, FID/IS linear algebra %.3f s, KID %.2f s, "
+                "total %.2f s\n",
+                r->time_generate, r->time_features, r->time_reduce, r->time_linalg, r->time_kid, r->time_total);
+    return mg_text_take(&t);
 }

@@ -1,10 +1,11 @@
 /* HDF5 layouts of the evaluation's files (see mg_eval_files.h): the extractor model, the
- * reference-statistics cache, per-sample features, and generator sample files.
+ * reference-statistics cache, per-sample features, and generator sample files. The only
+ * module that spells their dataset and attribute names.
  *
- * Small checked helpers for attributes and datasets sit at the top; each file kind then
- * has a writer (temporary file, renamed when complete) and a validating reader. Every
- * HDF5 call goes through H5_OK, which reports the file, the object and HDF5's innermost
- * message through the error path; HDF5's own stack printing is off. */
+ * Each file kind has a writer (a temporary file committed by rename when complete) and a
+ * validating reader, built on the checked helpers of mg_h5util.h; the few HDF5 calls made
+ * here directly go through H5_OK, which reports the file, the object and HDF5's innermost
+ * message through the error path. */
 #include "mg_eval_files.h"
 
 #include <errno.h>
@@ -17,227 +18,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mg_checkpoint.h"
-#include "mg_dist.h"
 #include "mg_error.h"
-#include "mg_h5check.h"
+#include "mg_h5util.h"
+#include "mg_util.h"
 
 #define MODEL_FORMAT "mpigan-classifier"
 #define REFSTATS_FORMAT "mpigan-refstats"
 #define FEATURES_FORMAT "mpigan-features"
 
-/* ---- checked HDF5 helpers ---- */
-
 #define H5_OK MG_H5_OK
-
-
-static hid_t string_type(const char *file, const char *name, size_t len)
-{
-    hid_t t = H5_OK(H5Tcopy(H5T_C_S1), file, name);
-    H5_OK(H5Tset_size(t, len ? len : 1), file, name);
-    H5_OK(H5Tset_strpad(t, H5T_STR_NULLPAD), file, name);
-    return t;
-}
-
-static void write_attr(hid_t loc, const char *file, const char *name, hid_t file_type, hid_t mem_type,
-                       const void *value)
-{
-    hid_t space = H5_OK(H5Screate(H5S_SCALAR), file, name);
-    hid_t a = H5_OK(H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT), file, name);
-    H5_OK(H5Awrite(a, mem_type, value), file, name);
-    H5_OK(H5Aclose(a), file, name);
-    H5_OK(H5Sclose(space), file, name);
-}
-
-static void write_attr_i64(hid_t loc, const char *file, const char *name, int64_t v)
-{
-    write_attr(loc, file, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-}
-
-static void write_attr_u64(hid_t loc, const char *file, const char *name, uint64_t v)
-{
-    write_attr(loc, file, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
-}
-
-static void write_attr_f64(hid_t loc, const char *file, const char *name, double v)
-{
-    write_attr(loc, file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-}
-
-static void write_attr_str(hid_t loc, const char *file, const char *name, const char *s)
-{
-    hid_t t = string_type(file, name, strlen(s));
-    write_attr(loc, file, name, t, t, s);
-    H5_OK(H5Tclose(t), file, name);
-}
-
-/* A dataset of the given shape; mem_type describes data. */
-static void write_array(hid_t loc, const char *file, const char *name, hid_t file_type, hid_t mem_type, int rank,
-                        const hsize_t *dims, const void *data)
-{
-    hid_t space = H5_OK(H5Screate_simple(rank, dims, NULL), file, name);
-    hid_t set = H5_OK(H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file, name);
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++)
-        total *= dims[i];
-    if (total)
-        H5_OK(H5Dwrite(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), file, name);
-    H5_OK(H5Dclose(set), file, name);
-    H5_OK(H5Sclose(space), file, name);
-}
-
-static void write_text(hid_t loc, const char *file, const char *name, const char *text)
-{
-    hid_t t = string_type(file, name, strlen(text));
-    hid_t space = H5_OK(H5Screate(H5S_SCALAR), file, name);
-    hid_t set = H5_OK(H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file, name);
-    H5_OK(H5Dwrite(set, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text[0] ? text : ""), file, name);
-    H5_OK(H5Dclose(set), file, name);
-    H5_OK(H5Sclose(space), file, name);
-    H5_OK(H5Tclose(t), file, name);
-}
-
-static bool has_attr(hid_t f, const char *file, const char *name)
-{
-    return H5_OK(H5Aexists_by_name(f, ".", name, H5P_DEFAULT), file, name) > 0;
-}
-
-static void require_attr(hid_t f, const char *file, const char *name, const char *hint)
-{
-    MG_CHECK(has_attr(f, file, name), file, hint, "missing attribute %s", name);
-}
-
-static void read_attr(hid_t f, const char *file, const char *name, hid_t mem_type, void *value, const char *hint)
-{
-    require_attr(f, file, name, hint);
-    hid_t a = H5_OK(H5Aopen_by_name(f, ".", name, H5P_DEFAULT, H5P_DEFAULT), file, name);
-    hid_t space = H5_OK(H5Aget_space(a), file, name);
-    MG_CHECK(H5_OK(H5Sget_simple_extent_npoints(space), file, name) == 1, file, hint,
-             "attribute %s is not a single value", name);
-    H5_OK(H5Aread(a, mem_type, value), file, name);
-    H5_OK(H5Sclose(space), file, name);
-    H5_OK(H5Aclose(a), file, name);
-}
-
-static int64_t read_attr_i64(hid_t f, const char *file, const char *name, const char *hint)
-{
-    int64_t v = 0;
-    read_attr(f, file, name, H5T_NATIVE_INT64, &v, hint);
-    return v;
-}
-
-static uint64_t read_attr_u64(hid_t f, const char *file, const char *name, const char *hint)
-{
-    uint64_t v = 0;
-    read_attr(f, file, name, H5T_NATIVE_UINT64, &v, hint);
-    return v;
-}
-
-static double read_attr_f64(hid_t f, const char *file, const char *name, const char *hint)
-{
-    double v = 0;
-    read_attr(f, file, name, H5T_NATIVE_DOUBLE, &v, hint);
-    return v;
-}
-
-static void read_attr_str(hid_t f, const char *file, const char *name, char *out, size_t size, const char *hint)
-{
-    require_attr(f, file, name, hint);
-    hid_t a = H5_OK(H5Aopen_by_name(f, ".", name, H5P_DEFAULT, H5P_DEFAULT), file, name);
-    hid_t t = H5_OK(H5Aget_type(a), file, name);
-    MG_CHECK(H5_OK(H5Tget_class(t), file, name) == H5T_STRING && !H5Tis_variable_str(t), file, hint,
-             "attribute %s is not a fixed-length string", name);
-    size_t len = H5Tget_size(t);
-    MG_CHECK(len > 0 && len < size, file, hint, "attribute %s has an unexpected length %zu", name, len);
-    hid_t mem = string_type(file, name, len);
-    memset(out, 0, size);
-    H5_OK(H5Aread(a, mem, out), file, name);
-    H5_OK(H5Tclose(mem), file, name);
-    H5_OK(H5Tclose(t), file, name);
-    H5_OK(H5Aclose(a), file, name);
-}
-
-/* Opens a dataset that must exist with exactly the given shape. */
-static hid_t open_shaped(hid_t f, const char *file, const char *name, int rank, const hsize_t *dims, const char *hint)
-{
-    MG_CHECK(H5_OK(H5Lexists(f, name, H5P_DEFAULT), file, name) > 0, file, hint, "missing dataset %s", name);
-    hid_t set = H5_OK(H5Dopen2(f, name, H5P_DEFAULT), file, name);
-    hid_t space = H5_OK(H5Dget_space(set), file, name);
-    hsize_t got[4] = {0, 0, 0, 0};
-    int got_rank = H5_OK(H5Sget_simple_extent_ndims(space), file, name);
-    MG_CHECK(got_rank == rank && got_rank <= 4, file, hint, "dataset %s has %d dimensions, expected %d", name,
-             got_rank, rank);
-    H5_OK(H5Sget_simple_extent_dims(space, got, NULL), file, name);
-    for (int i = 0; i < rank; i++)
-        MG_CHECK(got[i] == dims[i], file, hint, "dataset %s: dimension %d is %llu, expected %llu", name, i,
-                 (unsigned long long)got[i], (unsigned long long)dims[i]);
-    H5_OK(H5Sclose(space), file, name);
-    return set;
-}
-
-static void read_array(hid_t f, const char *file, const char *name, hid_t mem_type, int rank, const hsize_t *dims,
-                       void *dst, const char *hint)
-{
-    hid_t set = open_shaped(f, file, name, rank, dims, hint);
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++)
-        total *= dims[i];
-    if (total)
-        H5_OK(H5Dread(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst), file, name);
-    H5_OK(H5Dclose(set), file, name);
-}
-
-/* A scalar or 1-element string dataset, allocated (mg_free). */
-static char *read_text(hid_t f, const char *file, const char *name, const char *hint)
-{
-    MG_CHECK(H5_OK(H5Lexists(f, name, H5P_DEFAULT), file, name) > 0, file, hint, "missing dataset %s", name);
-    hid_t set = H5_OK(H5Dopen2(f, name, H5P_DEFAULT), file, name);
-    hid_t t = H5_OK(H5Dget_type(set), file, name);
-    MG_CHECK(H5_OK(H5Tget_class(t), file, name) == H5T_STRING && !H5Tis_variable_str(t), file, hint,
-             "dataset %s is not a fixed-length string", name);
-    size_t len = H5Tget_size(t);
-    char *text = mg_alloc(len + 1, name);
-    hid_t mem = string_type(file, name, len);
-    H5_OK(H5Dread(set, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, text), file, name);
-    text[len] = 0;
-    H5_OK(H5Tclose(mem), file, name);
-    H5_OK(H5Tclose(t), file, name);
-    H5_OK(H5Dclose(set), file, name);
-    return text;
-}
-
-/* ---- atomic files ---- */
-
-static hid_t create_tmp(const char *path, char *tmp, size_t size)
-{
-    mg_h5_quiet();
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        mg_mkdir_p(dir);
-    }
-    snprintf(tmp, size, "%s.tmp-%ld", path, (long)getpid());
-    return H5_OK(H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), tmp, "/");
-}
-
-static void finish_tmp(hid_t f, const char *tmp, const char *path)
-{
-    H5_OK(H5Fclose(f), tmp, "/");
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        MG_FAIL(path, "check permissions on the directory", "cannot rename %s into place: %s", tmp, strerror(err));
-    }
-}
 
 static void check_format(hid_t f, const char *path, const char *format, int version, const char *hint)
 {
     char got[64];
-    read_attr_str(f, path, "format", got, sizeof got, hint);
+    mg_h5_attr_read_str(f, path, ".", "format", got, sizeof got, hint);
     MG_CHECK(!strcmp(got, format), path, hint, "format is '%s', expected '%s'", got, format);
-    int64_t v = read_attr_i64(f, path, "format_version", hint);
+    int64_t v = mg_h5_attr_read_i64(f, path, ".", "format_version", hint);
     MG_CHECK(v == version, path, "use the mpigan version that wrote it", "%s format version %lld, this build reads %d",
              format, (long long)v, version);
 }
@@ -257,42 +53,36 @@ void mg_model_file_write(const char *path, mg_model_file *m)
 {
     m->checksum = mg_model_checksum(m->config_text, m->overrides, m->param, m->n_param, m->state, m->n_state);
     char tmp[1100];
-    hid_t f = create_tmp(path, tmp, sizeof tmp);
-    write_attr_str(f, tmp, "format", MODEL_FORMAT);
-    write_attr_i64(f, tmp, "format_version", MG_MODEL_FORMAT_VERSION);
-    write_attr_u64(f, tmp, "checksum", m->checksum);
+    hid_t f = mg_h5_create_tmp(path, tmp, sizeof tmp);
+    mg_h5_attr_write_str(f, tmp, "format", MODEL_FORMAT);
+    mg_h5_attr_write_i64(f, tmp, "format_version", MG_MODEL_FORMAT_VERSION);
+    mg_h5_attr_write_u64(f, tmp, "checksum", m->checksum);
     char hex[32];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)m->checksum);
-    write_attr_str(f, tmp, "checksum_hex", hex);
-    write_attr_str(f, tmp, "feature_layer", m->feature_layer);
-    write_attr_i64(f, tmp, "feature_dim", m->feature_dim);
-    write_attr_i64(f, tmp, "n_classes", m->n_classes);
-    write_attr_f64(f, tmp, "test_accuracy", m->test_accuracy);
-    write_attr_str(f, tmp, "train_data", m->train_data);
-    write_attr_str(f, tmp, "test_data", m->test_data);
-    write_attr_u64(f, tmp, "seed", m->seed);
-    write_attr_i64(f, tmp, "steps", m->steps);
-    write_attr_i64(f, tmp, "n_ranks", m->n_ranks);
-    write_attr_f64(f, tmp, "train_seconds", m->train_seconds);
-    write_text(f, tmp, "config", m->config_text);
-    write_text(f, tmp, "overrides", m->overrides);
+    mg_h5_attr_write_str(f, tmp, "checksum_hex", hex);
+    mg_h5_attr_write_str(f, tmp, "feature_layer", m->feature_layer);
+    mg_h5_attr_write_i64(f, tmp, "feature_dim", m->feature_dim);
+    mg_h5_attr_write_i64(f, tmp, "n_classes", m->n_classes);
+    mg_h5_attr_write_f64(f, tmp, "test_accuracy", m->test_accuracy);
+    mg_h5_attr_write_str(f, tmp, "train_data", m->train_data);
+    mg_h5_attr_write_str(f, tmp, "test_data", m->test_data);
+    mg_h5_attr_write_u64(f, tmp, "seed", m->seed);
+    mg_h5_attr_write_i64(f, tmp, "steps", m->steps);
+    mg_h5_attr_write_i64(f, tmp, "n_ranks", m->n_ranks);
+    mg_h5_attr_write_f64(f, tmp, "train_seconds", m->train_seconds);
+    mg_h5_write_text(f, tmp, "config", m->config_text);
+    mg_h5_write_text(f, tmp, "overrides", m->overrides);
     hsize_t np[1] = {m->n_param}, ns[1] = {m->n_state};
-    write_array(f, tmp, "param", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, np, m->param);
-    write_array(f, tmp, "state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns, m->state);
-    finish_tmp(f, tmp, path);
+    mg_h5_write_array(f, tmp, "param", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, np, m->param);
+    mg_h5_write_array(f, tmp, "state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns, m->state);
+    mg_h5_commit(f, tmp, path);
 }
 
 /* Length of a 1-d dataset. */
 static size_t length_of(hid_t f, const char *file, const char *name, const char *hint)
 {
-    MG_CHECK(H5_OK(H5Lexists(f, name, H5P_DEFAULT), file, name) > 0, file, hint, "missing dataset %s", name);
-    hid_t set = H5_OK(H5Dopen2(f, name, H5P_DEFAULT), file, name);
-    hid_t space = H5_OK(H5Dget_space(set), file, name);
     hsize_t dims[1] = {0};
-    MG_CHECK(H5_OK(H5Sget_simple_extent_ndims(space), file, name) == 1, file, hint, "%s is not 1-dimensional", name);
-    H5_OK(H5Sget_simple_extent_dims(space, dims, NULL), file, name);
-    H5_OK(H5Sclose(space), file, name);
-    H5_OK(H5Dclose(set), file, name);
+    MG_CHECK(mg_h5_shape(f, file, name, dims, 1, hint) == 1, file, hint, "%s is not 1-dimensional", name);
     return (size_t)dims[0];
 }
 
@@ -302,26 +92,26 @@ void mg_model_file_read(const char *path, mg_model_file *m)
     memset(m, 0, sizeof *m);
     hid_t f = mg_h5_open_read(path, "HDF5 classifier model", hint);
     check_format(f, path, MODEL_FORMAT, MG_MODEL_FORMAT_VERSION, hint);
-    m->checksum = read_attr_u64(f, path, "checksum", hint);
-    read_attr_str(f, path, "feature_layer", m->feature_layer, sizeof m->feature_layer, hint);
-    m->feature_dim = (int)read_attr_i64(f, path, "feature_dim", hint);
-    m->n_classes = (int)read_attr_i64(f, path, "n_classes", hint);
-    m->test_accuracy = read_attr_f64(f, path, "test_accuracy", hint);
-    read_attr_str(f, path, "train_data", m->train_data, sizeof m->train_data, hint);
-    read_attr_str(f, path, "test_data", m->test_data, sizeof m->test_data, hint);
-    m->seed = read_attr_u64(f, path, "seed", hint);
-    m->steps = (long)read_attr_i64(f, path, "steps", hint);
-    m->n_ranks = (int)read_attr_i64(f, path, "n_ranks", hint);
-    m->train_seconds = read_attr_f64(f, path, "train_seconds", hint);
-    m->config_text = read_text(f, path, "config", hint);
-    m->overrides = read_text(f, path, "overrides", hint);
+    m->checksum = mg_h5_attr_read_u64(f, path, ".", "checksum", hint);
+    mg_h5_attr_read_str(f, path, ".", "feature_layer", m->feature_layer, sizeof m->feature_layer, hint);
+    m->feature_dim = (int)mg_h5_attr_read_i64(f, path, ".", "feature_dim", hint);
+    m->n_classes = (int)mg_h5_attr_read_i64(f, path, ".", "n_classes", hint);
+    m->test_accuracy = mg_h5_attr_read_f64(f, path, ".", "test_accuracy", hint);
+    mg_h5_attr_read_str(f, path, ".", "train_data", m->train_data, sizeof m->train_data, hint);
+    mg_h5_attr_read_str(f, path, ".", "test_data", m->test_data, sizeof m->test_data, hint);
+    m->seed = mg_h5_attr_read_u64(f, path, ".", "seed", hint);
+    m->steps = (long)mg_h5_attr_read_i64(f, path, ".", "steps", hint);
+    m->n_ranks = (int)mg_h5_attr_read_i64(f, path, ".", "n_ranks", hint);
+    m->train_seconds = mg_h5_attr_read_f64(f, path, ".", "train_seconds", hint);
+    m->config_text = mg_h5_read_text(f, path, "config", hint);
+    m->overrides = mg_h5_read_text(f, path, "overrides", hint);
     m->n_param = length_of(f, path, "param", hint);
     m->n_state = length_of(f, path, "state", hint);
     m->param = mg_alloc_floats(m->n_param, "classifier parameters");
     m->state = mg_alloc_floats(m->n_state, "classifier state");
     hsize_t np[1] = {m->n_param}, ns[1] = {m->n_state};
-    read_array(f, path, "param", H5T_NATIVE_FLOAT, 1, np, m->param, hint);
-    read_array(f, path, "state", H5T_NATIVE_FLOAT, 1, ns, m->state, hint);
+    mg_h5_read_array(f, path, "param", H5T_NATIVE_FLOAT, 1, np, m->param, hint);
+    mg_h5_read_array(f, path, "state", H5T_NATIVE_FLOAT, 1, ns, m->state, hint);
     H5_OK(H5Fclose(f), path, "/");
     const uint64_t actual = mg_model_checksum(m->config_text, m->overrides, m->param, m->n_param, m->state, m->n_state);
     MG_CHECK(actual == m->checksum, path, "the file is corrupted or was edited; retrain the classifier",
@@ -370,23 +160,23 @@ bool mg_refstats_read(const char *path, const mg_refstats_key *want, mg_refstats
     }
     static const char hint[] = "delete the cache file; it will be recomputed";
     char format[64] = "";
-    if (!has_attr(f, path, "format") || !has_attr(f, path, "format_version")) {
-        H5Fclose(f);
+    if (!mg_h5_attr_exists(f, path, ".", "format") || !mg_h5_attr_exists(f, path, ".", "format_version")) {
+        H5_OK(H5Fclose(f), path, "/");
         snprintf(why, why_size, "the cache file has no format attributes");
         return false;
     }
-    read_attr_str(f, path, "format", format, sizeof format, hint);
-    const int64_t version = read_attr_i64(f, path, "format_version", hint);
+    mg_h5_attr_read_str(f, path, ".", "format", format, sizeof format, hint);
+    const int64_t version = mg_h5_attr_read_i64(f, path, ".", "format_version", hint);
     if (strcmp(format, REFSTATS_FORMAT) != 0 || version != MG_REFSTATS_FORMAT_VERSION) {
-        H5Fclose(f);
+        H5_OK(H5Fclose(f), path, "/");
         snprintf(why, why_size, "the cache file is format '%s' version %lld", format, (long long)version);
         return false;
     }
     mg_refstats_key *k = &r->key;
-    k->extractor_checksum = read_attr_u64(f, path, "extractor_checksum", hint);
-    read_attr_str(f, path, "data_path", k->data_path, sizeof k->data_path, hint);
-    k->data_bytes = read_attr_i64(f, path, "data_bytes", hint);
-    k->data_mtime_ns = read_attr_i64(f, path, "data_mtime_ns", hint);
+    k->extractor_checksum = mg_h5_attr_read_u64(f, path, ".", "extractor_checksum", hint);
+    mg_h5_attr_read_str(f, path, ".", "data_path", k->data_path, sizeof k->data_path, hint);
+    k->data_bytes = mg_h5_attr_read_i64(f, path, ".", "data_bytes", hint);
+    k->data_mtime_ns = mg_h5_attr_read_i64(f, path, ".", "data_mtime_ns", hint);
     const char *stale = NULL;
     if (k->extractor_checksum != want->extractor_checksum)
         stale = "it was computed with another extractor";
@@ -395,14 +185,13 @@ bool mg_refstats_read(const char *path, const mg_refstats_key *want, mg_refstats
     else if (k->data_bytes != want->data_bytes || k->data_mtime_ns != want->data_mtime_ns)
         stale = "the data file changed since (size or modification time)";
     if (stale) {
-        H5Fclose(f);
+        H5_OK(H5Fclose(f), path, "/");
         snprintf(why, why_size, "stale: %s", stale);
         return false;
     }
-    r->n = read_attr_i64(f, path, "n", hint);
-    r->is_mean = read_attr_f64(f, path, "is_mean", hint);
-    r->is_std = read_attr_f64(f, path, "is_std", hint);
-    MG_CHECK(H5_OK(H5Lexists(f, "mu", H5P_DEFAULT), path, "mu") > 0, path, hint, "missing dataset mu");
+    r->n = mg_h5_attr_read_i64(f, path, ".", "n", hint);
+    r->is_mean = mg_h5_attr_read_f64(f, path, ".", "is_mean", hint);
+    r->is_std = mg_h5_attr_read_f64(f, path, ".", "is_std", hint);
     r->dim = (int)length_of(f, path, "mu", hint);
     r->n_classes = (int)length_of(f, path, "class_hist", hint);
     const size_t d = (size_t)r->dim;
@@ -411,10 +200,10 @@ bool mg_refstats_read(const char *path, const mg_refstats_key *want, mg_refstats
     r->class_hist = mg_alloc((size_t)r->n_classes * sizeof(double), "reference class histogram");
     r->features = mg_alloc_floats((size_t)r->n * d, "reference features");
     hsize_t dmu[1] = {d}, dcov[2] = {d, d}, dk[1] = {(hsize_t)r->n_classes}, dfeat[2] = {(hsize_t)r->n, d};
-    read_array(f, path, "mu", H5T_NATIVE_DOUBLE, 1, dmu, r->mu, hint);
-    read_array(f, path, "cov", H5T_NATIVE_DOUBLE, 2, dcov, r->cov, hint);
-    read_array(f, path, "class_hist", H5T_NATIVE_DOUBLE, 1, dk, r->class_hist, hint);
-    read_array(f, path, "features", H5T_NATIVE_FLOAT, 2, dfeat, r->features, hint);
+    mg_h5_read_array(f, path, "mu", H5T_NATIVE_DOUBLE, 1, dmu, r->mu, hint);
+    mg_h5_read_array(f, path, "cov", H5T_NATIVE_DOUBLE, 2, dcov, r->cov, hint);
+    mg_h5_read_array(f, path, "class_hist", H5T_NATIVE_DOUBLE, 1, dk, r->class_hist, hint);
+    mg_h5_read_array(f, path, "features", H5T_NATIVE_FLOAT, 2, dfeat, r->features, hint);
     H5_OK(H5Fclose(f), path, "/");
     return true;
 }
@@ -422,23 +211,23 @@ bool mg_refstats_read(const char *path, const mg_refstats_key *want, mg_refstats
 void mg_refstats_write(const char *path, const mg_refstats *r)
 {
     char tmp[1100];
-    hid_t f = create_tmp(path, tmp, sizeof tmp);
-    write_attr_str(f, tmp, "format", REFSTATS_FORMAT);
-    write_attr_i64(f, tmp, "format_version", MG_REFSTATS_FORMAT_VERSION);
-    write_attr_u64(f, tmp, "extractor_checksum", r->key.extractor_checksum);
-    write_attr_str(f, tmp, "data_path", r->key.data_path);
-    write_attr_i64(f, tmp, "data_bytes", r->key.data_bytes);
-    write_attr_i64(f, tmp, "data_mtime_ns", r->key.data_mtime_ns);
-    write_attr_i64(f, tmp, "n", r->n);
-    write_attr_f64(f, tmp, "is_mean", r->is_mean);
-    write_attr_f64(f, tmp, "is_std", r->is_std);
+    hid_t f = mg_h5_create_tmp(path, tmp, sizeof tmp);
+    mg_h5_attr_write_str(f, tmp, "format", REFSTATS_FORMAT);
+    mg_h5_attr_write_i64(f, tmp, "format_version", MG_REFSTATS_FORMAT_VERSION);
+    mg_h5_attr_write_u64(f, tmp, "extractor_checksum", r->key.extractor_checksum);
+    mg_h5_attr_write_str(f, tmp, "data_path", r->key.data_path);
+    mg_h5_attr_write_i64(f, tmp, "data_bytes", r->key.data_bytes);
+    mg_h5_attr_write_i64(f, tmp, "data_mtime_ns", r->key.data_mtime_ns);
+    mg_h5_attr_write_i64(f, tmp, "n", r->n);
+    mg_h5_attr_write_f64(f, tmp, "is_mean", r->is_mean);
+    mg_h5_attr_write_f64(f, tmp, "is_std", r->is_std);
     const hsize_t d = (hsize_t)r->dim;
     hsize_t dmu[1] = {d}, dcov[2] = {d, d}, dk[1] = {(hsize_t)r->n_classes}, dfeat[2] = {(hsize_t)r->n, d};
-    write_array(f, tmp, "mu", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dmu, r->mu);
-    write_array(f, tmp, "cov", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dcov, r->cov);
-    write_array(f, tmp, "class_hist", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dk, r->class_hist);
-    write_array(f, tmp, "features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dfeat, r->features);
-    finish_tmp(f, tmp, path);
+    mg_h5_write_array(f, tmp, "mu", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dmu, r->mu);
+    mg_h5_write_array(f, tmp, "cov", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dcov, r->cov);
+    mg_h5_write_array(f, tmp, "class_hist", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dk, r->class_hist);
+    mg_h5_write_array(f, tmp, "features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dfeat, r->features);
+    mg_h5_commit(f, tmp, path);
 }
 
 void mg_refstats_free(mg_refstats *r)
@@ -457,20 +246,35 @@ void mg_features_file_write(const char *path, const float *features, int64_t n, 
                             uint64_t seed)
 {
     char tmp[1100];
-    hid_t f = create_tmp(path, tmp, sizeof tmp);
-    write_attr_str(f, tmp, "format", FEATURES_FORMAT);
-    write_attr_i64(f, tmp, "format_version", 1);
-    write_attr_str(f, tmp, "source", source);
-    write_attr_str(f, tmp, "extractor", extractor);
-    write_attr_u64(f, tmp, "extractor_checksum", extractor_checksum);
-    write_attr_u64(f, tmp, "seed", seed);
+    hid_t f = mg_h5_create_tmp(path, tmp, sizeof tmp);
+    mg_h5_attr_write_str(f, tmp, "format", FEATURES_FORMAT);
+    mg_h5_attr_write_i64(f, tmp, "format_version", 1);
+    mg_h5_attr_write_str(f, tmp, "source", source);
+    mg_h5_attr_write_str(f, tmp, "extractor", extractor);
+    mg_h5_attr_write_u64(f, tmp, "extractor_checksum", extractor_checksum);
+    mg_h5_attr_write_u64(f, tmp, "seed", seed);
     hsize_t df[2] = {(hsize_t)n, (hsize_t)dim}, dp[2] = {(hsize_t)n, (hsize_t)n_classes};
-    write_array(f, tmp, "features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, df, features);
-    write_array(f, tmp, "probs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dp, probs);
-    finish_tmp(f, tmp, path);
+    mg_h5_write_array(f, tmp, "features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, df, features);
+    mg_h5_write_array(f, tmp, "probs", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dp, probs);
+    mg_h5_commit(f, tmp, path);
 }
 
 /* ---- generator samples ---- */
+
+#define SAMPLES_IMAGES "images"
+#define SAMPLES_VECTORS "x"
+
+void mg_samples_file_write(const char *path, const float *samples, int64_t n, int c, int h, int w, const char *source)
+{
+    const bool images = h > 1 || w > 1;
+    char tmp[1100];
+    hid_t f = mg_h5_create_tmp(path, tmp, sizeof tmp);
+    const hsize_t dims[4] = {(hsize_t)n, (hsize_t)c, (hsize_t)h, (hsize_t)w};
+    mg_h5_write_array(f, tmp, images ? SAMPLES_IMAGES : SAMPLES_VECTORS, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                      images ? 4 : 2, dims, samples);
+    mg_h5_attr_write_str(f, tmp, "source", source);
+    mg_h5_commit(f, tmp, path);
+}
 
 struct mg_samples_file {
     hid_t file, set;
@@ -487,11 +291,11 @@ mg_samples_file *mg_samples_open(const char *path, mg_samples_info *info)
     mg_samples_file *s = mg_alloc(sizeof *s, "samples file");
     snprintf(s->path, sizeof s->path, "%s", path);
     s->file = f;
-    const bool images = H5_OK(H5Lexists(f, "images", H5P_DEFAULT), path, "images") > 0;
-    const bool vectors = H5_OK(H5Lexists(f, "x", H5P_DEFAULT), path, "x") > 0;
+    const bool images = mg_h5_exists(f, path, SAMPLES_IMAGES);
+    const bool vectors = mg_h5_exists(f, path, SAMPLES_VECTORS);
     MG_CHECK(images != vectors, path, hint, "expected exactly one of the datasets `images` and `x`, found %s",
              images ? "both" : "neither");
-    const char *name = images ? "images" : "x";
+    const char *name = images ? SAMPLES_IMAGES : SAMPLES_VECTORS;
     s->set = H5_OK(H5Dopen2(f, name, H5P_DEFAULT), path, name);
     hid_t space = H5_OK(H5Dget_space(s->set), path, name);
     hsize_t dims[4] = {0, 1, 1, 1};
@@ -520,17 +324,11 @@ mg_samples_file *mg_samples_open(const char *path, mg_samples_info *info)
 void mg_samples_read(mg_samples_file *s, int64_t start, int64_t count, float *dst)
 {
     const mg_samples_info *in = &s->info;
-    const char *name = in->images ? "images" : "x";
+    const char *name = in->images ? SAMPLES_IMAGES : SAMPLES_VECTORS;
     MG_CHECK(start >= 0 && count >= 0 && start + count <= in->n, s->path, NULL, "rows [%lld, %lld) out of %lld",
              (long long)start, (long long)(start + count), (long long)in->n);
     if (count == 0)
         return;
-    const int rank = in->images ? 4 : 2;
-    hsize_t off[4] = {(hsize_t)start, 0, 0, 0};
-    hsize_t cnt[4] = {(hsize_t)count, (hsize_t)in->c, (hsize_t)in->h, (hsize_t)in->w};
-    hid_t fs = H5_OK(H5Dget_space(s->set), s->path, name);
-    H5_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL), s->path, name);
-    hid_t ms = H5_OK(H5Screate_simple(rank, cnt, NULL), s->path, name);
     const size_t values = (size_t)count * (size_t)in->c * (size_t)in->h * (size_t)in->w;
     if (in->uint8) {
         if (s->raw_size < values) {
@@ -538,19 +336,17 @@ void mg_samples_read(mg_samples_file *s, int64_t start, int64_t count, float *ds
             s->raw = mg_alloc(values, "uint8 samples");
             s->raw_size = values;
         }
-        H5_OK(H5Dread(s->set, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, s->raw), s->path, name);
+        mg_h5_rows_read(s->set, s->path, name, H5T_NATIVE_UINT8, start, count, s->raw);
         for (size_t i = 0; i < values; i++)
             dst[i] = (float)s->raw[i] / 127.5f - 1.0f; /* as the loader maps pixels */
     } else {
-        H5_OK(H5Dread(s->set, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, dst), s->path, name);
+        mg_h5_rows_read(s->set, s->path, name, H5T_NATIVE_FLOAT, start, count, dst);
         const size_t per = values / (size_t)count;
         for (size_t i = 0; i < values; i++)
             if (!isfinite(dst[i]) || (in->images && (dst[i] < -1.0f || dst[i] > 1.0f)))
                 MG_FAIL(s->path, "image samples must be float32 in [-1, 1] (a tanh output) or uint8",
                         "sample %lld holds %g", (long long)(start + (int64_t)(i / per)), (double)dst[i]);
     }
-    H5_OK(H5Sclose(ms), s->path, name);
-    H5_OK(H5Sclose(fs), s->path, name);
 }
 
 void mg_samples_close(mg_samples_file *s)

@@ -6,16 +6,10 @@
 #include <time.h>
 
 #include "mg_error.h"
+#include "mg_util.h"
 
 /* MPI counts are int: no bucket larger than this many floats. */
 #define MAX_BUCKET ((size_t)1 << 29)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void mg_grad_overlap_init(mg_grad_overlap *o, const mg_net *net, size_t n_extra, double bucket_mb)
 {
@@ -82,9 +76,9 @@ static void start_ready(mg_grad_overlap *o, size_t ready_from)
         const size_t grad_hi = hi < o->n_grad ? hi : o->n_grad; /* the extras are in red already */
         if (grad_hi > lo)
             memcpy(o->red + lo, o->grad + lo, (grad_hi - lo) * sizeof(float));
-        double t0 = now();
+        double t0 = mg_now();
         mg_dist_reqs_start_sum(o->reqs, o->red + lo, hi - lo);
-        o->comm_s += now() - t0;
+        o->comm_s += mg_now() - t0;
         o->next++;
     }
 }
@@ -93,17 +87,17 @@ void mg_grad_overlap_hook(void *ctx, size_t ready_from)
 {
     mg_grad_overlap *o = ctx;
     start_ready(o, ready_from);
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_reqs_progress(o->reqs);
-    o->comm_s += now() - t0;
+    o->comm_s += mg_now() - t0;
 }
 
 void mg_grad_overlap_finish(mg_grad_overlap *o)
 {
     start_ready(o, 0);
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_reqs_wait(o->reqs);
-    o->comm_s += now() - t0;
+    o->comm_s += mg_now() - t0;
     const int size = mg_dist_size();
     if (size > 1) { /* as mg_dist_allreduce_mean: the sum times 1/size */
         const float scale = 1.0f / (float)size;

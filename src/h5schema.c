@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "mg_error.h"
-#include "mg_h5check.h"
+#include "mg_h5util.h"
 
 /* The names. Nothing else in mpigan spells them. */
 #define DS_IMAGES "images"
@@ -61,15 +61,6 @@ struct mg_h5_writer {
 static const char *kind_name(mg_data_kind k) { return k == MG_DATA_IMAGES ? "images" : "vectors"; }
 static const char *samples_name(mg_data_kind k) { return k == MG_DATA_IMAGES ? DS_IMAGES : DS_VECTORS; }
 
-static void fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(buf, size, f, ap);
-    va_end(ap);
-}
-
 /* The most specific message on HDF5's error stack, for messages built here. */
 static const char *h5_detail(void)
 {
@@ -77,14 +68,8 @@ static const char *h5_detail(void)
     return mg_h5_detail(buf, sizeof buf);
 }
 
-#define H5_FAIL(object, ...) MG_FAIL((object), "see docs/data.md", __VA_ARGS__)
-/* Checks an HDF5 call (negative return = failure) on the writing path. */
-#define H5_OK(call, path, what)                                                               \
-    do {                                                                                      \
-        if ((call) < 0)                                                                       \
-            MG_FAIL((path), "check free disk space and write permission",                     \
-                    "HDF5 failed on %s: %s", (what), h5_detail());                            \
-    } while (0)
+/* The writing path fails at once through the one HDF5 error path. */
+#define H5_OK MG_H5_OK
 
 /* ------------------------------------------------------------------ info helpers */
 
@@ -97,10 +82,10 @@ int64_t mg_data_sample_bytes(const mg_data_info *info)
 const char *mg_data_describe(const mg_data_info *info, char *buf, size_t size)
 {
     if (info->kind == MG_DATA_IMAGES)
-        fmt(buf, size, "images (%lld, %d, %d, %d) uint8%s", (long long)info->n, info->c, info->h, info->w,
-            info->has_labels ? " + labels" : "");
+        snprintf(buf, size, "images (%lld, %d, %d, %d) uint8%s", (long long)info->n, info->c, info->h, info->w,
+                 info->has_labels ? " + labels" : "");
     else
-        fmt(buf, size, "x (%lld, %d) float32%s", (long long)info->n, info->c, info->has_labels ? " + labels" : "");
+        snprintf(buf, size, "x (%lld, %d) float32%s", (long long)info->n, info->c, info->has_labels ? " + labels" : "");
     return buf;
 }
 
@@ -146,40 +131,54 @@ static bool bad(char *err, size_t errlen, const char *f, ...)
     return false;
 }
 
-/* Reads a string attribute (variable or fixed length) into out; false if absent or unreadable. */
-static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size)
+/* A string attribute, scalar or 1-d, variable or fixed length (as h5py and mpigan write
+ * them), as *count allocated strings (release with free_strings); NULL when it is absent
+ * or not strings. Never fails: the reading side reports instead (see the top). */
+static char **read_attr_strings(hid_t loc, const char *name, hssize_t *count)
 {
-    out[0] = 0;
-    if (H5Aexists(loc, name) <= 0)
-        return false;
-    bool ok = false;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    char **out = NULL;
+    hid_t a = H5Aexists(loc, name) > 0 ? H5Aopen(loc, name, H5P_DEFAULT) : -1;
     hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
     hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-    if (ft >= 0 && sp >= 0 && H5Tget_class(ft) == H5T_STRING && H5Sget_simple_extent_npoints(sp) == 1) {
+    const hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && n > 0 && n < 1000000) {
+        char **s = mg_alloc((size_t)n * sizeof(char *), name);
+        bool ok = false;
         if (H5Tis_variable_str(ft) > 0) {
+            char **v = mg_alloc((size_t)n * sizeof(char *), name);
             hid_t mt = H5Tcopy(H5T_C_S1);
-            char *s = NULL;
             if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0 &&
-                H5Aread(a, mt, &s) >= 0 && s) {
-                fmt(out, size, "%s", s);
-                H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &s);
+                H5Aread(a, mt, v) >= 0) {
                 ok = true;
+                for (hssize_t i = 0; i < n; i++)
+                    ok = ok && v[i] != NULL;
+                for (hssize_t i = 0; ok && i < n; i++)
+                    s[i] = mg_strdup(v[i]);
+                H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
             }
             if (mt >= 0)
                 H5Tclose(mt);
+            mg_free(v);
         } else {
-            size_t len = H5Tget_size(ft);
-            char *tmp = mg_alloc(len + 1, "attribute");
+            const size_t len = H5Tget_size(ft);
+            char *buf = mg_alloc((size_t)n * len + 1, name);
             hid_t mt = H5Tcopy(ft);
-            if (mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
-                tmp[len] = 0;
-                fmt(out, size, "%s", tmp);
+            if (mt >= 0 && H5Aread(a, mt, buf) >= 0) {
                 ok = true;
+                for (hssize_t i = 0; i < n; i++) {
+                    s[i] = mg_alloc(len + 1, name);
+                    memcpy(s[i], buf + (size_t)i * len, len);
+                }
             }
             if (mt >= 0)
                 H5Tclose(mt);
-            mg_free(tmp);
+            mg_free(buf);
+        }
+        if (ok) {
+            out = s;
+            *count = n;
+        } else {
+            mg_free(s);
         }
     }
     if (sp >= 0)
@@ -189,6 +188,26 @@ static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size
     if (a >= 0)
         H5Aclose(a);
     H5Eclear2(H5E_DEFAULT);
+    return out;
+}
+
+static void free_strings(char **s, hssize_t n)
+{
+    for (hssize_t i = 0; s && i < n; i++)
+        mg_free(s[i]);
+    mg_free(s);
+}
+
+/* Reads a single-string attribute into out; false if absent, not one string or unreadable. */
+static bool read_attr_string(hid_t loc, const char *name, char *out, size_t size)
+{
+    out[0] = 0;
+    hssize_t n = 0;
+    char **s = read_attr_strings(loc, name, &n);
+    const bool ok = s && n == 1;
+    if (ok)
+        snprintf(out, size, "%s", s[0]);
+    free_strings(s, n);
     return ok;
 }
 
@@ -229,51 +248,11 @@ static bool read_attr_u64(hid_t loc, const char *name, uint64_t *out)
 /* Class names: a 1-D string attribute (variable or fixed length). */
 static void read_class_names(hid_t loc, mg_data_info *info)
 {
-    if (H5Aexists(loc, AT_CLASSES) <= 0)
-        return;
-    hid_t a = H5Aopen(loc, AT_CLASSES, H5P_DEFAULT);
-    hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && n > 0 && n < 1000000) {
-        if (H5Tis_variable_str(ft) > 0) {
-            char **s = mg_alloc((size_t)n * sizeof(char *), "class names");
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0 &&
-                H5Aread(a, mt, s) >= 0) {
-                mg_data_info_set_classes(info, (int)n, (const char *const *)s);
-                H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, s);
-            }
-            if (mt >= 0)
-                H5Tclose(mt);
-            mg_free(s);
-        } else {
-            size_t len = H5Tget_size(ft);
-            char *buf = mg_alloc((size_t)n * len + 1, "class names");
-            char **s = mg_alloc((size_t)n * sizeof(char *), "class names");
-            hid_t mt = H5Tcopy(ft);
-            if (mt >= 0 && H5Aread(a, mt, buf) >= 0) {
-                for (hssize_t i = 0; i < n; i++) {
-                    s[i] = mg_alloc(len + 1, "class name");
-                    memcpy(s[i], buf + (size_t)i * len, len);
-                }
-                mg_data_info_set_classes(info, (int)n, (const char *const *)s);
-                for (hssize_t i = 0; i < n; i++)
-                    mg_free(s[i]);
-            }
-            if (mt >= 0)
-                H5Tclose(mt);
-            mg_free(s);
-            mg_free(buf);
-        }
-    }
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Eclear2(H5E_DEFAULT);
+    hssize_t n = 0;
+    char **s = read_attr_strings(loc, AT_CLASSES, &n);
+    if (s)
+        mg_data_info_set_classes(info, (int)n, (const char *const *)s);
+    free_strings(s, n);
 }
 
 /* Checks the type, rank and dimensions of a dataset. dims gets the extent. */
@@ -357,17 +336,24 @@ static bool check_storage(hid_t d, const char *path, const char *name, int rank,
     return ok;
 }
 
+/* Releases whichever handles are open, without checks: for closing after reads and on
+ * error paths, where a failed close has nothing left to lose. */
+static void release_quietly(hid_t file, hid_t samples, hid_t labels)
+{
+    if (labels >= 0)
+        H5Dclose(labels);
+    if (samples >= 0)
+        H5Dclose(samples);
+    if (file >= 0)
+        H5Fclose(file);
+    H5Eclear2(H5E_DEFAULT);
+}
+
 static void close_file(mg_h5_file *f)
 {
     if (!f)
         return;
-    if (f->labels >= 0)
-        H5Dclose(f->labels);
-    if (f->samples >= 0)
-        H5Dclose(f->samples);
-    if (f->file >= 0)
-        H5Fclose(f->file);
-    H5Eclear2(H5E_DEFAULT);
+    release_quietly(f->file, f->samples, f->labels);
     mg_data_info_free(&f->info);
     mg_free(f->path);
     mg_free(f);
@@ -677,25 +663,7 @@ static void read_rows(mg_h5_file *f, hid_t d, const char *name, hid_t memtype, i
     MG_CHECK(start >= 0 && count >= 0 && start + count <= f->info.n, f->path, NULL,
              "reading samples [%lld, %lld) of '%s' outside [0, %lld)", (long long)start,
              (long long)(start + count), name, (long long)f->info.n);
-    if (count == 0)
-        return;
-    hid_t fs = H5Dget_space(d);
-    int rank = fs >= 0 ? H5Sget_simple_extent_ndims(fs) : -1;
-    hsize_t dims[4] = {0}, st[4] = {(hsize_t)start, 0, 0, 0};
-    if (rank > 0)
-        H5Sget_simple_extent_dims(fs, dims, NULL);
-    dims[0] = (hsize_t)count;
-    hid_t ms = rank > 0 ? H5Screate_simple(rank, dims, NULL) : -1;
-    bool ok = ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, dims, NULL) >= 0 &&
-              H5Dread(d, memtype, ms, fs, H5P_DEFAULT, dst) >= 0;
-    const char *detail = ok ? "" : h5_detail();
-    if (ms >= 0)
-        H5Sclose(ms);
-    if (fs >= 0)
-        H5Sclose(fs);
-    if (!ok)
-        H5_FAIL(f->path, "cannot read samples [%lld, %lld) of '%s': %s", (long long)start,
-                (long long)(start + count), name, detail);
+    mg_h5_rows_read(d, f->path, name, memtype, start, count, dst);
 }
 
 void mg_h5_read_samples(mg_h5_file *f, int64_t start, int64_t count, void *dst)
@@ -738,52 +706,6 @@ bool mg_h5_read_mixture(mg_h5_file *f, mg_mixture_info *mix)
 
 /* ------------------------------------------------------------------ writing */
 
-static void write_attr_string(mg_h5_writer *w, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_OK(t, w->path, name);
-    H5_OK(H5Tset_size(t, H5T_VARIABLE), w->path, name);
-    H5_OK(H5Tset_cset(t, H5T_CSET_UTF8), w->path, name);
-    hid_t s = H5Screate(H5S_SCALAR);
-    H5_OK(s, w->path, name);
-    hid_t a = H5Acreate2(w->file, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OK(a, w->path, name);
-    H5_OK(H5Awrite(a, t, &value), w->path, name);
-    H5_OK(H5Aclose(a), w->path, name);
-    H5_OK(H5Sclose(s), w->path, name);
-    H5_OK(H5Tclose(t), w->path, name);
-}
-
-static void write_attr_strings(mg_h5_writer *w, const char *name, int n, char *const *values)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_OK(t, w->path, name);
-    H5_OK(H5Tset_size(t, H5T_VARIABLE), w->path, name);
-    H5_OK(H5Tset_cset(t, H5T_CSET_UTF8), w->path, name);
-    hsize_t d = (hsize_t)n;
-    hid_t s = H5Screate_simple(1, &d, NULL);
-    H5_OK(s, w->path, name);
-    hid_t a = H5Acreate2(w->file, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OK(a, w->path, name);
-    H5_OK(H5Awrite(a, t, values), w->path, name);
-    H5_OK(H5Aclose(a), w->path, name);
-    H5_OK(H5Sclose(s), w->path, name);
-    H5_OK(H5Tclose(t), w->path, name);
-}
-
-/* A numeric attribute: rank 0 = scalar. */
-static void write_attr_num(hid_t loc, const char *path, const char *name, hid_t filetype, hid_t memtype,
-                           int rank, const hsize_t *dims, const void *value)
-{
-    hid_t s = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
-    H5_OK(s, path, name);
-    hid_t a = H5Acreate2(loc, name, filetype, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5_OK(a, path, name);
-    H5_OK(H5Awrite(a, memtype, value), path, name);
-    H5_OK(H5Aclose(a), path, name);
-    H5_OK(H5Sclose(s), path, name);
-}
-
 static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int rank, const hsize_t *dims,
                             int64_t chunk_rows)
 {
@@ -791,20 +713,23 @@ static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int r
     for (int i = 0; i < rank; i++)
         chunk[i] = dims[i];
     chunk[0] = (hsize_t)chunk_rows;
-    hid_t s = H5Screate_simple(rank, dims, NULL);
-    H5_OK(s, w->path, name);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5_OK(dcpl, w->path, name);
+    hid_t s = H5_OK(H5Screate_simple(rank, dims, NULL), w->path, name);
+    hid_t dcpl = H5_OK(H5Pcreate(H5P_DATASET_CREATE), w->path, name);
     H5_OK(H5Pset_chunk(dcpl, rank, chunk), w->path, name);
     /* All chunks allocated up front, in order, so that a sample range is one contiguous
      * byte range; no fill values, since every byte is written once by the converter. */
     H5_OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), w->path, name);
     H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->path, name);
-    hid_t d = H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5_OK(d, w->path, name);
+    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT), w->path, name);
     H5_OK(H5Pclose(dcpl), w->path, name);
     H5_OK(H5Sclose(s), w->path, name);
     return d;
+}
+
+/* A scalar UTF-8 string attribute of the file (variable-length, as h5py writes them). */
+static void write_attr_string(mg_h5_writer *w, const char *name, const char *value)
+{
+    mg_h5_attr_write_vstr(w->file, w->path, name, H5T_CSET_UTF8, 0, &value);
 }
 
 mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_mixture_info *mix)
@@ -839,16 +764,7 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
         w->samples = create_dataset(w, DS_IMAGES, H5T_STD_U8LE, 4, d, w->info.chunk_rows);
         write_attr_string(w, AT_KIND, "images");
         const char *layout = "NCHW";
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5_OK(t, path, AT_LAYOUT);
-        H5_OK(H5Tset_size(t, H5T_VARIABLE), path, AT_LAYOUT);
-        hid_t s = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(w->samples, AT_LAYOUT, t, s, H5P_DEFAULT, H5P_DEFAULT);
-        H5_OK(a, path, AT_LAYOUT);
-        H5_OK(H5Awrite(a, t, &layout), path, AT_LAYOUT);
-        H5Aclose(a);
-        H5Sclose(s);
-        H5Tclose(t);
+        mg_h5_attr_write_vstr(w->samples, path, AT_LAYOUT, H5T_CSET_ASCII, 0, &layout);
     } else {
         hsize_t d[2] = {(hsize_t)info->n, (hsize_t)info->c};
         w->samples = create_dataset(w, DS_VECTORS, H5T_IEEE_F32LE, 2, d, w->info.chunk_rows);
@@ -860,42 +776,25 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
     }
     write_attr_string(w, AT_FORMAT, AT_FORMAT_VALUE);
     int32_t version = MG_H5_FORMAT_VERSION;
-    write_attr_num(w->file, path, AT_VERSION, H5T_STD_I32LE, H5T_NATIVE_INT32, 0, NULL, &version);
+    mg_h5_attr_write(w->file, path, AT_VERSION, H5T_STD_I32LE, H5T_NATIVE_INT32, 0, NULL, &version);
     write_attr_string(w, AT_SOURCE, info->source);
     if (info->split[0])
         write_attr_string(w, AT_SPLIT, info->split);
     hsize_t two = 2;
-    write_attr_num(w->file, path, AT_RANGE, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &two, info->value_range);
+    mg_h5_attr_write(w->file, path, AT_RANGE, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &two, info->value_range);
     if (w->info.n_classes > 0)
-        write_attr_strings(w, AT_CLASSES, w->info.n_classes, w->info.class_names);
+        mg_h5_attr_write_vstr(w->file, path, AT_CLASSES, H5T_CSET_UTF8, w->info.n_classes,
+                              (const char *const *)w->info.class_names);
     if (mix) {
         MG_CHECK(mix->n_modes >= 1 && mix->n_modes <= MG_MIXTURE_MAX_MODES, path, NULL, "bad mixture (%d modes)",
                  mix->n_modes);
         write_attr_string(w, AT_GENERATOR, mix->generator);
         hsize_t md[2] = {(hsize_t)mix->n_modes, 2};
-        write_attr_num(w->file, path, AT_MEANS, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, mix->means);
-        write_attr_num(w->file, path, AT_SIGMA, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL, &mix->sigma);
-        write_attr_num(w->file, path, AT_SEED, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL, &mix->seed);
+        mg_h5_attr_write(w->file, path, AT_MEANS, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, mix->means);
+        mg_h5_attr_write(w->file, path, AT_SIGMA, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL, &mix->sigma);
+        mg_h5_attr_write(w->file, path, AT_SEED, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL, &mix->seed);
     }
     return w;
-}
-
-static void write_slab(mg_h5_writer *w, hid_t d, const char *name, hid_t memtype, int64_t start, int64_t count,
-                       const void *src)
-{
-    hid_t fs = H5Dget_space(d);
-    H5_OK(fs, w->path, name);
-    int rank = H5Sget_simple_extent_ndims(fs);
-    hsize_t dims[4] = {0}, st[4] = {(hsize_t)start, 0, 0, 0};
-    H5_OK(rank, w->path, name);
-    H5_OK(H5Sget_simple_extent_dims(fs, dims, NULL), w->path, name);
-    dims[0] = (hsize_t)count;
-    hid_t ms = H5Screate_simple(rank, dims, NULL);
-    H5_OK(ms, w->path, name);
-    H5_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, dims, NULL), w->path, name);
-    H5_OK(H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, src), w->path, name);
-    H5_OK(H5Sclose(ms), w->path, name);
-    H5_OK(H5Sclose(fs), w->path, name);
 }
 
 void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void *samples, const int32_t *labels)
@@ -903,21 +802,18 @@ void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void 
     MG_CHECK(start >= 0 && count >= 1 && start + count <= w->info.n, w->path, NULL,
              "writing samples [%lld, %lld) outside [0, %lld)", (long long)start, (long long)(start + count),
              (long long)w->info.n);
-    write_slab(w, w->samples, samples_name(w->info.kind),
-               w->info.kind == MG_DATA_IMAGES ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, start, count, samples);
+    mg_h5_rows_write(w->samples, w->path, samples_name(w->info.kind),
+                     w->info.kind == MG_DATA_IMAGES ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, start, count, samples);
     if (w->labels >= 0) {
         MG_CHECK(labels != NULL, w->path, NULL, "the file has labels but none were given");
-        write_slab(w, w->labels, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
+        mg_h5_rows_write(w->labels, w->path, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
     }
 }
 
 void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 {
     double r[2] = {lo, hi};
-    hid_t a = H5Aopen(w->file, AT_RANGE, H5P_DEFAULT);
-    H5_OK(a, w->path, AT_RANGE);
-    H5_OK(H5Awrite(a, H5T_NATIVE_DOUBLE, r), w->path, AT_RANGE);
-    H5_OK(H5Aclose(a), w->path, AT_RANGE);
+    mg_h5_attr_rewrite(w->file, w->path, AT_RANGE, H5T_NATIVE_DOUBLE, r);
     w->info.value_range[0] = lo;
     w->info.value_range[1] = hi;
 }
@@ -940,13 +836,7 @@ void mg_h5_writer_abandon(mg_h5_writer *w)
 {
     if (!w)
         return;
-    if (w->labels >= 0)
-        H5Dclose(w->labels);
-    if (w->samples >= 0)
-        H5Dclose(w->samples);
-    if (w->file >= 0)
-        H5Fclose(w->file);
-    H5Eclear2(H5E_DEFAULT);
+    release_quietly(w->file, w->samples, w->labels);
     mg_data_info_free(&w->info);
     mg_free(w->path);
     mg_free(w);

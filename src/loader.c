@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_rng.h"
+#include "mg_util.h"
 
 #define NSLOTS 3                        /* one with the caller, two being prepared */
 #define MAX_BLOCK_BYTES ((int64_t)8 << 20)
@@ -119,22 +119,6 @@ struct mg_loader {
     double p_decode_s;
 };
 
-static void fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t size, const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(buf, size, f, ap);
-    va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* ------------------------------------------------------------------ config */
 
 void mg_loader_cfg_default(mg_loader_cfg *cfg)
@@ -200,8 +184,8 @@ static bool pread_full(const mg_loader *L, io_acct *acct, void *dst, size_t byte
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
-            fmt(acct->err, sizeof acct->err, "%s: read of %zu bytes at offset %llu failed: %s", L->cfg.path, bytes,
-                (unsigned long long)at, got < 0 ? strerror(errno) : "unexpected end of file (truncated?)");
+            snprintf(acct->err, sizeof acct->err, "%s: read of %zu bytes at offset %llu failed: %s", L->cfg.path, bytes,
+                     (unsigned long long)at, got < 0 ? strerror(errno) : "unexpected end of file (truncated?)");
             return false;
         }
         done += (size_t)got;
@@ -288,12 +272,12 @@ static bool global_batch(mg_loader *L, slot_t *s, uint64_t step)
         while (j + 1 < L->b && L->sorted[2 * (j + 1)] == L->sorted[2 * j] + 1)
             j++;
         int64_t first = L->sorted[2 * i], count = j - i + 1;
-        double t0 = now_s();
+        double t0 = mg_now();
         if (!read_rows(L, &L->pa, &L->raw_x, first, count, L->scratch))
             return false;
         if (L->info.has_labels && !read_rows(L, &L->pa, &L->raw_y, first, count, L->scratch_labels))
             return false;
-        double t1 = now_s();
+        double t1 = mg_now();
         for (int k = i; k <= j; k++) {
             int64_t at = L->sorted[2 * k + 1];
             decode(L, L->scratch + (k - i) * L->sample_bytes, s->x + (size_t)at * L->sample_floats);
@@ -301,7 +285,7 @@ static bool global_batch(mg_loader *L, slot_t *s, uint64_t step)
             s->idx[at] = L->sorted[2 * k];
         }
         L->pa.read_s += t1 - t0;
-        L->p_decode_s += now_s() - t1;
+        L->p_decode_s += mg_now() - t1;
         i = j + 1;
     }
     return true;
@@ -381,7 +365,7 @@ static bool window_load(const mg_loader *L, io_acct *acct, window_t *win, int64_
 {
     if (upto > win->n_blocks)
         upto = win->n_blocks;
-    double t0 = now_s();
+    double t0 = mg_now();
     for (; win->loaded < upto; win->loaded++) {
         int64_t k = win->loaded;
         /* Keep the disk READ_AHEAD_BLOCKS blocks ahead of the reads. */
@@ -395,11 +379,11 @@ static bool window_load(const mg_loader *L, io_acct *acct, window_t *win, int64_
         bool ok = read_rows(L, acct, &L->raw_x, row, len, win->data + win->buf_start[k] * L->sample_bytes) &&
                   (!L->info.has_labels || read_rows(L, acct, &L->raw_y, row, len, win->labels + win->buf_start[k]));
         if (!ok) {
-            acct->read_s += now_s() - t0;
+            acct->read_s += mg_now() - t0;
             return false;
         }
     }
-    acct->read_s += now_s() - t0;
+    acct->read_s += mg_now() - t0;
     return true;
 }
 
@@ -452,7 +436,7 @@ static bool io_idle(mg_loader *L)
         pthread_cond_wait(&L->io_cv, &L->io_mu);
     bool ok = !L->io_failed;
     if (!ok)
-        fmt(L->pa.err, sizeof L->pa.err, "%s", L->ia.err);
+        snprintf(L->pa.err, sizeof L->pa.err, "%s", L->ia.err);
     pthread_mutex_unlock(&L->io_mu);
     return ok;
 }
@@ -541,7 +525,7 @@ static bool shard_batch(mg_loader *L, slot_t *s, uint64_t step)
         window_t *win = window_get(L, e, pos, &q);
         if (!win)
             return false;
-        double t0 = now_s();
+        double t0 = mg_now();
         int64_t j = win->order[q];
         decode(L, win->data + j * L->sample_bytes, s->x + (size_t)i * L->sample_floats);
         s->labels[i] = L->info.has_labels ? win->labels[j] : -1;
@@ -555,7 +539,7 @@ static bool shard_batch(mg_loader *L, slot_t *s, uint64_t step)
                 hi = mid - 1;
         }
         s->idx[i] = L->shard_lo + (int64_t)win->block[lo] * L->block_samples + (j - win->buf_start[lo]);
-        L->p_decode_s += now_s() - t0;
+        L->p_decode_s += mg_now() - t0;
     }
     return shard_read_ahead(L, s0 + (uint64_t)L->b);
 }
@@ -652,10 +636,10 @@ const float *mg_loader_next(mg_loader *L, int *labels_out)
     slot_t *s;
     if (!L->cfg.prefetch) {
         s = &L->slot[0];
-        double t0 = now_s();
+        double t0 = mg_now();
         if (!produce(L, s, L->consumed))
             MG_FAIL(NULL, "the data file changed or the disk failed while training", "%s", L->pa.err);
-        L->stats.wait_s += now_s() - t0;
+        L->stats.wait_s += mg_now() - t0;
         L->stats.read_s = L->pa.read_s;
         L->stats.decode_s = L->p_decode_s;
         L->stats.bytes_read = L->pa.bytes;
@@ -671,13 +655,13 @@ const float *mg_loader_next(mg_loader *L, int *labels_out)
         }
         int k = (int)(L->consumed % NSLOTS);
         s = &L->slot[k];
-        double t0 = now_s();
+        double t0 = mg_now();
         while (!s->filled && !L->failed)
             pthread_cond_wait(&L->ready, &L->mu);
-        L->stats.wait_s += now_s() - t0;
+        L->stats.wait_s += mg_now() - t0;
         if (!s->filled) {
             char msg[1024];
-            fmt(msg, sizeof msg, "%s", L->pa.err);
+            snprintf(msg, sizeof msg, "%s", L->pa.err);
             pthread_mutex_unlock(&L->mu);
             MG_FAIL(NULL, "the data file changed or the disk failed while training", "%s", msg);
         }
@@ -730,8 +714,8 @@ static void free_buffers(mg_loader *L)
 static bool validate(mg_loader *L, const mg_loader_cfg *cfg, mg_shape in, int B)
 {
     if (B < 1 || B % L->size != 0)
-        return fmt(L->err, sizeof L->err, "global batch %d must be a positive multiple of the number of ranks %d",
-                   B, L->size), false;
+        return snprintf(L->err, sizeof L->err, "global batch %d must be a positive multiple of the number of ranks %d",
+                        B, L->size), false;
     mg_h5_file *f = mg_h5_open(cfg->path, &L->info, L->err, sizeof L->err);
     if (!f)
         return false;
@@ -739,18 +723,22 @@ static bool validate(mg_loader *L, const mg_loader_cfg *cfg, mg_shape in, int B)
     char what[128];
     bool ok = true;
     if (fi->kind == MG_DATA_IMAGES && (fi->c != in.c || fi->h != in.h || fi->w != in.w))
-        ok = (fmt(L->err, sizeof L->err, "%s: samples are (%d, %d, %d) (%s) but the model's input is (%d, %d, %d)",
-                  cfg->path, fi->c, fi->h, fi->w, mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w), false);
+        ok = (snprintf(L->err, sizeof L->err,
+                       "%s: samples are (%d, %d, %d) (%s) but the model's input is (%d, %d, %d)", cfg->path, fi->c,
+                       fi->h, fi->w, mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w),
+              false);
     else if (fi->kind == MG_DATA_VECTORS && (fi->c != in.c || in.h != 1 || in.w != 1))
-        ok = (fmt(L->err, sizeof L->err, "%s: samples are vectors of %d (%s) but the model's input is (%d, %d, %d)",
-                  cfg->path, fi->c, mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w), false);
+        ok = (snprintf(L->err, sizeof L->err,
+                       "%s: samples are vectors of %d (%s) but the model's input is (%d, %d, %d)", cfg->path, fi->c,
+                       mg_data_describe(fi, what, sizeof what), in.c, in.h, in.w),
+              false);
     else if (fi->n < B)
-        ok = (fmt(L->err, sizeof L->err, "%s: holds %lld samples, fewer than the global batch %d", cfg->path,
-                  (long long)fi->n, B), false);
+        ok = (snprintf(L->err, sizeof L->err, "%s: holds %lld samples, fewer than the global batch %d", cfg->path,
+                       (long long)fi->n, B), false);
     else if (cfg->sampler == MG_SAMPLER_SHARD &&
              cfg->memory_bytes / 2 < (size_t)mg_data_sample_bytes(fi) + 8)
-        ok = (fmt(L->err, sizeof L->err, "%s: data.memory_mb (%zu bytes) cannot hold two samples of %lld bytes",
-                  cfg->path, cfg->memory_bytes, (long long)mg_data_sample_bytes(fi)), false);
+        ok = (snprintf(L->err, sizeof L->err, "%s: data.memory_mb (%zu bytes) cannot hold two samples of %lld bytes",
+                       cfg->path, cfg->memory_bytes, (long long)mg_data_sample_bytes(fi)), false);
     else
         ok = mg_h5_raw_layout(f, &L->raw_x, &L->raw_y, L->err, sizeof L->err);
     mg_h5_close(f);
@@ -817,7 +805,7 @@ static mg_loader *open_impl(const mg_loader_cfg *cfg, mg_shape in, int B, int ra
     bool any_bad = collective ? mg_dist_any(!ok) : !ok;
     if (any_bad) {
         char mine[1024], first[1024];
-        fmt(mine, sizeof mine, "%s", ok ? "" : L->err);
+        snprintf(mine, sizeof mine, "%s", ok ? "" : L->err);
         memcpy(first, mine, sizeof first);
         if (collective)
             mg_dist_bcast(first, sizeof first); /* rank 0's verdict, for ranks that saw no problem */

@@ -2,9 +2,8 @@
  * isotropic Gaussian noise; all from the sample's own counter-based stream. */
 #include "mg_mem_data.h"
 
-#include <math.h>
-
 #include "mg_batch_streams.h"
+#include "mg_convert.h"
 #include "mg_error.h"
 
 mg_shape mg_mem_data_shape(mg_data_source source, mg_shape want)
@@ -15,21 +14,24 @@ mg_shape mg_mem_data_shape(mg_data_source source, mg_shape want)
 void mg_mem_data_fill(mg_data_source source, float *x, int n, mg_shape shape, uint64_t seed, uint64_t first_item)
 {
     const size_t dim = mg_shape_size(shape);
+    mg_mixture_info mix = {0};
+    if (source == MG_DATA_RING8 || source == MG_DATA_GRID25)
+        mg_mixture_params(&mix, source == MG_DATA_RING8 ? MG_MIXTURE_RING : MG_MIXTURE_GRID, 0);
+    const float sigma = (float)mix.sigma;
     for (int i = 0; i < n; i++) {
         mg_rng r;
         mg_item_rng(&r, seed, MG_STREAM_DATA, first_item + (uint64_t)i);
         float *s = x + (size_t)i * dim;
         switch (source) {
-        case MG_DATA_RING8: {
-            double angle = 2.0 * M_PI * (double)mg_rng_below(&r, 8) / 8.0;
-            s[0] = (float)cos(angle) + 0.01f * mg_rng_normal(&r);
-            s[1] = (float)sin(angle) + 0.01f * mg_rng_normal(&r);
-            break;
-        }
+        case MG_DATA_RING8:
         case MG_DATA_GRID25: {
-            uint64_t mode = mg_rng_below(&r, 25);
-            s[0] = (float)(-4.0 + 2.0 * (double)(mode % 5)) + 0.05f * mg_rng_normal(&r);
-            s[1] = (float)(-4.0 + 2.0 * (double)(mode / 5)) + 0.05f * mg_rng_normal(&r);
+            uint64_t mode = mg_rng_below(&r, (uint64_t)mix.n_modes);
+            /* The grid's draw k is the mode at column k % 5, row k / 5, which mg_mixture_params
+             * numbers 5 * (k % 5) + k / 5; kept so that runs reproduce sample for sample. */
+            if (source == MG_DATA_GRID25)
+                mode = mode % 5 * 5 + mode / 5;
+            s[0] = (float)mix.means[mode][0] + sigma * mg_rng_normal(&r);
+            s[1] = (float)mix.means[mode][1] + sigma * mg_rng_normal(&r);
             break;
         }
         case MG_DATA_SYNTHETIC: {

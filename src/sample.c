@@ -1,14 +1,13 @@
-/* Sampling a trained generator (see mg_sample.h): rebuilds G from a checkpoint and
- * writes its outputs as HDF5. Every HDF5 call is checked through the error path. */
+/* Sampling a trained generator (see mg_sample.h): rebuilds G from a checkpoint and hands
+ * its outputs to the samples file's owner (mg_eval_files.h). */
 #include "mg_sample.h"
 
-#include <errno.h>
-#include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "mg_checkpoint.h"
 #include "mg_error.h"
+#include "mg_eval_files.h"
 #include "mg_net.h"
 
 void mg_sample_noise(float *z, int n, size_t dim, uint64_t seed)
@@ -57,41 +56,7 @@ float *mg_sample_generate_from(const char *checkpoint, const char *which, int n,
     return samples;
 }
 
-static void h5_check(long rc, const char *path, const char *what)
-{
-    if (rc < 0)
-        MG_FAIL(path, "check the path and the disk", "HDF5 call failed writing %s", what);
-}
-
 void mg_sample_write_h5(const char *path, const float *samples, int n, mg_shape shape, const char *checkpoint)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    const bool images = shape.h > 1 || shape.w > 1;
-    const char *name = images ? "images" : "x";
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    h5_check(f, tmp, "the file");
-    hsize_t dims[4] = {(hsize_t)n, (hsize_t)shape.c, (hsize_t)shape.h, (hsize_t)shape.w};
-    hid_t space = H5Screate_simple(images ? 4 : 2, dims, NULL);
-    h5_check(space, tmp, name);
-    hid_t set = H5Dcreate2(f, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    h5_check(set, tmp, name);
-    h5_check(H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, samples), tmp, name);
-    h5_check(H5Dclose(set), tmp, name);
-    h5_check(H5Sclose(space), tmp, name);
-
-    hid_t str = H5Tcopy(H5T_C_S1);
-    h5_check(str, tmp, "source attribute");
-    h5_check(H5Tset_size(str, strlen(checkpoint) + 1), tmp, "source attribute");
-    hid_t scalar = H5Screate(H5S_SCALAR);
-    h5_check(scalar, tmp, "source attribute");
-    hid_t attr = H5Acreate2(f, "source", str, scalar, H5P_DEFAULT, H5P_DEFAULT);
-    h5_check(attr, tmp, "source attribute");
-    h5_check(H5Awrite(attr, str, checkpoint), tmp, "source attribute");
-    h5_check(H5Aclose(attr), tmp, "source attribute");
-    h5_check(H5Sclose(scalar), tmp, "source attribute");
-    h5_check(H5Tclose(str), tmp, "source attribute");
-    h5_check(H5Fclose(f), tmp, "the file");
-    MG_CHECK(rename(tmp, path) == 0, path, NULL, "rename failed: %s", strerror(errno));
+    mg_samples_file_write(path, samples, n, shape.c, shape.h, shape.w, checkpoint);
 }

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mg_checkpoint.h"
 #include "mg_error.h"
 #include "mg_png_grid.h"
 #include "mg_sample.h"
+#include "mg_util.h"
 
 bool mg_sample_grid_drawable(const mg_net *G)
 {

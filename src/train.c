@@ -29,8 +29,10 @@
 #include "mg_grad_overlap.h"
 #include "mg_mem_data.h"
 #include "mg_sample_grid.h"
+#include "mg_text.h"
 #include "mg_train_eval.h"
 #include "mg_transfer.h"
+#include "mg_util.h"
 
 enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, EXTRA };
 
@@ -89,13 +91,6 @@ void mg_train_install_signal_handlers(void)
              "sigaction failed: %s", strerror(errno));
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Overlapped gradient communication so far (both networks' buckets). */
 static double overlap_comm(const mg_trainer *t) { return t->ov_d.comm_s + t->ov_g.comm_s; }
 
@@ -104,7 +99,7 @@ static double comm_so_far(const mg_trainer *t) { return t->t_bn + t->t_wait + ov
 
 static void compute_begin(mg_trainer *t)
 {
-    t->compute_t0 = now();
+    t->compute_t0 = mg_now();
     t->compute_comm0 = comm_so_far(t);
 }
 
@@ -114,7 +109,7 @@ static void compute_begin(mg_trainer *t)
 static void compute_end(mg_trainer *t)
 {
     const double comm = comm_so_far(t) - t->compute_comm0;
-    t->t_compute += now() - t->compute_t0 - comm;
+    t->t_compute += mg_now() - t->compute_t0 - comm;
     t->t_reduce += overlap_comm(t) - t->overlap_logged;
     t->overlap_logged = overlap_comm(t);
 }
@@ -125,9 +120,9 @@ static void timed_wait(mg_trainer *t)
 {
     if (!t->tc.measure_wait)
         return;
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_barrier();
-    t->t_wait += now() - t0;
+    t->t_wait += mg_now() - t0;
 }
 
 /* Sync BatchNorm's reduce callback (ctx: the trainer): the wait, then the sum, timed. */
@@ -135,9 +130,9 @@ static void bn_reduce_timed(double *buf, int n, void *ctx)
 {
     mg_trainer *t = ctx;
     timed_wait(t);
-    double t0 = now();
+    double t0 = mg_now();
     mg_dist_allreduce_sum_f64(buf, (size_t)n);
-    t->t_bn += now() - t0;
+    t->t_bn += mg_now() - t0;
 }
 
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
@@ -209,7 +204,7 @@ static const char *sampler_name(const mg_train_cfg *tc)
  * prefetch thread, or making in-memory samples) goes to the data timer. */
 static void draw_real(mg_trainer *t)
 {
-    double t0 = now();
+    double t0 = mg_now();
     if (t->loader) {
         t->real_batch = mg_loader_next(t->loader, NULL);
     } else {
@@ -218,19 +213,19 @@ static void draw_real(mg_trainer *t)
         t->real_batch = t->real;
     }
     t->data_items += (uint64_t)t->tc.batch;
-    t->t_data += now() - t0;
+    t->t_data += mg_now() - t0;
 }
 
 static void draw_noise(mg_trainer *t)
 {
-    double t0 = now();
+    double t0 = mg_now();
     if (t->tc.noise == MG_NOISE_GLOBAL)
         mg_item_normals(t->z, t->local, t->noise_dim, t->tc.seed, MG_STREAM_NOISE,
                         t->noise_items + (uint64_t)t->rank * (uint64_t)t->local);
     else
         mg_rng_fill_normal(&t->noise_rng, t->z, (size_t)t->local * t->noise_dim, 0.0f, 1.0f);
     t->noise_items += (uint64_t)t->tc.batch;
-    t->t_data += now() - t0;
+    t->t_data += mg_now() - t0;
 }
 
 /* ---- one update ---- */
@@ -317,17 +312,17 @@ static bool reduce_update(mg_trainer *t, mg_net *net, mg_grad_overlap *ov, float
                           double *norm)
 {
     timed_wait(t);
-    double t0 = now();
+    double t0 = mg_now();
     if (t->tc.overlap) {
         mg_grad_overlap_finish(ov);
         t->overlap_logged = overlap_comm(t); /* the finish's time goes to t_reduce just below */
     } else {
         memcpy(red, net->grad, net->n_param * sizeof(float));
         put_tail(t, net, red, extra);
-        t0 = now();
+        t0 = mg_now();
         mg_dist_allreduce_mean(red, net->n_param + EXTRA + (net == &t->G ? t->avg_g : t->avg_d));
     }
-    t->t_reduce += now() - t0;
+    t->t_reduce += mg_now() - t0;
     const double sq = sum_squares(red, net->n_param);
     *norm = sqrt(sq);
     return isfinite(sq) && isfinite(red[net->n_param + X_LOSS]) && isfinite(red[net->n_param + X_STAT_REAL]) &&
@@ -706,14 +701,6 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
 
 /* ---- logging ---- */
 
-static void json_num(FILE *f, const char *key, double v)
-{
-    if (isfinite(v))
-        fprintf(f, ", \"%s\": %.7g", key, v);
-    else
-        fprintf(f, ", \"%s\": null", key);
-}
-
 static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, double window_seconds)
 {
     /* The window's time split, averaged over ranks (each rank's parts add up to about the
@@ -755,37 +742,41 @@ static void log_step(mg_trainer *t, const step_stats *s, long steps_in_window, d
                t->tc.steps, ips, e / 3600, e / 60 % 60, e % 60, s->loss_d, s->loss_g, s->d_real, s->d_fake);
         fflush(stdout);
     }
-    FILE *f = t->metrics;
-    fprintf(f, "{\"step\": %ld", t->step);
-    json_num(f, "loss_d", s->loss_d);
-    json_num(f, "loss_g", s->loss_g);
-    json_num(f, "d_real", s->d_real);
-    json_num(f, "d_fake", s->d_fake);
-    json_num(f, "grad_norm_d", s->norm_d);
-    json_num(f, "grad_norm_g", s->norm_g);
-    json_num(f, "lr_d", s->lr_d);
-    json_num(f, "lr_g", s->lr_g);
-    json_num(f, "images_per_s", ips);
-    json_num(f, "time_compute_s", mean[0]);
-    json_num(f, "time_allreduce_s", mean[1]);
-    json_num(f, "time_data_s", mean[2]);
+    mg_text line = {0};
+    mg_json j;
+    mg_json_begin(&j, &line, 7);
+    mg_json_int(&j, "step", t->step);
+    mg_json_num(&j, "loss_d", s->loss_d);
+    mg_json_num(&j, "loss_g", s->loss_g);
+    mg_json_num(&j, "d_real", s->d_real);
+    mg_json_num(&j, "d_fake", s->d_fake);
+    mg_json_num(&j, "grad_norm_d", s->norm_d);
+    mg_json_num(&j, "grad_norm_g", s->norm_g);
+    mg_json_num(&j, "lr_d", s->lr_d);
+    mg_json_num(&j, "lr_g", s->lr_g);
+    mg_json_num(&j, "images_per_s", ips);
+    mg_json_num(&j, "time_compute_s", mean[0]);
+    mg_json_num(&j, "time_allreduce_s", mean[1]);
+    mg_json_num(&j, "time_data_s", mean[2]);
     if (t->tc.measure_wait)
-        json_num(f, "time_wait_s", mean[3]);
-    json_num(f, "time_bn_sync_s", mean[4]);
-    json_num(f, "time_compute_max_s", compute_max);
-    json_num(f, "time_compute_min_s", compute_min);
-    fprintf(f, ", \"slowest_rank\": %d", slowest_rank);
-    json_num(f, "time_window_s", window_seconds);
-    json_num(f, "peak_rss_mb", max[0] / 1024.0);
-    json_num(f, "peak_rss_mb_mean", mean[5] / 1024.0);
+        mg_json_num(&j, "time_wait_s", mean[3]);
+    mg_json_num(&j, "time_bn_sync_s", mean[4]);
+    mg_json_num(&j, "time_compute_max_s", compute_max);
+    mg_json_num(&j, "time_compute_min_s", compute_min);
+    mg_json_int(&j, "slowest_rank", slowest_rank);
+    mg_json_num(&j, "time_window_s", window_seconds);
+    mg_json_num(&j, "peak_rss_mb", max[0] / 1024.0);
+    mg_json_num(&j, "peak_rss_mb_mean", mean[5] / 1024.0);
     if (t->loader) {
-        fprintf(f, ", \"epoch\": %llu", (unsigned long long)mg_loader_epoch(t->loader));
-        json_num(f, "data_read_s", read);
-        json_num(f, "data_decode_s", decode);
-        json_num(f, "data_bytes", bytes);
+        mg_json_uint(&j, "epoch", (unsigned long long)mg_loader_epoch(t->loader));
+        mg_json_num(&j, "data_read_s", read);
+        mg_json_num(&j, "data_decode_s", decode);
+        mg_json_num(&j, "data_bytes", bytes);
     }
-    fprintf(f, "}\n");
-    fflush(f);
+    mg_json_end(&j);
+    fprintf(t->metrics, "%s\n", mg_text_str(&line));
+    mg_text_free(&line);
+    fflush(t->metrics);
 }
 
 mg_train_result mg_trainer_run(mg_trainer *t)
@@ -793,7 +784,7 @@ mg_train_result mg_trainer_run(mg_trainer *t)
     mg_train_result r = {.status = MG_TRAIN_DONE, .losses_finite = true};
     const mg_train_cfg *tc = &t->tc;
     long window_start_step = t->step;
-    double window_start = now();
+    double window_start = mg_now();
     while (t->step < tc->steps) {
         step_stats s = {0};
         memcpy(t->snap_g, t->G.state, t->G.n_state * sizeof(float));
@@ -815,7 +806,7 @@ mg_train_result mg_trainer_run(mg_trainer *t)
         if (!isfinite(s.loss_d) || !isfinite(s.loss_g))
             r.losses_finite = false;
         if (t->step % tc->log_interval == 0 || t->step == tc->steps || s.stop) {
-            double tnow = now();
+            double tnow = mg_now();
             log_step(t, &s, t->step - window_start_step, tnow - window_start);
             window_start_step = t->step;
             window_start = tnow;

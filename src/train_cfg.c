@@ -3,13 +3,13 @@
  * The network sections stay with mg_net_from_cfg; here they are only copied out. */
 #include "mg_train.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
 #include "mg_error.h"
+#include "mg_text.h"
 
 static const char *const loss_names[] = {"minimax", "non_saturating", "wasserstein", "hinge", "least_squares"};
 static const char *const source_names[] = {"ring8", "grid25", "synthetic"};
@@ -125,88 +125,61 @@ void mg_train_cfg_read(mg_train_cfg *tc, mg_cfg *cfg, int n_ranks)
 
 /* ---- writing the resolved config ---- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} text_buf;
-
-static void put(text_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(text_buf *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        MG_CHECK(n >= 0, "resolved config", NULL, "formatting failed");
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = 2 * t->cap + (size_t)n + 64;
-        char *grown = mg_alloc(cap, "resolved config");
-        memcpy(grown, t->buf, t->len + 1);
-        mg_free(t->buf);
-        t->buf = grown;
-        t->cap = cap;
-    }
-}
-
 /* A scalar as YAML: plain when it is safe, else double-quoted. */
-static void put_scalar(text_buf *t, const char *s)
+static void put_scalar(mg_text *t, const char *s)
 {
     bool plain = *s != 0;
     for (const char *p = s; *p; p++)
         if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') || strchr("_.+-/", *p)))
             plain = false;
     if (plain) {
-        put(t, "%s", s);
+        mg_text_put(t, "%s", s);
         return;
     }
-    put(t, "\"");
+    mg_text_put(t, "\"");
     for (const char *p = s; *p; p++) {
         if (*p == '"' || *p == '\\')
-            put(t, "\\%c", *p);
+            mg_text_put(t, "\\%c", *p);
         else if ((unsigned char)*p < 0x20)
-            put(t, "\\x%02x", (unsigned char)*p);
+            mg_text_put(t, "\\x%02x", (unsigned char)*p);
         else
-            put(t, "%c", *p);
+            mg_text_put(t, "%c", *p);
     }
-    put(t, "\"");
+    mg_text_put(t, "\"");
 }
 
 /* A node in flow style ({a: 1, b: [2, 3]}): compact, and layer lists stay one per line. */
-static void put_flow(text_buf *t, yaml_document_t *doc, int id)
+static void put_flow(mg_text *t, yaml_document_t *doc, int id)
 {
     yaml_node_t *n = yaml_document_get_node(doc, id);
     if (n->type == YAML_SCALAR_NODE) {
         put_scalar(t, (const char *)n->data.scalar.value);
     } else if (n->type == YAML_SEQUENCE_NODE) {
-        put(t, "[");
+        mg_text_put(t, "[");
         for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
-            put(t, "%s", i == n->data.sequence.items.start ? "" : ", ");
+            mg_text_put(t, "%s", i == n->data.sequence.items.start ? "" : ", ");
             put_flow(t, doc, *i);
         }
-        put(t, "]");
+        mg_text_put(t, "]");
     } else if (n->type == YAML_MAPPING_NODE) {
-        put(t, "{");
+        mg_text_put(t, "{");
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-            put(t, "%s", p == n->data.mapping.pairs.start ? "" : ", ");
+            mg_text_put(t, "%s", p == n->data.mapping.pairs.start ? "" : ", ");
             put_flow(t, doc, p->key);
-            put(t, ": ");
+            mg_text_put(t, ": ");
             put_flow(t, doc, p->value);
         }
-        put(t, "}");
+        mg_text_put(t, "}");
     }
 }
 
 typedef struct {
-    text_buf *text;
+    mg_text *text;
 } network_job;
 
 static void put_networks(yaml_document_t *doc, void *ctx)
 {
-    text_buf *t = ((network_job *)ctx)->text;
+    mg_text *t = ((network_job *)ctx)->text;
     yaml_node_t *root = yaml_document_get_root_node(doc);
     static const char *const sections[] = {"generator", "discriminator"};
     for (int s = 0; s < 2; s++)
@@ -215,29 +188,29 @@ static void put_networks(yaml_document_t *doc, void *ctx)
             if (k->type != YAML_SCALAR_NODE || strcmp((const char *)k->data.scalar.value, sections[s]))
                 continue;
             yaml_node_t *v = yaml_document_get_node(doc, p->value);
-            put(t, "%s:\n", sections[s]);
+            mg_text_put(t, "%s:\n", sections[s]);
             if (v->type != YAML_MAPPING_NODE) {
-                put(t, "  ");
+                mg_text_put(t, "  ");
                 put_flow(t, doc, p->value);
-                put(t, "\n");
+                mg_text_put(t, "\n");
                 continue;
             }
             for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
                 yaml_node_t *vk = yaml_document_get_node(doc, q->key);
                 yaml_node_t *vv = yaml_document_get_node(doc, q->value);
-                put(t, "  ");
+                mg_text_put(t, "  ");
                 put_flow(t, doc, q->key);
                 if (vv->type == YAML_SEQUENCE_NODE && !strcmp((const char *)vk->data.scalar.value, "layers")) {
-                    put(t, ":\n");
+                    mg_text_put(t, ":\n");
                     for (yaml_node_item_t *i = vv->data.sequence.items.start; i < vv->data.sequence.items.top; i++) {
-                        put(t, "    - ");
+                        mg_text_put(t, "    - ");
                         put_flow(t, doc, *i);
-                        put(t, "\n");
+                        mg_text_put(t, "\n");
                     }
                 } else {
-                    put(t, ": ");
+                    mg_text_put(t, ": ");
                     put_flow(t, doc, q->value);
-                    put(t, "\n");
+                    mg_text_put(t, "\n");
                 }
             }
         }
@@ -254,100 +227,100 @@ static const char *float_text(float v, char *buf)
     return buf;
 }
 
-static void put_optimizer(text_buf *t, const char *key, const mg_opt_cfg *o)
+static void put_optimizer(mg_text *t, const char *key, const mg_opt_cfg *o)
 {
     char a[32], b[32], c[32];
-    put(t, "%s: {kind: %s, lr: %s", key, mg_opt_kind_name(o->kind), float_text(o->lr, a));
+    mg_text_put(t, "%s: {kind: %s, lr: %s", key, mg_opt_kind_name(o->kind), float_text(o->lr, a));
     if (o->kind == MG_OPT_ADAM)
-        put(t, ", beta1: %s, beta2: %s, eps: %s", float_text(o->beta1, a), float_text(o->beta2, b),
+        mg_text_put(t, ", beta1: %s, beta2: %s, eps: %s", float_text(o->beta1, a), float_text(o->beta2, b),
             float_text(o->eps, c));
     if (o->kind == MG_OPT_RMSPROP)
-        put(t, ", alpha: %s, eps: %s, momentum: %s", float_text(o->alpha, a), float_text(o->eps, b),
+        mg_text_put(t, ", alpha: %s, eps: %s, momentum: %s", float_text(o->alpha, a), float_text(o->eps, b),
             float_text(o->momentum, c));
     if (o->kind == MG_OPT_SGD)
-        put(t, ", momentum: %s", float_text(o->momentum, a));
-    put(t, ", weight_decay: %s}\n", float_text(o->weight_decay, a));
+        mg_text_put(t, ", momentum: %s", float_text(o->momentum, a));
+    mg_text_put(t, ", weight_decay: %s}\n", float_text(o->weight_decay, a));
 }
 
-static void put_schedule(text_buf *t, const char *key, const mg_sched *s)
+static void put_schedule(mg_text *t, const char *key, const mg_sched *s)
 {
     char a[32];
-    put(t, "%s: {kind: %s, warmup: %ld", key, mg_sched_kind_name(s->kind), s->warmup);
+    mg_text_put(t, "%s: {kind: %s, warmup: %ld", key, mg_sched_kind_name(s->kind), s->warmup);
     if (s->kind == MG_SCHED_LINEAR || s->kind == MG_SCHED_COSINE)
-        put(t, ", final_factor: %s", float_text(s->final_factor, a));
+        mg_text_put(t, ", final_factor: %s", float_text(s->final_factor, a));
     if (s->kind == MG_SCHED_STEP)
-        put(t, ", step_size: %ld, gamma: %s", s->step_size, float_text(s->gamma, a));
-    put(t, "}\n");
+        mg_text_put(t, ", step_size: %ld, gamma: %s", s->step_size, float_text(s->gamma, a));
+    mg_text_put(t, "}\n");
 }
 
 /* init: only when it loads or freezes something (no section = nothing to do). */
-static void put_init(text_buf *t, const mg_transfer_cfg *c)
+static void put_init(mg_text *t, const mg_transfer_cfg *c)
 {
     if (!c->from[0] && !c->n_freeze)
         return;
-    put(t, "\ninit: {");
+    mg_text_put(t, "\ninit: {");
     if (c->from[0]) {
-        put(t, "from: ");
+        mg_text_put(t, "from: ");
         put_scalar(t, c->from);
-        put(t, ", networks: [%s%s%s]%s", c->generator ? "generator" : "", c->generator && c->discriminator ? ", " : "",
-            c->discriminator ? "discriminator" : "", c->n_freeze ? ", " : "");
+        mg_text_put(t, ", networks: [%s%s%s]%s", c->generator ? "generator" : "",
+                    c->generator && c->discriminator ? ", " : "", c->discriminator ? "discriminator" : "",
+                    c->n_freeze ? ", " : "");
     }
     if (c->n_freeze) {
-        put(t, "freeze: [");
+        mg_text_put(t, "freeze: [");
         for (int i = 0; i < c->n_freeze; i++) {
-            put(t, "%s", i ? ", " : "");
+            mg_text_put(t, "%s", i ? ", " : "");
             put_scalar(t, c->freeze[i]);
         }
-        put(t, "]");
+        mg_text_put(t, "]");
     }
-    put(t, "}");
+    mg_text_put(t, "}");
 }
 
 char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
 {
-    text_buf t = {.cap = 4096};
-    t.buf = mg_alloc(t.cap, "resolved config");
-    put(&t, "# mpigan resolved config: every setting, defaults filled in\n");
+    mg_text t = {0};
+    mg_text_put(&t, "# mpigan resolved config: every setting, defaults filled in\n");
     network_job job = {&t};
     mg_cfg_edit(cfg, put_networks, &job);
-    put(&t, "train:\n  loss: %s\n  n_critic: %d\n  batch: %d\n  steps: %ld\n  seed: %llu\n", loss_names[tc->loss],
-        tc->n_critic, tc->batch, tc->steps, (unsigned long long)tc->seed);
-    put(&t, "  g_step_noise: %s\n  noise_streams: %s\n", tc->g_reuse_fakes ? "reuse" : "fresh",
+    mg_text_put(&t, "train:\n  loss: %s\n  n_critic: %d\n  batch: %d\n  steps: %ld\n  seed: %llu\n",
+                loss_names[tc->loss], tc->n_critic, tc->batch, tc->steps, (unsigned long long)tc->seed);
+    mg_text_put(&t, "  g_step_noise: %s\n  noise_streams: %s\n", tc->g_reuse_fakes ? "reuse" : "fresh",
         tc->noise == MG_NOISE_GLOBAL ? "global" : "per_rank");
     char clip[32];
     if (tc->loss == MG_LOSS_WASSERSTEIN)
-        put(&t, "  clip: %s\n", float_text(tc->clip, clip));
-    put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local", tc->log_interval,
-        tc->nan_stop ? "stop" : "skip");
-    put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
-    put(&t, "  overlap: {enabled: %s, bucket_mb: %s}\n  measure_wait: %s\n", tc->overlap ? "true" : "false",
+        mg_text_put(&t, "  clip: %s\n", float_text(tc->clip, clip));
+    mg_text_put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local",
+                tc->log_interval, tc->nan_stop ? "stop" : "skip");
+    mg_text_put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
+    mg_text_put(&t, "  overlap: {enabled: %s, bucket_mb: %s}\n  measure_wait: %s\n", tc->overlap ? "true" : "false",
         float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
     if (tc->ema.on)
-        put(&t, "  ema: {decay: %s, start: %ld}\n", float_text(tc->ema.decay, clip), tc->ema.start);
-    put(&t, "  pack: %d\n", tc->pack);
+        mg_text_put(&t, "  ema: {decay: %s, start: %ld}\n", float_text(tc->ema.decay, clip), tc->ema.start);
+    mg_text_put(&t, "  pack: %d\n", tc->pack);
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);
     put_schedule(&t, "schedule_d", &tc->sched_d);
     if (tc->source == MG_DATA_HDF5) {
         const mg_loader_cfg *lc = &tc->loader;
-        put(&t, "data: {path: ");
+        mg_text_put(&t, "data: {path: ");
         put_scalar(&t, lc->path);
-        put(&t, ", sampler: %s, memory_mb: %zu, prefetch: %s, seed: %llu}\n",
+        mg_text_put(&t, ", sampler: %s, memory_mb: %zu, prefetch: %s, seed: %llu}\n",
             lc->sampler == MG_SAMPLER_SHARD ? "shard" : "global", lc->memory_bytes >> 20,
             lc->prefetch ? "true" : "false", (unsigned long long)lc->seed);
     } else {
-        put(&t, "data: {source: %s}\n", source_names[tc->source]);
+        mg_text_put(&t, "data: {source: %s}\n", source_names[tc->source]);
     }
-    put(&t, "checkpoint: {dir: ");
+    mg_text_put(&t, "checkpoint: {dir: ");
     put_scalar(&t, tc->ckpt_dir);
-    put(&t, ", interval: %ld, keep_last: %d}\nrun_dir: ", tc->ckpt_interval, tc->keep_last);
+    mg_text_put(&t, ", interval: %ld, keep_last: %d}\nrun_dir: ", tc->ckpt_interval, tc->keep_last);
     put_scalar(&t, tc->run_dir);
     put_init(&t, &tc->init);
-    put(&t, "\ndebug: {check_replicas: %ld, inject_nan_at_step: %ld, stop_at_step: %ld, diverge_at_step: %ld}\n",
+    mg_text_put(&t, "\ndebug: {check_replicas: %ld, inject_nan_at_step: %ld, stop_at_step: %ld, diverge_at_step: %ld}\n",
         tc->check_replicas, tc->inject_nan_at_step, tc->stop_at_step, tc->diverge_at_step);
     char *eval = mg_train_eval_cfg_yaml(&tc->eval);
-    put(&t, "%s", eval);
+    mg_text_put(&t, "%s", eval);
     mg_free(eval);
-    return t.buf;
+    return mg_text_take(&t);
 }

@@ -7,22 +7,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "mg_checkpoint.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_eval.h"
 #include "mg_h5schema.h"
+#include "mg_text.h"
+#include "mg_util.h"
 
 #define DEFAULT_IMAGE_SAMPLES 5000
 #define DEFAULT_MIXTURE_SAMPLES 2500
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- config ---- */
 
@@ -164,33 +158,39 @@ bool mg_train_eval_due(const mg_train_eval *e, long step, long steps)
     return e && (step % e->cfg.interval == 0 || step == steps);
 }
 
-/* key and value for a line of text or JSON: NaN/Inf as `none` (null in JSON). */
-static void put_value(FILE *f, const char *fmt, const char *key, double v, bool json)
+/* key and value for the progress line: NaN/Inf as `-`. */
+static void put_value(const char *fmt, const char *key, double v)
 {
     if (isfinite(v))
-        fprintf(f, fmt, key, v);
+        printf(fmt, key, v);
     else
-        fprintf(f, json ? ", \"%s\": null" : "  %s -", key);
+        printf("  %s -", key);
 }
 
 /* The headline numbers as top-level fields (plotting tools pick fid*, kid*, is_* there),
  * then every number of the evaluation under "eval". */
 static void write_metrics_line(FILE *f, const mg_eval_result *r, long step)
 {
-    fprintf(f, "{\"step\": %ld", step);
+    mg_text line = {0};
+    mg_json j;
+    mg_json_begin(&j, &line, 7);
+    mg_json_int(&j, "step", step);
     if (r->mixture) {
-        fprintf(f, ", \"modes_covered\": %d", r->modes.modes_covered);
-        put_value(f, ", \"%s\": %.7g", "high_quality_fraction", r->modes.high_quality_fraction, true);
-        put_value(f, ", \"%s\": %.7g", "kl_uniform", r->modes.kl_uniform, true);
+        mg_json_int(&j, "modes_covered", r->modes.modes_covered);
+        mg_json_num(&j, "high_quality_fraction", r->modes.high_quality_fraction);
+        mg_json_num(&j, "kl_uniform", r->modes.kl_uniform);
     } else {
-        put_value(f, ", \"%s\": %.7g", "fid", r->fid.fid, true);
-        put_value(f, ", \"%s\": %.7g", "is_mean", r->is_mean, true);
-        put_value(f, ", \"%s\": %.7g", "kid_mean", r->kid_mean, true);
-        fprintf(f, ", \"classes_over_1pct\": %d", r->coverage.classes_over_1pct);
+        mg_json_num(&j, "fid", r->fid.fid);
+        mg_json_num(&j, "is_mean", r->is_mean);
+        mg_json_num(&j, "kid_mean", r->kid_mean);
+        mg_json_int(&j, "classes_over_1pct", r->coverage.classes_over_1pct);
     }
     char *json = mg_eval_result_json(r);
-    fprintf(f, ", \"eval\": %s}\n", json);
+    mg_json_raw(&j, "eval", json);
     mg_free(json);
+    mg_json_end(&j);
+    fprintf(f, "%s\n", mg_text_str(&line));
+    mg_text_free(&line);
     fflush(f);
 }
 
@@ -200,12 +200,12 @@ static void print_progress(const mg_eval_result *r, long step, double seconds)
     if (r->mixture) {
         printf(" modes %d/%d  high quality %.1f%%", r->modes.modes_covered, r->modes.n_modes,
                100 * r->modes.high_quality_fraction);
-        put_value(stdout, "  %s %.4f", "KL", r->modes.kl_uniform, false);
+        put_value("  %s %.4f", "KL", r->modes.kl_uniform);
     } else {
-        put_value(stdout, " %s %.3f", "FID", r->fid.fid, false);
-        put_value(stdout, "  %s %.3f", "IS", r->is_mean, false);
+        put_value(" %s %.3f", "FID", r->fid.fid);
+        put_value("  %s %.3f", "IS", r->is_mean);
         printf(" +- %.3f", r->is_std);
-        put_value(stdout, "  %s %.5f", "KID", r->kid_mean, false);
+        put_value("  %s %.5f", "KID", r->kid_mean);
         printf("  classes >= 1%%: %d/%d", r->coverage.classes_over_1pct, r->n_classes);
     }
     printf("  (%lld samples, %.1f s)\n", (long long)r->n, seconds);
@@ -214,7 +214,7 @@ static void print_progress(const mg_eval_result *r, long step, double seconds)
 
 double mg_train_eval_run(mg_train_eval *e, const mg_net *G, long step, FILE *metrics)
 {
-    const double t0 = now();
+    const double t0 = mg_now();
     memcpy(e->G.param, G->param, G->n_param * sizeof(float));
     memcpy(e->G.state, G->state, G->n_state * sizeof(float));
     mg_eval_result r;
@@ -228,7 +228,7 @@ double mg_train_eval_run(mg_train_eval *e, const mg_net *G, long step, FILE *met
         r = mg_evaluator_run_generator(e->evaluator, &e->G, e->samples, e->cfg.seed);
     }
     snprintf(r.source, sizeof r.source, "generator at step %ld", step);
-    const double seconds = mg_dist_max(now() - t0);
+    const double seconds = mg_dist_max(mg_now() - t0);
     if (mg_dist_rank() == 0) {
         if (metrics)
             write_metrics_line(metrics, &r, step);

@@ -42,6 +42,7 @@
 #include "mg_error.h"
 #include "mg_blas.h"
 #include "mg_net.h"
+#include "mg_util.h"
 
 #define MAX_MSG 256
 
@@ -51,13 +52,6 @@ typedef struct {
     int per_step;
     bool gradient; /* from the trainer's reduction buffers (huge pages), else a layer's */
 } msg;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -84,7 +78,7 @@ static void compute_for(double seconds)
         for (int i = 0; i < N * N; i++)
             a[i] = b[i] = 0.01f;
     }
-    for (double t0 = now(); now() - t0 < seconds;)
+    for (double t0 = mg_now(); mg_now() - t0 < seconds;)
         mg_sgemm_checked("bench_allreduce", "gap compute", CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, b, N, 0.0f,
                          c, N);
 }
@@ -100,9 +94,9 @@ static timing time_it(void (*fn)(void *), void *arg, double min_time, double gap
     for (int i = 0; i < 3; i++) {
         compute_for(gap);
         mg_dist_barrier();
-        double t0 = now();
+        double t0 = mg_now();
         fn(arg);
-        t_warm = now() - t0;
+        t_warm = mg_now() - t0;
     }
     t_warm = mg_dist_max(t_warm);
     int reps = t_warm > 0 ? (int)(min_time / t_warm) : 2000;
@@ -112,9 +106,9 @@ static timing time_it(void (*fn)(void *), void *arg, double min_time, double gap
     for (int i = 0; i < reps; i++) {
         compute_for(gap);
         mg_dist_barrier();
-        double t0 = now();
+        double t0 = mg_now();
         fn(arg);
-        t[i] = now() - t0;
+        t[i] = mg_now() - t0;
     }
     for (int i = 0; i < reps; i++)
         t[i] = mg_dist_max(t[i]);

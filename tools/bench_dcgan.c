@@ -21,13 +21,7 @@
 #include "mg_loss.h"
 #include "mg_net.h"
 #include "mg_optim.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "mg_util.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -54,10 +48,10 @@ static double sgemm_seconds(int n)
     mg_rng_fill_normal(&rng, b, (size_t)n * n, 0, 1);
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
-        double t0 = now();
+        double t0 = mg_now();
         mg_sgemm_checked("bench_dcgan", "square", CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         if (r >= 0)
-            t[r] = now() - t0;
+            t[r] = mg_now() - t0;
     }
     mg_free(a);
     mg_free(b);
@@ -105,11 +99,11 @@ static void bench_layers(mg_net *net, const float *x, int n, double sgemm_gflops
             dy[k] = 1e-3f * (float)((k * 7919) % 1000) - 0.5f;
         double tf[REPS], tb[REPS];
         for (int r = -2; r < REPS; r++) {
-            double t0 = now();
+            double t0 = mg_now();
             l->ops->forward(l, in, net->act[i], n, MG_TRAIN);
-            double t1 = now();
+            double t1 = mg_now();
             l->ops->backward(l, in, net->act[i], dy, dx, n, true);
-            double t2 = now();
+            double t2 = mg_now();
             if (r >= 0) {
                 tf[r] = t1 - t0;
                 tb[r] = t2 - t1;
@@ -177,7 +171,7 @@ int main(int argc, char **argv)
     enum { ITERS = 25 };
     double t[ITERS];
     for (int it = -3; it < ITERS; it++) {
-        double t0 = now();
+        double t0 = mg_now();
         mg_rng_fill_normal(&rng, z, nz, 0, 1);
         const float *fake = mg_net_forward(&G, z, batch, MG_TRAIN);
         mg_net_zero_grad(&D);
@@ -195,7 +189,7 @@ int main(int argc, char **argv)
         mg_net_backward(&G, dfake, true, false);
         mg_optim_step(&optG, G.param, G.grad, ocfg.lr);
         if (it >= 0)
-            t[it] = now() - t0;
+            t[it] = mg_now() - t0;
     }
     double it_s = median(t, ITERS);
     double gflops = 1e-9 * flop_per_image * batch / it_s;

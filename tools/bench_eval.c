@@ -18,16 +18,10 @@
 #include "mg_extractor.h"
 #include "mg_net.h"
 #include "mg_rng.h"
+#include "mg_util.h"
 
 #define REPEATS 5
 #define MAX_LAYERS 64
-
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -47,9 +41,9 @@ static void time_net(mg_net *net, const float *x, int samples, int batch, double
             const float *in = x;
             for (int i = 0; i < net->n_layers; i++) {
                 mg_layer *l = &net->layers[i];
-                const double t0 = cpu_now();
+                const double t0 = mg_clock_seconds(CLOCK_THREAD_CPUTIME_ID);
                 l->ops->forward(l, in, net->act[i], m, MG_EVAL);
-                reps[r][i] += cpu_now() - t0;
+                reps[r][i] += mg_clock_seconds(CLOCK_THREAD_CPUTIME_ID) - t0;
                 in = net->act[i];
             }
         }

@@ -30,15 +30,9 @@
 #include "mg_layers.h"
 #include "mg_net.h"
 #include "mg_rng.h"
+#include "mg_util.h"
 
 static clockid_t clock_used = CLOCK_MONOTONIC;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(clock_used, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int by_value(const void *a, const void *b)
 {
@@ -55,17 +49,17 @@ typedef void (*bench_fn)(void *ctx);
 /* Median seconds of fn: 3 warm-up calls, then as many as fit the budget (7..400). */
 static double median_seconds(bench_fn fn, void *ctx)
 {
-    double t0 = now();
+    double t0 = mg_clock_seconds(clock_used);
     for (int i = 0; i < 3; i++)
         fn(ctx);
-    double estimate = (now() - t0) / 3;
+    double estimate = (mg_clock_seconds(clock_used) - t0) / 3;
     int reps = estimate > 0 ? (int)(budget_seconds / estimate) : MAX_REPS;
     reps = reps < MIN_REPS ? MIN_REPS : reps > MAX_REPS ? MAX_REPS : reps;
     static double t[MAX_REPS];
     for (int r = 0; r < reps; r++) {
-        double start = now();
+        double start = mg_clock_seconds(clock_used);
         fn(ctx);
-        t[r] = now() - start;
+        t[r] = mg_clock_seconds(clock_used) - start;
     }
     qsort(t, (size_t)reps, sizeof t[0], by_value);
     return reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
@@ -75,20 +69,20 @@ static double median_seconds(bench_fn fn, void *ctx)
  * on a shared machine their ratio is far steadier than that of two separate medians. */
 static void median_pair(bench_fn a, void *ctx_a, bench_fn b, void *ctx_b, double *ta, double *tb)
 {
-    double t0 = now();
+    double t0 = mg_clock_seconds(clock_used);
     for (int i = 0; i < 3; i++)
         a(ctx_a), b(ctx_b);
-    double estimate = (now() - t0) / 3;
+    double estimate = (mg_clock_seconds(clock_used) - t0) / 3;
     int reps = estimate > 0 ? (int)(2 * budget_seconds / estimate) : MAX_REPS;
     reps = reps < MIN_REPS ? MIN_REPS : reps > MAX_REPS ? MAX_REPS : reps;
     static double t[2][MAX_REPS];
     for (int r = 0; r < reps; r++) {
-        double start = now();
+        double start = mg_clock_seconds(clock_used);
         a(ctx_a);
-        double mid = now();
+        double mid = mg_clock_seconds(clock_used);
         b(ctx_b);
         t[0][r] = mid - start;
-        t[1][r] = now() - mid;
+        t[1][r] = mg_clock_seconds(clock_used) - mid;
     }
     for (int k = 0; k < 2; k++)
         qsort(t[k], (size_t)reps, sizeof t[k][0], by_value);

@@ -35,17 +35,11 @@
 #include "mg_loss.h"
 #include "mg_net.h"
 #include "mg_optim.h"
+#include "mg_util.h"
 
 #define MiB (1024.0 * 1024.0)
 
 static int rank, size;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -104,10 +98,10 @@ static void throughput(const char *path, mg_sampler s, double budget_mb, bool pr
     double sum = 0;
     mg_loader_next(L, NULL); /* first window / thread start outside the timing */
     mg_dist_barrier();
-    double t0 = now();
+    double t0 = mg_now();
     for (long t = 0; t < steps; t++)
         sum += mg_loader_next(L, NULL)[0];
-    double dt = now() - t0;
+    double dt = mg_now() - t0;
     mg_loader_stats st;
     mg_loader_get_stats(L, &st);
     double slowest = mg_dist_max(dt);
@@ -148,9 +142,9 @@ static void dcgan(const char *config, const char *path, bool prefetch, int steps
     const int warm = 3;
     for (int it = 0; it < warm + steps; it++) {
         mg_dist_barrier();
-        double t0 = now();
+        double t0 = mg_now();
         const float *real = mg_loader_next(L, NULL);
-        double t1 = now();
+        double t1 = mg_now();
         mg_rng_fill_normal(&rng, z, nz, 0, 1);
         const float *fake = mg_net_forward(&G, z, b, MG_TRAIN);
         mg_net_zero_grad(&D);
@@ -169,7 +163,7 @@ static void dcgan(const char *config, const char *path, bool prefetch, int steps
         mg_net_backward(&G, dfake, true, false);
         mg_dist_allreduce_mean(G.grad, G.n_param);
         mg_optim_step(&og, G.param, G.grad, oc.lr);
-        double t2 = now();
+        double t2 = mg_now();
         if (it >= warm) {
             wait += t1 - t0;
             total += t2 - t0;
@@ -206,7 +200,7 @@ static double sequential_rate(const char *path, bool hinted, int64_t *bytes_out)
     const size_t piece = 8u << 20;
     char *buf = mg_alloc(piece, "read buffer");
     mg_dist_barrier();
-    double t0 = now();
+    double t0 = mg_now();
     for (int64_t at = lo; at < hi;) {
         size_t want = (size_t)(hi - at) < piece ? (size_t)(hi - at) : piece;
         if (hinted)
@@ -217,7 +211,7 @@ static double sequential_rate(const char *path, bool hinted, int64_t *bytes_out)
         MG_CHECK(got > 0, path, NULL, "read failed");
         at += got;
     }
-    double dt = now() - t0;
+    double dt = mg_now() - t0;
     close(fd);
     mg_free(buf);
     *bytes_out = hi - lo;
@@ -234,11 +228,11 @@ static double shard_epoch(const char *path, double budget_mb, mg_shape s, int64_
     int64_t shard = (int64_t)(rank + 1) * n / size - (int64_t)rank * n / size;
     long steps = (long)((n / size) / b); /* the same on every rank, < one epoch */
     mg_dist_barrier();
-    double t0 = now();
+    double t0 = mg_now();
     float sum = 0;
     for (long t = 0; t < steps; t++)
         sum += mg_loader_next(L, NULL)[0];
-    double dt = now() - t0;
+    double dt = mg_now() - t0;
     (void)sum;
     (void)shard;
     mg_loader_get_state(L, st);
@@ -330,9 +324,9 @@ int main(int argc, char **argv)
     say("bench_loader: %d rank%s, local batch 64, OpenBLAS threads %d, %ld cores online\n\n", size,
         size > 1 ? "s" : "", openblas_get_num_threads(), sysconf(_SC_NPROCESSORS_ONLN));
     if (rank == 0 && !stream_only) {
-        double t0 = now();
+        double t0 = mg_now();
         mg_convert_fmnist(MG_FMNIST_DEFAULT_DIR, dir);
-        say("Fashion-MNIST converted in %.2f s\n\n", now() - t0);
+        say("Fashion-MNIST converted in %.2f s\n\n", mg_now() - t0);
     }
     mg_dist_barrier();
 
