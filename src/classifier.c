@@ -75,7 +75,7 @@ static void random_flips(float *x, int n, mg_shape s, uint64_t seed, uint64_t fi
 {
     for (int i = 0; i < n; i++) {
         mg_rng r;
-        mg_item_rng(&r, seed, FLIP_STREAM, first_item + (uint64_t)i);
+        mg_batch_streams_rng(&r, seed, FLIP_STREAM, first_item + (uint64_t)i);
         if (mg_rng_u32(&r) & 1u)
             continue;
         float *img = x + (size_t)i * mg_shape_size(s);
