@@ -14,9 +14,9 @@
 #include "mg_rng.h"
 
 /* Initialises r as the stream of item `item` of `purpose`. */
-void mg_item_rng(mg_rng *r, uint64_t seed, uint32_t purpose, uint64_t item);
+void mg_batch_streams_rng(mg_rng *r, uint64_t seed, uint32_t purpose, uint64_t item);
 
 /* z (n, dim): item first_item + i fills row i with standard normals. */
-void mg_item_normals(float *z, int n, size_t dim, uint64_t seed, uint32_t purpose, uint64_t first_item);
+void mg_batch_streams_normals(float *z, int n, size_t dim, uint64_t seed, uint32_t purpose, uint64_t first_item);
 
 #endif

@@ -55,7 +55,4 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
  * the counts are summed over ranks. Collective. */
 double mg_classifier_accuracy(mg_net *net, const char *path);
 
-/* The `mpigan classifier ...` command line (argv[0] is "classifier"). */
-int mg_classifier_command(int argc, char **argv);
-
 #endif

@@ -40,14 +40,4 @@ void mg_convert_mixture(const char *out_path, mg_mixture_kind kind, int64_t n, u
  * (sorted by name) and the file gets labels and class_names. */
 void mg_convert_png_dir(const char *dir, const char *out_path);
 
-/* The `mpigan data ...` command line; argv[0] is "data" (main passes argc - 1, argv + 1):
- *   data fmnist [--in DIR] --out DIR
- *   data mixture ring|grid --out FILE [--n N] [--seed S] [--sigma X]
- *   data png --in DIR --out FILE
- *   data info FILE
- * Each accepts --help. Returns the process exit status (0, or 2 for a usage error);
- * conversion errors go through the error path. Under mpirun only rank 0 acts (the others
- * return 0 at once). */
-int mg_data_command(int argc, char **argv);
-
 #endif

@@ -114,8 +114,4 @@ char *mg_eval_result_json(const mg_eval_result *r);
 /* A few human-readable lines. Allocated (mg_free). */
 char *mg_eval_result_text(const mg_eval_result *r);
 
-/* The `mpigan eval` command line, argv[0] being "eval" (src/eval_cmd.c). Returns the
- * exit status. */
-int mg_eval_command(int argc, char **argv);
-
 #endif

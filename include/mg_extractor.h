@@ -36,7 +36,4 @@ void mg_extractor_run(mg_extractor *ex, const float *x, int64_t n, float *feats,
 
 void mg_extractor_free(mg_extractor *ex);
 
-/* probs (n, k) = softmax of logits (n, k), row by row in double. */
-void mg_softmax_rows(const float *logits, int64_t n, int k, float *probs);
-
 #endif

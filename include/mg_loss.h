@@ -10,6 +10,8 @@
 #ifndef MG_LOSS_H
 #define MG_LOSS_H
 
+#include <stdint.h>
+
 typedef enum {
     MG_LOSS_MINIMAX,        /* Goodfellow et al. 2014, G minimises E log(1 - D(G(z))) */
     MG_LOSS_NONSATURATING,  /* same D; G maximises E log D(G(z)) */
@@ -58,6 +60,10 @@ float mg_g_loss(mg_gan_loss k, const float *d_out, int n, float *grad);
  * computed with the row maximum subtracted. dlogits (n, k) and probs (n, k, the softmax)
  * are optional outputs. Returns the mean over the n rows. */
 float mg_softmax_xent(const float *logits, const int *labels, int n, int k, float *dlogits, float *probs);
+
+/* probs (n, k) = softmax of logits (n, k), row by row in double (the evaluation's class
+ * probabilities; mg_softmax_xent's probs are computed in float). */
+void mg_softmax_rows(const float *logits, int64_t n, int k, float *probs);
 
 /* mean sigmoid(z) over n logits: D's average probability of "real", for progress reports. */
 float mg_mean_sigmoid(const float *z, int n);

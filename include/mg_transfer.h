@@ -17,7 +17,7 @@
  *
  * Freezing: the named layers (or per layer `frozen: true` in a network's config) get no
  * parameter gradients, and their parameters are put back bit for bit after every
- * optimizer step (mg_frozen), so neither weight decay, momentum nor weight clipping moves
+ * optimizer step (mg_frozen.h), so neither weight decay, momentum nor weight clipping moves
  * them. Their BatchNorm running statistics still follow the data in training mode, as
  * with requires_grad=False in PyTorch. */
 #ifndef MG_TRANSFER_H
@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "mg_cfg.h"
+#include "mg_frozen.h" /* what the trainer keeps the frozen layers fixed with */
 #include "mg_net.h"
 
 #define MG_FREEZE_MAX 64
@@ -61,19 +62,5 @@ void mg_transfer_load(const mg_transfer_cfg *cfg, mg_net *G, mg_net *D, bool ver
 /* Marks the layers cfg->freeze names frozen. A name that is no layer of G or D, or a
  * layer without parameters, is an error naming the config place and the valid names. */
 void mg_transfer_freeze(const mg_transfer_cfg *cfg, mg_net *G, mg_net *D);
-
-/* The parameter ranges of a network's frozen layers and room to keep their values:
- * save before an optimizer step, restore after it (and after weight clipping). */
-typedef struct {
-    int n;
-    size_t *off, *len;   /* ranges in the network's param buffer */
-    size_t total;
-    float *saved;
-} mg_frozen;
-
-void mg_frozen_init(mg_frozen *f, const mg_net *net);
-void mg_frozen_save(mg_frozen *f, const float *param);
-void mg_frozen_restore(const mg_frozen *f, float *param);
-void mg_frozen_free(mg_frozen *f);
 
 #endif

@@ -10,16 +10,16 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-void mg_item_rng(mg_rng *r, uint64_t seed, uint32_t purpose, uint64_t item)
+void mg_batch_streams_rng(mg_rng *r, uint64_t seed, uint32_t purpose, uint64_t item)
 {
     mg_rng_init(r, mix64(seed ^ mix64(item)), mg_rng_stream_id(purpose, 0));
 }
 
-void mg_item_normals(float *z, int n, size_t dim, uint64_t seed, uint32_t purpose, uint64_t first_item)
+void mg_batch_streams_normals(float *z, int n, size_t dim, uint64_t seed, uint32_t purpose, uint64_t first_item)
 {
     for (int i = 0; i < n; i++) {
         mg_rng r;
-        mg_item_rng(&r, seed, purpose, first_item + (uint64_t)i);
+        mg_batch_streams_rng(&r, seed, purpose, first_item + (uint64_t)i);
         mg_rng_fill_normal(&r, z + (size_t)i * dim, dim, 0.0f, 1.0f);
     }
 }

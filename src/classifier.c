@@ -1,5 +1,5 @@
-/* Training the evaluation's feature extractor data-parallel (see mg_classifier.h), and
- * the `mpigan classifier` command.
+/* Training the evaluation's feature extractor data-parallel (see mg_classifier.h); its
+ * command line is classifier_cmd.c.
  *
  * The loop is the toy trainer's (src/toy.c) with real data: the loader hands each rank its
  * slice of the global batch with labels, and one allreduce of the flat gradient per step
@@ -8,7 +8,6 @@
  * the sample's position in the global stream, so it does not depend on the rank count. */
 #include "mg_classifier.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,6 @@
 #include <time.h>
 
 #include "mg_batch_streams.h"
-#include "mg_cfg_override.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_eval_files.h"
@@ -71,7 +69,7 @@ static void random_flips(float *x, int n, mg_shape s, uint64_t seed, uint64_t fi
 {
     for (int i = 0; i < n; i++) {
         mg_rng r;
-        mg_item_rng(&r, seed, FLIP_STREAM, first_item + (uint64_t)i);
+        mg_batch_streams_rng(&r, seed, FLIP_STREAM, first_item + (uint64_t)i);
         if (mg_rng_u32(&r) & 1u)
             continue;
         float *img = x + (size_t)i * mg_shape_size(s);
@@ -268,87 +266,4 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     mg_optim_free(&opt);
     mg_net_free(&net);
     return res;
-}
-
-/* ---- command line ---- */
-
-static const char classifier_usage[] =
-    "usage: mpigan classifier train CONFIG.yaml [--set key.path=value ...]\n"
-    "Trains the evaluation's feature extractor (a small CNN, configs/classifier.yaml) data-parallel over\n"
-    "the ranks on a labelled image set, scores it on the test set, and writes the model file\n"
-    "(classifier.out) with a checksum attribute. `mpigan eval` measures FID, IS and KID with it.\n"
-    "  --set key.path=value  override one config value, e.g. --set classifier.epochs=2 (repeatable)\n";
-
-/* The whole file as a string (mg_free). */
-static char *read_text_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    MG_CHECK(f != NULL, path, "check the path", "cannot open: %s", strerror(errno));
-    MG_CHECK(fseek(f, 0, SEEK_END) == 0, path, NULL, "cannot seek: %s", strerror(errno));
-    long len = ftell(f);
-    MG_CHECK(len >= 0 && fseek(f, 0, SEEK_SET) == 0, path, NULL, "cannot size: %s", strerror(errno));
-    char *text = mg_alloc((size_t)len + 1, path);
-    MG_CHECK(fread(text, 1, (size_t)len, f) == (size_t)len, path, NULL, "short read");
-    text[len] = 0;
-    fclose(f);
-    return text;
-}
-
-int mg_classifier_command(int argc, char **argv)
-{
-    const bool root = mg_dist_rank() == 0;
-    bool help = false;
-    for (int i = 1; i < argc; i++)
-        help = help || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-    if (help || argc < 2 || strcmp(argv[1], "train") != 0) {
-        if (root)
-            fputs(classifier_usage, help ? stdout : stderr);
-        return help ? 0 : 2;
-    }
-    const char *config = NULL;
-    size_t over_len = 0;
-    char *overrides = mg_alloc(1, "overrides");
-    for (int i = 2; i < argc; i++) {
-        const char *set = NULL;
-        if (!strcmp(argv[i], "--set") && i + 1 < argc)
-            set = argv[++i];
-        else if (!strncmp(argv[i], "--set=", 6))
-            set = argv[i] + 6;
-        else if (argv[i][0] != '-' && !config)
-            config = argv[i];
-        else {
-            if (root)
-                fprintf(stderr, "mpigan classifier: unexpected argument '%s'\n\n%s", argv[i], classifier_usage);
-            mg_free(overrides);
-            return 2;
-        }
-        if (set) {
-            MG_CHECK(!strchr(set, '\n'), set, NULL, "an override cannot contain a newline");
-            char *grown = mg_alloc(over_len + strlen(set) + 2, "overrides");
-            memcpy(grown, overrides, over_len);
-            over_len += (size_t)sprintf(grown + over_len, "%s\n", set);
-            mg_free(overrides);
-            overrides = grown;
-        }
-    }
-    if (!config) {
-        if (root)
-            fputs(classifier_usage, stderr);
-        mg_free(overrides);
-        return 2;
-    }
-    char *text = read_text_file(config);
-    mg_cfg *cfg = mg_cfg_parse(text, config);
-    for (char *line = overrides; *line;) {
-        char *end = strchr(line, '\n');
-        *end = 0;
-        mg_cfg_override(cfg, line);
-        *end = '\n';
-        line = end + 1;
-    }
-    mg_classifier_result r = mg_classifier_train(cfg, text, overrides, true);
-    mg_cfg_free(cfg);
-    mg_free(text);
-    mg_free(overrides);
-    return r.replicas_equal ? 0 : 1;
 }

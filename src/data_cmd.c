@@ -1,26 +1,18 @@
 /* `mpigan data ...`: the command-line front end of the converters (mg_convert.h) and a
  * validator that prints what a data file holds. Kept apart from convert.c so that the
- * converters stay plain functions that tests call directly. */
-#include <errno.h>
+ * converters stay plain functions that tests call directly. The converters are
+ * single-process: under mpirun every rank parses the arguments (so all agree on a usage
+ * error) and only rank 0 works; an error there still ends every rank through the fatal
+ * path. */
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "mg_cmd.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_h5schema.h"
-
-static const char usage_top[] =
-    "usage: mpigan data COMMAND [options]\n"
-    "Writes training data as HDF5 (format: docs/data.md).\n"
-    "  fmnist   [--in DIR] --out DIR       Fashion-MNIST IDX.gz files -> DIR/" MG_FMNIST_TRAIN_FILE ", DIR/"
-    MG_FMNIST_TEST_FILE "\n"
-    "  mixture  ring|grid --out FILE [--n N] [--seed S] [--sigma X]\n"
-    "                                      2-D Gaussian mixture (mode-collapse benchmark)\n"
-    "  png      --in DIR --out FILE        a folder of same-sized PNG images (subfolders = classes)\n"
-    "  info     FILE                       validate a data file and print what it holds\n"
-    "Run `mpigan data COMMAND --help` for details.\n";
 
 static const char usage_fmnist[] =
     "usage: mpigan data fmnist [--in DIR] --out DIR\n"
@@ -49,59 +41,29 @@ static const char usage_info[] =
     "usage: mpigan data info FILE\n"
     "Validates FILE as the loader would and prints its shape, attributes and storage.\n";
 
-static int usage_error(const char *usage, const char *fmt, const char *arg)
-{
-    fprintf(stderr, "mpigan data: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage);
-    return 2;
-}
-
-static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
-
-static int parse_i64(const char *s, long long lo, long long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || !end || *end || end == s || v < lo)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-/* Options of the form --key VALUE; returns 0 on an unknown option or a missing value. */
-typedef struct { const char *name; const char **value; } opt_t;
-
-static int parse_opts(int argc, char **argv, int first, opt_t *opts, int n_opts, const char *usage,
-                      const char **positional)
-{
-    for (int i = first; i < argc; i++) {
-        int found = 0;
-        for (int k = 0; k < n_opts && !found; k++)
-            if (strcmp(argv[i], opts[k].name) == 0) {
-                if (i + 1 >= argc)
-                    return usage_error(usage, "option %s needs a value", argv[i]), 0;
-                *opts[k].value = argv[++i];
-                found = 1;
-            }
-        if (found)
-            continue;
-        if (argv[i][0] == '-' || !positional || *positional)
-            return usage_error(usage, "unexpected argument '%s'", argv[i]), 0;
-        *positional = argv[i];
-    }
-    return 1;
-}
+static const struct option in_out_options[] = {
+    {"in", required_argument, NULL, 'i'},
+    {"out", required_argument, NULL, 'o'},
+    {0},
+};
 
 static int cmd_fmnist(int argc, char **argv)
 {
     const char *in = MG_FMNIST_DEFAULT_DIR, *out = NULL;
-    opt_t opts[] = {{"--in", &in}, {"--out", &out}};
-    if (!parse_opts(argc, argv, 1, opts, 2, usage_fmnist, NULL))
-        return 2;
+    mg_cmd_parser p;
+    mg_cmd_parse_begin(&p, "mpigan data fmnist", usage_fmnist, "", in_out_options, argc, argv);
+    for (int c; (c = mg_cmd_next(&p));) {
+        if (c == 'i')
+            in = p.value;
+        else
+            out = p.value;
+    }
+    if (!mg_cmd_parse_end(&p, 0, 0, ""))
+        return p.status;
     if (!out)
-        return usage_error(usage_fmnist, "%s", "--out DIR is required");
+        return mg_cmd_usage_error(&p, "--out DIR is required");
+    if (mg_dist_rank() != 0)
+        return 0;
     mg_convert_fmnist(in, out);
     printf("wrote %s/%s and %s/%s\n", out, MG_FMNIST_TRAIN_FILE, out, MG_FMNIST_TEST_FILE);
     return 0;
@@ -109,26 +71,35 @@ static int cmd_fmnist(int argc, char **argv)
 
 static int cmd_mixture(int argc, char **argv)
 {
-    const char *kind = NULL, *out = NULL, *n_s = "100000", *seed_s = "0", *sigma_s = NULL;
-    opt_t opts[] = {{"--out", &out}, {"--n", &n_s}, {"--seed", &seed_s}, {"--sigma", &sigma_s}};
-    if (!parse_opts(argc, argv, 1, opts, 4, usage_mixture, &kind))
-        return 2;
-    if (!kind || (strcmp(kind, "ring") != 0 && strcmp(kind, "grid") != 0))
-        return usage_error(usage_mixture, "%s", "give the kind: ring or grid");
-    if (!out)
-        return usage_error(usage_mixture, "%s", "--out FILE is required");
-    long long n = 0, seed = 0;
-    if (!parse_i64(n_s, 1, &n))
-        return usage_error(usage_mixture, "--n '%s' is not a positive integer", n_s);
-    if (!parse_i64(seed_s, 0, &seed))
-        return usage_error(usage_mixture, "--seed '%s' is not an integer >= 0", seed_s);
-    double sigma = 0;
-    if (sigma_s) {
-        char *end = NULL;
-        sigma = strtod(sigma_s, &end);
-        if (!end || *end || end == sigma_s || !(sigma > 0))
-            return usage_error(usage_mixture, "--sigma '%s' is not a positive number", sigma_s);
+    static const struct option options[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"n", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"sigma", required_argument, NULL, 'g'},
+        {0},
+    };
+    const char *out = NULL;
+    long long n = 100000, seed = 0;
+    double sigma = 0; /* 0: the benchmark's */
+    mg_cmd_parser p;
+    mg_cmd_parse_begin(&p, "mpigan data mixture", usage_mixture, "", options, argc, argv);
+    for (int c; (c = mg_cmd_next(&p));) {
+        switch (c) {
+        case 'o': out = p.value; break;
+        case 'n': mg_cmd_int(&p, 1, INT64_MAX, &n); break;
+        case 's': mg_cmd_int(&p, 0, INT64_MAX, &seed); break;
+        case 'g': mg_cmd_positive(&p, &sigma); break;
+        }
     }
+    if (!mg_cmd_parse_end(&p, 1, 1, "the kind: ring or grid"))
+        return p.status;
+    const char *kind = p.args[0];
+    if (strcmp(kind, "ring") != 0 && strcmp(kind, "grid") != 0)
+        return mg_cmd_usage_error(&p, "unknown kind '%s': give ring or grid", kind);
+    if (!out)
+        return mg_cmd_usage_error(&p, "--out FILE is required");
+    if (mg_dist_rank() != 0)
+        return 0;
     mg_convert_mixture(out, strcmp(kind, "ring") == 0 ? MG_MIXTURE_RING : MG_MIXTURE_GRID, n, (uint64_t)seed,
                        sigma);
     printf("wrote %s\n", out);
@@ -138,11 +109,20 @@ static int cmd_mixture(int argc, char **argv)
 static int cmd_png(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
-    opt_t opts[] = {{"--in", &in}, {"--out", &out}};
-    if (!parse_opts(argc, argv, 1, opts, 2, usage_png, NULL))
-        return 2;
+    mg_cmd_parser p;
+    mg_cmd_parse_begin(&p, "mpigan data png", usage_png, "", in_out_options, argc, argv);
+    for (int c; (c = mg_cmd_next(&p));) {
+        if (c == 'i')
+            in = p.value;
+        else
+            out = p.value;
+    }
+    if (!mg_cmd_parse_end(&p, 0, 0, ""))
+        return p.status;
     if (!in || !out)
-        return usage_error(usage_png, "%s", "--in DIR and --out FILE are required");
+        return mg_cmd_usage_error(&p, "--in DIR and --out FILE are required");
+    if (mg_dist_rank() != 0)
+        return 0;
     mg_convert_png_dir(in, out);
     printf("wrote %s\n", out);
     return 0;
@@ -150,11 +130,15 @@ static int cmd_png(int argc, char **argv)
 
 static int cmd_info(int argc, char **argv)
 {
-    const char *path = NULL;
-    if (!parse_opts(argc, argv, 1, NULL, 0, usage_info, &path))
-        return 2;
-    if (!path)
-        return usage_error(usage_info, "%s", "give the FILE");
+    mg_cmd_parser p;
+    mg_cmd_parse_begin(&p, "mpigan data info", usage_info, "", NULL, argc, argv);
+    while (mg_cmd_next(&p))
+        ;
+    if (!mg_cmd_parse_end(&p, 1, 1, "FILE"))
+        return p.status;
+    if (mg_dist_rank() != 0)
+        return 0;
+    const char *path = p.args[0];
     mg_data_info info;
     mg_h5_file *f = mg_h5_open_or_fail(path, &info);
     char err[1024], what[160];
@@ -186,32 +170,20 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
-int mg_data_command(int argc, char **argv)
-{
-    /* The converters are single-process: under mpirun only rank 0 works (an error there
-     * still ends every rank through the fatal path). */
-    if (mg_dist_rank() != 0)
-        return 0;
-    if (argc < 2 || is_help(argv[1])) {
-        fputs(usage_top, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *cmd = argv[1];
-    static const struct { const char *name; int (*run)(int, char **); const char *usage; } cmds[] = {
-        {"fmnist", cmd_fmnist, usage_fmnist},
-        {"mixture", cmd_mixture, usage_mixture},
-        {"png", cmd_png, usage_png},
-        {"info", cmd_info, usage_info},
-    };
-    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
-        if (strcmp(cmd, cmds[k].name) != 0)
-            continue;
-        for (int i = 2; i < argc; i++)
-            if (is_help(argv[i])) {
-                fputs(cmds[k].usage, stdout);
-                return 0;
-            }
-        return cmds[k].run(argc - 1, argv + 1);
-    }
-    return usage_error(usage_top, "unknown command '%s'", cmd);
-}
+static const mg_cmd data_commands[] = {
+    {"fmnist", cmd_fmnist, "[--in DIR] --out DIR",
+     "Fashion-MNIST IDX.gz files -> DIR/" MG_FMNIST_TRAIN_FILE ", DIR/" MG_FMNIST_TEST_FILE},
+    {"mixture", cmd_mixture, "ring|grid --out FILE [--n N] [--seed S] [--sigma X]",
+     "2-D Gaussian mixture (mode-collapse benchmark)"},
+    {"png", cmd_png, "--in DIR --out FILE", "a folder of same-sized PNG images (subfolders = classes)"},
+    {"info", cmd_info, "FILE", "validate a data file and print what it holds"},
+};
+
+static const mg_cmd_table data_table = {
+    .prog = "mpigan data",
+    .about = "Writes training data as HDF5 (format: docs/data.md).\n",
+    .cmds = data_commands,
+    .n_cmds = (int)(sizeof data_commands / sizeof data_commands[0]),
+};
+
+int mg_cmd_data(int argc, char **argv) { return mg_cmd_dispatch(&data_table, argc, argv); }

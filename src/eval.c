@@ -95,7 +95,7 @@ static void source_fill(source *s, int64_t start, int count, float *dst)
     const size_t size = mg_shape_size(s->shape);
     switch (s->kind) {
     case SRC_GENERATOR: {
-        mg_item_normals(s->z, count, mg_shape_size(s->G->in), s->seed, MG_STREAM_EVAL, (uint64_t)start);
+        mg_batch_streams_normals(s->z, count, mg_shape_size(s->G->in), s->seed, MG_STREAM_EVAL, (uint64_t)start);
         for (int done = 0; done < count; done += s->G->max_batch) {
             const int m = count - done < s->G->max_batch ? count - done : s->G->max_batch;
             const float *y = mg_net_forward(s->G, s->z + (size_t)done * mg_shape_size(s->G->in), m, MG_EVAL);

@@ -11,6 +11,7 @@
 
 #include "mg_cfg.h"
 #include "mg_checkpoint.h"
+#include "mg_cmd.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_error.h"
@@ -51,88 +52,87 @@ typedef struct {
     mg_eval_cfg cfg;
 } eval_args;
 
-static bool parse_ll(const char *s, long long lo, long long hi, long long *v)
+/* Returns true when the command should go on; otherwise the usage or an error is
+ * printed and p->status is the exit status. */
+static bool parse_args(mg_cmd_parser *p, int argc, char **argv, eval_args *a)
 {
-    char *end = NULL;
-    long long x = strtoll(s, &end, 10);
-    if (!s[0] || *end || x < lo || x > hi)
-        return false;
-    *v = x;
-    return true;
-}
-
-/* Returns 0 when parsed, else the exit status (usage printed). */
-static int parse_args(int argc, char **argv, eval_args *a)
-{
+    enum { CHECKPOINT = 1000, SAMPLES, REAL, SAVE_FEATURES, PNG, MIXTURE, EXTRACTOR, REFERENCE, CACHE_DIR, SEED,
+           SPLITS, KID_SUBSETS, KID_SUBSET_SIZE, BATCH, EMA };
+    static const struct option options[] = {
+        {"checkpoint", required_argument, NULL, CHECKPOINT},
+        {"samples", required_argument, NULL, SAMPLES},
+        {"real", required_argument, NULL, REAL},
+        {"ema", no_argument, NULL, EMA},
+        {"save-features", required_argument, NULL, SAVE_FEATURES},
+        {"png", required_argument, NULL, PNG},
+        {"mixture", required_argument, NULL, MIXTURE},
+        {"extractor", required_argument, NULL, EXTRACTOR},
+        {"reference", required_argument, NULL, REFERENCE},
+        {"cache-dir", required_argument, NULL, CACHE_DIR},
+        {"seed", required_argument, NULL, SEED},
+        {"splits", required_argument, NULL, SPLITS},
+        {"kid-subsets", required_argument, NULL, KID_SUBSETS},
+        {"kid-subset-size", required_argument, NULL, KID_SUBSET_SIZE},
+        {"batch", required_argument, NULL, BATCH},
+        {0},
+    };
     memset(a, 0, sizeof *a);
     mg_eval_cfg_default(&a->cfg);
     a->seed = 1;
-    const bool root = mg_dist_rank() == 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    mg_cmd_parse_begin(p, "mpigan eval", eval_usage, "n:o:", options, argc, argv);
+    for (int c; (c = mg_cmd_next(p));) {
+        const char *v = p->value;
         long long x = 0;
-        bool ok = true, takes = true;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            if (root)
-                fputs(eval_usage, stdout);
-            return -1;
-        } else if (!strcmp(o, "--ema"))
-            a->ema = true, takes = false;
-        else if (o[0] != '-' && !a->checkpoint)
-            a->checkpoint = o, takes = false;
-        else if (!v)
-            ok = false;
-        else if (!strcmp(o, "--checkpoint"))
-            a->checkpoint = v;
-        else if (!strcmp(o, "--samples"))
-            a->samples = v;
-        else if (!strcmp(o, "--real"))
-            a->real = v;
-        else if (!strcmp(o, "-o"))
-            a->out = v;
-        else if (!strcmp(o, "--save-features"))
-            a->save_features = v;
-        else if (!strcmp(o, "--png"))
-            a->png = v;
-        else if (!strcmp(o, "--mixture"))
-            a->mixture = v, ok = !strcmp(v, "ring") || !strcmp(v, "grid");
-        else if (!strcmp(o, "--extractor"))
-            snprintf(a->cfg.extractor, sizeof a->cfg.extractor, "%s", v);
-        else if (!strcmp(o, "--reference"))
-            snprintf(a->cfg.reference, sizeof a->cfg.reference, "%s", v);
-        else if (!strcmp(o, "--cache-dir"))
-            snprintf(a->cfg.cache_dir, sizeof a->cfg.cache_dir, "%s", v);
-        else if (!strcmp(o, "-n"))
-            ok = parse_ll(v, 1, 1LL << 40, &a->n);
-        else if (!strcmp(o, "--seed"))
-            ok = parse_ll(v, 0, 1LL << 62, &x), a->seed = (unsigned long long)x;
-        else if (!strcmp(o, "--splits"))
-            ok = parse_ll(v, 1, 1000, &x), a->cfg.splits = (int)x;
-        else if (!strcmp(o, "--kid-subsets"))
-            ok = parse_ll(v, 1, 100000, &x), a->cfg.kid_subsets = (int)x;
-        else if (!strcmp(o, "--kid-subset-size"))
-            ok = parse_ll(v, 2, 1000000, &x), a->cfg.kid_subset_size = (int)x;
-        else if (!strcmp(o, "--batch"))
-            ok = parse_ll(v, 1, 1 << 20, &x), a->cfg.batch = (int)x;
-        else
-            ok = false;
-        if (!ok) {
-            if (root)
-                fprintf(stderr, "mpigan eval: bad or unexpected argument '%s'%s%s\n\n%s", o, v ? " " : "", v ? v : "",
-                        eval_usage);
-            return 2;
+        switch (c) {
+        case CHECKPOINT: a->checkpoint = v; break;
+        case SAMPLES: a->samples = v; break;
+        case REAL: a->real = v; break;
+        case EMA: a->ema = true; break;
+        case 'o': a->out = v; break;
+        case SAVE_FEATURES: a->save_features = v; break;
+        case PNG: a->png = v; break;
+        case MIXTURE:
+            a->mixture = v;
+            if (strcmp(v, "ring") != 0 && strcmp(v, "grid") != 0)
+                mg_cmd_usage_error(p, "option '--mixture': '%s' is neither ring nor grid", v);
+            break;
+        case EXTRACTOR: snprintf(a->cfg.extractor, sizeof a->cfg.extractor, "%s", v); break;
+        case REFERENCE: snprintf(a->cfg.reference, sizeof a->cfg.reference, "%s", v); break;
+        case CACHE_DIR: snprintf(a->cfg.cache_dir, sizeof a->cfg.cache_dir, "%s", v); break;
+        case 'n': mg_cmd_int(p, 1, 1LL << 40, &a->n); break;
+        case SEED:
+            if (mg_cmd_int(p, 0, 1LL << 62, &x))
+                a->seed = (unsigned long long)x;
+            break;
+        case SPLITS:
+            if (mg_cmd_int(p, 1, 1000, &x))
+                a->cfg.splits = (int)x;
+            break;
+        case KID_SUBSETS:
+            if (mg_cmd_int(p, 1, 100000, &x))
+                a->cfg.kid_subsets = (int)x;
+            break;
+        case KID_SUBSET_SIZE:
+            if (mg_cmd_int(p, 2, 1000000, &x))
+                a->cfg.kid_subset_size = (int)x;
+            break;
+        case BATCH:
+            if (mg_cmd_int(p, 1, 1 << 20, &x))
+                a->cfg.batch = (int)x;
+            break;
         }
-        if (takes)
-            i++;
+    }
+    if (!mg_cmd_parse_end(p, 0, 1, "CHECKPOINT.h5"))
+        return false;
+    if (p->n_args == 1) {
+        if (a->checkpoint)
+            return mg_cmd_usage_error(p, "two checkpoints: '%s' and '%s'", a->checkpoint, p->args[0]), false;
+        a->checkpoint = p->args[0];
     }
     const int inputs = !!a->checkpoint + !!a->samples + !!a->real;
-    if (inputs != 1) {
-        if (root)
-            fprintf(stderr, "mpigan eval: give exactly one input (a checkpoint, --samples or --real)\n\n%s", eval_usage);
-        return 2;
-    }
-    return 0;
+    if (inputs != 1)
+        return mg_cmd_usage_error(p, "give exactly one input (a checkpoint, --samples or --real)"), false;
+    return true;
 }
 
 /* name with a trailing ".h5" replaced by suffix. */
@@ -185,12 +185,12 @@ static void write_report(const char *path, const char *json)
     MG_CHECK(rename(tmp, path) == 0, path, NULL, "cannot rename the report into place");
 }
 
-int mg_eval_command(int argc, char **argv)
+int mg_cmd_eval(int argc, char **argv)
 {
     eval_args a;
-    int rc = parse_args(argc, argv, &a);
-    if (rc)
-        return rc < 0 ? 0 : rc;
+    mg_cmd_parser p;
+    if (!parse_args(&p, argc, argv, &a))
+        return p.status;
     const bool root = mg_dist_rank() == 0;
     a.cfg.verbose = true;
     const char *input = a.checkpoint ? a.checkpoint : a.samples ? a.samples : a.real;

@@ -3,7 +3,6 @@
  * exactly as it was trained and the stored flat buffers bind to it one to one. */
 #include "mg_extractor.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +10,7 @@
 #include "mg_cfg_override.h"
 #include "mg_error.h"
 #include "mg_eval_files.h"
+#include "mg_loss.h"
 
 int mg_extractor_find_layer(const mg_net *net, const char *name)
 {
@@ -65,22 +65,6 @@ void mg_extractor_load(mg_extractor *ex, const char *path, int max_batch)
     ex->checksum = m.checksum;
     ex->test_accuracy = m.test_accuracy;
     mg_model_file_free(&m);
-}
-
-void mg_softmax_rows(const float *logits, int64_t n, int k, float *probs)
-{
-    for (int64_t i = 0; i < n; i++) {
-        const float *z = logits + (size_t)i * (size_t)k;
-        float *p = probs + (size_t)i * (size_t)k;
-        /* p_y = exp(z_y - max z) / sum_j exp(z_j - max z) */
-        double top = z[0], sum = 0;
-        for (int y = 1; y < k; y++)
-            top = z[y] > top ? z[y] : top;
-        for (int y = 0; y < k; y++)
-            sum += exp((double)z[y] - top);
-        for (int y = 0; y < k; y++)
-            p[y] = (float)(exp((double)z[y] - top) / sum);
-    }
 }
 
 void mg_extractor_run(mg_extractor *ex, const float *x, int64_t n, float *feats, float *probs)

@@ -178,3 +178,19 @@ float mg_mean_sigmoid(const float *z, int n)
         sum += sigmoid(z[i]);
     return (float)(sum / n);
 }
+
+void mg_softmax_rows(const float *logits, int64_t n, int k, float *probs)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * (size_t)k;
+        float *p = probs + (size_t)i * (size_t)k;
+        /* p_y = exp(z_y - max z) / sum_j exp(z_j - max z) */
+        double top = z[0], sum = 0;
+        for (int y = 1; y < k; y++)
+            top = z[y] > top ? z[y] : top;
+        for (int y = 0; y < k; y++)
+            sum += exp((double)z[y] - top);
+        for (int y = 0; y < k; y++)
+            p[y] = (float)(exp((double)z[y] - top) / sum);
+    }
+}

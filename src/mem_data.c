@@ -20,7 +20,7 @@ void mg_mem_data_fill(mg_data_source source, float *x, int n, mg_shape shape, ui
     const float sigma = (float)mix.sigma;
     for (int i = 0; i < n; i++) {
         mg_rng r;
-        mg_item_rng(&r, seed, MG_STREAM_DATA, first_item + (uint64_t)i);
+        mg_batch_streams_rng(&r, seed, MG_STREAM_DATA, first_item + (uint64_t)i);
         float *s = x + (size_t)i * dim;
         switch (source) {
         case MG_DATA_RING8:

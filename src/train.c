@@ -220,8 +220,8 @@ static void draw_noise(mg_trainer *t)
 {
     double t0 = mg_now();
     if (t->tc.noise == MG_NOISE_GLOBAL)
-        mg_item_normals(t->z, t->local, t->noise_dim, t->tc.seed, MG_STREAM_NOISE,
-                        t->noise_items + (uint64_t)t->rank * (uint64_t)t->local);
+        mg_batch_streams_normals(t->z, t->local, t->noise_dim, t->tc.seed, MG_STREAM_NOISE,
+                                 t->noise_items + (uint64_t)t->rank * (uint64_t)t->local);
     else
         mg_rng_fill_normal(&t->noise_rng, t->z, (size_t)t->local * t->noise_dim, 0.0f, 1.0f);
     t->noise_items += (uint64_t)t->tc.batch;

@@ -17,6 +17,7 @@
 #include "mg_test.h"
 #include "mg_testenv.h"
 
+#include "mg_cmd.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_h5schema.h"
@@ -526,22 +527,22 @@ static void test_command_line(void **state)
     char out[300];
     path_in(out, sizeof out, "cli_ring.h5");
     char *ok[] = {"data", "mixture", "ring", "--out", out, "--n", "500", "--seed", "2", NULL};
-    assert_int_equal(mg_data_command(9, ok), 0);
+    assert_int_equal(mg_cmd_data(9, ok), 0);
     assert_true(exists(out));
     char *info[] = {"data", "info", out, NULL};
-    assert_int_equal(mg_data_command(3, info), 0);
+    assert_int_equal(mg_cmd_data(3, info), 0);
     char *help[] = {"data", "png", "--help", NULL};
-    assert_int_equal(mg_data_command(3, help), 0);
+    assert_int_equal(mg_cmd_data(3, help), 0);
     char *bad_n[] = {"data", "mixture", "ring", "--out", out, "--n", "-5", NULL};
-    assert_int_equal(mg_data_command(7, bad_n), 2);
+    assert_int_equal(mg_cmd_data(7, bad_n), 2);
     char *bad_kind[] = {"data", "mixture", "spiral", "--out", out, NULL};
-    assert_int_equal(mg_data_command(5, bad_kind), 2);
+    assert_int_equal(mg_cmd_data(5, bad_kind), 2);
     char *no_out[] = {"data", "fmnist", NULL};
-    assert_int_equal(mg_data_command(2, no_out), 2);
+    assert_int_equal(mg_cmd_data(2, no_out), 2);
     char *unknown[] = {"data", "mnist", NULL};
-    assert_int_equal(mg_data_command(2, unknown), 2);
+    assert_int_equal(mg_cmd_data(2, unknown), 2);
     char *extra[] = {"data", "png", "--in", "x", "--out", "y", "--colour", NULL};
-    assert_int_equal(mg_data_command(7, extra), 2);
+    assert_int_equal(mg_cmd_data(7, extra), 2);
 }
 
 int main(void)

@@ -376,7 +376,7 @@ static void test_generator_and_samples_file(void **state)
     mg_eval_result r = mg_evaluator_run_generator(e, &G, n, 11);
     /* its samples, as `mpigan sample -o x.h5` would write them, score the same */
     float *x = malloc(sizeof(float) * (size_t)n * 64), *z = malloc(sizeof(float) * (size_t)n * 8);
-    mg_item_normals(z, (int)n, 8, 11, MG_STREAM_EVAL, 0);
+    mg_batch_streams_normals(z, (int)n, 8, 11, MG_STREAM_EVAL, 0);
     for (int64_t s = 0; s < n; s += 64) {
         const int m = (int)(n - s < 64 ? n - s : 64);
         memcpy(x + s * 64, mg_net_forward(&G, z + s * 8, m, MG_EVAL), sizeof(float) * (size_t)m * 64);

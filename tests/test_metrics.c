@@ -108,7 +108,7 @@ static void make_features(float *f, int64_t first, int64_t n, int d, uint64_t se
 {
     for (int64_t i = 0; i < n; i++) {
         mg_rng r;
-        mg_item_rng(&r, seed, MG_STREAM_TEST, (uint64_t)(first + i));
+        mg_batch_streams_rng(&r, seed, MG_STREAM_TEST, (uint64_t)(first + i));
         float *row = f + (size_t)i * d;
         float common = mg_rng_normal(&r);
         for (int j = 0; j < d; j++)
@@ -122,7 +122,7 @@ static void make_probs(float *p, int64_t first, int64_t n, int k, uint64_t seed)
 {
     for (int64_t i = 0; i < n; i++) {
         mg_rng r;
-        mg_item_rng(&r, seed, MG_STREAM_TEST, (uint64_t)(first + i));
+        mg_batch_streams_rng(&r, seed, MG_STREAM_TEST, (uint64_t)(first + i));
         float *row = p + (size_t)i * k;
         double z[64], mx = -1e30, sum = 0;
         for (int y = 0; y < k; y++)
