@@ -16,14 +16,29 @@ OPTFLAGS ?= -O3 -march=native
 # -Wno-format-truncation: names and messages are cut to their buffers on purpose.
 # -fno-math-errno: sqrtf and friends need not set errno (nothing reads it after a math call),
 # so they can be inlined and vectorised (Adam's update); results are bitwise the same.
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wno-format-truncation -fno-math-errno -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude $(OPTFLAGS) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wno-format-truncation -fno-math-errno -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPTFLAGS) -g
 LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 BUILD   ?= build
 MPIRUN  := tools/mpirun.sh
 
-SRC      := $(sort $(wildcard src/*.c src/layers/*.c))
-LIB_SRC  := $(filter-out src/main.c,$(SRC))
+# Subsystems, lowest first (docs/architecture.md). Each folder of src/ compiles against its
+# own headers and those of the subsystems it may use, and no others, so the compiler
+# refuses an include that goes upwards.
+SUBSYSTEMS := base nn data eval train cli
+USES_base  := base
+USES_nn    := base nn
+USES_data  := base nn data
+USES_eval  := base nn data eval
+USES_train := base nn data eval train
+USES_cli   := $(SUBSYSTEMS)
+ALL_INC  := $(SUBSYSTEMS:%=-Iinclude/%)
+HEADERS  := $(wildcard include/*/*.h)
+# the subsystem of src/<subsystem>/...: the second word of the path
+subsystem = $(word 2,$(subst /, ,$1))
+
+SRC      := $(sort $(wildcard src/*/*.c src/nn/layers/*.c))
+LIB_SRC  := $(filter-out src/cli/main.c,$(SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -47,34 +62,34 @@ $(BUILD)/config.mk: tools/deps.sh Makefile
 	@printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\nTEST_LIBS := %s\n' \
 	  "$$(pkg-config --cflags $(PKGS))" "$$(pkg-config --libs $(PKGS))" "$$(pkg-config --libs cmocka)" > $@
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h) $(BUILD)/config.mk
+$(BUILD)/src/%.o: src/%.c $(HEADERS) $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@$(CC) $(CFLAGS) $(addprefix -Iinclude/,$(USES_$(call subsystem,$<))) $(PKG_CFLAGS) -c $< -o $@
 
 # rebuilt from scratch, so that a removed source leaves no stale object behind
 $(BUILD)/libmpigan.a: $(LIB_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/mpigan: $(BUILD)/src/main.o $(BUILD)/libmpigan.a
+$(BUILD)/mpigan: $(BUILD)/src/cli/main.o $(BUILD)/libmpigan.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS) $(LDLIBS)
 
 # tests/mg_testenv.c: set-up shared by the tests, linked into each of them
-$(BUILD)/tests/mg_testenv.o: tests/mg_testenv.c $(wildcard tests/*.h) $(wildcard include/*.h) $(BUILD)/config.mk
+$(BUILD)/tests/mg_testenv.o: tests/mg_testenv.c $(wildcard tests/*.h) $(HEADERS) $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests -c $< -o $@
+	@$(CC) $(CFLAGS) $(ALL_INC) $(PKG_CFLAGS) -Itests -c $< -o $@
 
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/tests/mg_testenv.o $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $< $(BUILD)/tests/mg_testenv.o $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+	@$(CC) $(CFLAGS) $(ALL_INC) $(PKG_CFLAGS) -Itests $< $(BUILD)/tests/mg_testenv.o $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(LDLIBS)
+	@$(CC) $(CFLAGS) $(ALL_INC) $(PKG_CFLAGS) $< $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(LDLIBS)
 
 test: $(BUILD)/mpigan $(TEST_BIN) $(TEST_PROG)
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) $(TEST_SH)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The command line's option parsing (src/cmd.c): `--opt=value` and `--opt value` mean the
+# The command line's option parsing (src/base/cmd.c): `--opt=value` and `--opt value` mean the
 # same, positional arguments may stand among the options, `--` ends the options, an
 # unknown option, a missing value and a bad number fail with exit 2 and a message naming
 # the option, alone and under mpirun -np 2 (every rank exits, rank 0 alone prints), and
@@ -78,8 +78,8 @@ done
 
 # ---- --help lists every command of the table, and each command answers --help
 "$mpigan" --help >"$work/help" 2>&1 || fail "mpigan --help: exit $?"
-names=$(sed -n 's/^ *{"\([a-z]*\)", *mg_cmd_[a-z_]*,.*/\1/p' "$root/src/main.c")
-[ "$(echo "$names" | wc -w)" -ge 8 ] || fail "read only $(echo "$names" | wc -w) commands from src/main.c's table"
+names=$(sed -n 's/^ *{"\([a-z]*\)", *mg_cmd_[a-z_]*,.*/\1/p' "$root/src/cli/main.c")
+[ "$(echo "$names" | wc -w)" -ge 8 ] || fail "read only $(echo "$names" | wc -w) commands from src/cli/main.c's table"
 for name in $names; do
     grep -q "^  $name\b" "$work/help" || fail "mpigan --help does not list $name"
     "$mpigan" "$name" --help >"$work/out" 2>&1 || fail "mpigan $name --help: exit $?"

@@ -236,7 +236,7 @@ static void test_batchnorm_modes(void **state)
     mg_net_free(&net);
 }
 
-/* The one-pass statistics about the running mean (src/layers/batchnorm.c): exact enough
+/* The one-pass statistics about the running mean (src/nn/layers/batchnorm.c): exact enough
  * when the running mean is near the batch mean, and retaken from centred squares (a second
  * pass, counted through a do-nothing reduce callback) when it is far. Data: mean
  * 1000 + 10 c, standard deviation 1 + c/2, so that plain float sums of squares would lose

@@ -1,4 +1,4 @@
-/* The minibatch standard deviation layer (src/layers/mbstd.c): values against a direct
+/* The minibatch standard deviation layer (src/nn/layers/mbstd.c): values against a direct
  * computation, finite-difference input gradients for images and vectors with groups
  * smaller than and equal to the batch, groups that stay inside the batch they are given
  * (so never span ranks), the eps inside the square root, and its config and batch errors. */

@@ -42,7 +42,7 @@ static double g_step_loss(mg_net *G, mg_net *D, const float *z, int n, int pack)
     return mg_g_loss(MG_LOSS_NONSATURATING, out, n / pack, NULL);
 }
 
-/* The trainer's G step (src/train.c g_update): D's input gradient over the packed batch
+/* The trainer's G step (src/train/train.c g_update): D's input gradient over the packed batch
  * is G's output gradient, unchanged. Checked against central differences of the loss. */
 static void check_g_gradient(const char *g_yaml, const char *d_yaml, int n, int pack)
 {

@@ -17,7 +17,7 @@
  *      and 50 kB, and 13x at 1 kB (1.1 -> 14 us: MPI's own code and data are out of cache
  *      by then); see docs/scaling.md. So these rows are what tools/scaling_model.py fits.
  *
- * All MPI goes through mg_dist (src/dist.c): barrier, allreduce, max. The message list
+ * All MPI goes through mg_dist (src/base/dist.c): barrier, allreduce, max. The message list
  * follows the trainer (docs/training.md): per step n_critic D updates (G forward, D forward
  * and backward on real and on fake) and one G update (D forward and backward, G backward;
  * g_step_noise: fresh adds a G forward). bn: local sends no BatchNorm messages.

@@ -88,4 +88,8 @@ double mg_net_forward_macs(const mg_net *net);
 void mg_net_print(const mg_net *net, FILE *f);
 void mg_net_free(mg_net *net);
 
+/* `mpigan nets CONFIG.yaml`: builds and prints the networks (src/nn/net_cmd.c).
+ * A command as mg_cmd.h defines it. */
+int mg_cmd_nets(int argc, char **argv);
+
 #endif

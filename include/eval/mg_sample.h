@@ -31,4 +31,8 @@ float *mg_sample_generate_from(const char *checkpoint, const char *which, int n,
  * whose source is the checkpoint path. */
 void mg_sample_write_h5(const char *path, const float *samples, int n, mg_shape shape, const char *checkpoint);
 
+/* `mpigan sample`: a PNG grid or HDF5 samples from a checkpoint (src/eval/sample_cmd.c).
+ * A command as mg_cmd.h defines it. */
+int mg_cmd_sample(int argc, char **argv);
+
 #endif

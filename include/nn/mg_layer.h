@@ -6,8 +6,8 @@
  * (BatchNorm running statistics) and forward-to-backward cache out of flat buffers and
  * binds pointers into them, so a whole network's gradients are one array.
  *
- * Each kind lives in one src/layers/<kind>.c with its C constructor declared in
- * mg_layers.h and one line in the kind table (src/layer_table.c). */
+ * Each kind lives in one src/nn/layers/<kind>.c with its C constructor declared in
+ * mg_layers.h and one line in the kind table (src/nn/layer.c). */
 #ifndef MG_LAYER_H
 #define MG_LAYER_H
 

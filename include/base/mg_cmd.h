@@ -7,7 +7,7 @@
  * dispatches through one table of them (mg_cmd_dispatch); a command that holds further
  * commands (`mpigan data fmnist`, `mpigan classifier train`) dispatches through a small
  * table of its own the same way. Each command lives beside the subsystem it drives, in
- * src/<subsystem>_cmd.c.
+ * src/<subsystem>/<name>_cmd.c, and that subsystem's header declares it.
  *
  * Options are parsed by getopt_long through mg_cmd_next: `--opt=value` and `--opt value`
  * (and `-o value`, `-ovalue`) mean the same, `--` ends the options, and positional
@@ -113,16 +113,5 @@ bool mg_cmd_positive(mg_cmd_parser *p, double *out);
  * parse with status 2 and returns 2. mg_cmd_next reports bad options this way; commands
  * call it for errors found after parsing (options that go together, a bad kind). */
 int mg_cmd_usage_error(mg_cmd_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* ---- the commands (main.c's table lists them) ---- */
-
-int mg_cmd_train(int argc, char **argv);      /* src/train_cmd.c */
-int mg_cmd_sample(int argc, char **argv);     /* src/sample_cmd.c */
-int mg_cmd_data(int argc, char **argv);       /* src/data_cmd.c: fmnist, mixture, png, info */
-int mg_cmd_classifier(int argc, char **argv); /* src/classifier_cmd.c: train */
-int mg_cmd_eval(int argc, char **argv);       /* src/eval_cmd.c */
-int mg_cmd_toy(int argc, char **argv);        /* src/toy_cmd.c */
-int mg_cmd_nets(int argc, char **argv);       /* src/net_cmd.c */
-int mg_cmd_info(int argc, char **argv);       /* src/info_cmd.c */
 
 #endif

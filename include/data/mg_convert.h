@@ -40,4 +40,8 @@ void mg_convert_mixture(const char *out_path, mg_mixture_kind kind, int64_t n, u
  * (sorted by name) and the file gets labels and class_names. */
 void mg_convert_png_dir(const char *dir, const char *out_path);
 
+/* `mpigan data fmnist|mixture|png|info` (src/data/data_cmd.c).
+ * A command as mg_cmd.h defines it. */
+int mg_cmd_data(int argc, char **argv);
+
 #endif

@@ -22,4 +22,8 @@ typedef struct {
  * verbose. Works with any number of ranks (the global batch must divide evenly). */
 mg_toy_result mg_toy_train(mg_cfg *cfg, bool verbose);
 
+/* `mpigan toy CONFIG.yaml` (src/train/toy_cmd.c).
+ * A command as mg_cmd.h defines it. */
+int mg_cmd_toy(int argc, char **argv);
+
 #endif

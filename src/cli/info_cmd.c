@@ -6,6 +6,7 @@
 #include "mg_blas_threads.h"
 #include "mg_cmd.h"
 #include "mg_dist.h"
+#include "mg_info_cmd.h"
 
 #define MPIGAN_VERSION "0.1.0"
 

@@ -64,7 +64,7 @@ void mg_cfg_fail(mg_cfg_node n, const char *hint, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
 /* Hands libyaml's document to fn, which may read it or change it (--set overrides,
- * src/cfg_override.c; writing the resolved config). Afterwards the read flags cover any
+ * src/base/cfg_override.c; writing the resolved config). Afterwards the read flags cover any
  * nodes fn added. Node handles taken before stay valid (libyaml never renumbers nodes). */
 struct yaml_document_s;
 void mg_cfg_edit(mg_cfg *cfg, void (*fn)(struct yaml_document_s *doc, void *ctx), void *ctx);

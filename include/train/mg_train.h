@@ -133,4 +133,8 @@ void mg_trainer_free(mg_trainer *t);
  * step (the request is agreed over ranks in the step's gradient reduction). */
 void mg_train_install_signal_handlers(void);
 
+/* `mpigan train CONFIG.yaml`: the trainer from the command line (src/train/train_cmd.c).
+ * A command as mg_cmd.h defines it. */
+int mg_cmd_train(int argc, char **argv);
+
 #endif

@@ -1,9 +1,18 @@
 /* mpigan's entry point: one subcommand per job, found in one table. Every command runs
  * under mpirun (or alone, as one rank); MPI is initialised first so that any error ends
- * all ranks. The commands themselves live beside their subsystems (src/<subsystem>_cmd.c). */
+ * all ranks. The commands themselves live beside their subsystems (src/<subsystem>/<name>_cmd.c), whose
+ * headers declare them. */
 #include "mg_blas_threads.h"
+#include "mg_classifier.h"
 #include "mg_cmd.h"
+#include "mg_convert.h"
 #include "mg_dist.h"
+#include "mg_eval.h"
+#include "mg_info_cmd.h"
+#include "mg_net.h"
+#include "mg_sample.h"
+#include "mg_toy.h"
+#include "mg_train.h"
 
 static const mg_cmd commands[] = {
     {"train", mg_cmd_train, "CONFIG.yaml",

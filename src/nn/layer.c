@@ -49,7 +49,7 @@ void mg_init_weights(float *w, size_t n, int fan_in, int fan_out, const mg_init 
     }
 }
 
-/* YAML constructors, one per kind (defined in src/layers/<kind>.c). */
+/* YAML constructors, one per kind (defined in src/nn/layers/<kind>.c). */
 typedef void (*from_cfg_fn)(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_linear_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_maxout_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);

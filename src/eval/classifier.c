@@ -1,7 +1,7 @@
 /* Training the evaluation's feature extractor data-parallel (see mg_classifier.h); its
  * command line is classifier_cmd.c.
  *
- * The loop is the toy trainer's (src/toy.c) with real data: the loader hands each rank its
+ * The loop is the toy trainer's (src/train/toy.c) with real data: the loader hands each rank its
  * slice of the global batch with labels, and one allreduce of the flat gradient per step
  * keeps the replicas identical. Progress statistics are summed locally and reduced only on
  * logging steps. Augmentation (left-right flips) draws from a per-sample stream keyed by

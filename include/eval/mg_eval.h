@@ -114,4 +114,8 @@ char *mg_eval_result_json(const mg_eval_result *r);
 /* A few human-readable lines. Allocated (mg_free). */
 char *mg_eval_result_text(const mg_eval_result *r);
 
+/* `mpigan eval`: scores a checkpoint or a samples file (src/eval/eval_cmd.c).
+ * A command as mg_cmd.h defines it. */
+int mg_cmd_eval(int argc, char **argv);
+
 #endif

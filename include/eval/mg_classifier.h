@@ -55,4 +55,8 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
  * the counts are summed over ranks. Collective. */
 double mg_classifier_accuracy(mg_net *net, const char *path);
 
+/* `mpigan classifier train CONFIG.yaml` (src/eval/classifier_cmd.c).
+ * A command as mg_cmd.h defines it. */
+int mg_cmd_classifier(int argc, char **argv);
+
 #endif

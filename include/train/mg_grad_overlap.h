@@ -12,7 +12,7 @@
  * the rank count, so red ends up as the blocking path's mg_dist_allreduce_mean makes it.
  *
  * Without overlap a network's gradient still goes in ONE fused allreduce per update
- * (src/train.c); this is the opt-in. All MPI goes through mg_dist.h. */
+ * (src/train/train.c); this is the opt-in. All MPI goes through mg_dist.h. */
 #ifndef MG_GRAD_OVERLAP_H
 #define MG_GRAD_OVERLAP_H
 
