@@ -23,6 +23,7 @@
 #include "mg_loader.h"
 #include "mg_loss.h"
 #include "mg_optim.h"
+#include "mg_replica.h"
 #include "mg_sched.h"
 #include "mg_util.h"
 
@@ -159,10 +160,11 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     mg_rng init_rng;
     mg_rng_init(&init_rng, c.seed, mg_rng_stream_id(MG_STREAM_INIT, 0));
     mg_net_init_params(&net, &init_rng);
-    mg_dist_bcast(net.param, net.n_param * sizeof(float));
-    mg_dist_bcast(net.state, net.n_state * sizeof(float));
     mg_optim opt;
     mg_optim_init(&opt, &c.opt, net.n_param);
+    mg_replica rep;
+    mg_replica_init(&rep, &net, &opt, 0);
+    mg_replica_sync(&rep);
 
     const size_t sample = mg_shape_size(net.in);
     float *x = mg_alloc_floats((size_t)local * sample, "classifier batch");
@@ -195,9 +197,9 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
         window[2] += local;
         mg_net_backward(&net, dlogits, true, false);
         double t2 = mg_now();
-        mg_dist_allreduce_mean(net.grad, net.n_param);
+        mg_replica_reduce(&rep);
         double t3 = mg_now();
-        mg_optim_step(&opt, net.param, net.grad, mg_sched_lr(&c.sched, c.opt.lr, step, steps));
+        mg_replica_update(&rep, mg_sched_lr(&c.sched, c.opt.lr, step, steps));
         double t4 = mg_now();
         t_data += t1 - t0;
         t_compute += (t2 - t1) + (t4 - t3);
@@ -229,9 +231,7 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     /* local BatchNorm: keep rank 0's running statistics everywhere */
     if (!c.bn_sync)
         mg_dist_bcast(net.state, net.n_state * sizeof(float));
-    const uint64_t replica_sum =
-        mg_checksum(net.param, net.n_param * sizeof(float)) ^ (mg_checksum(net.state, net.n_state * sizeof(float)) << 1);
-    res.replicas_equal = mg_dist_all_equal_u64(replica_sum);
+    res.replicas_equal = mg_dist_all_equal_u64(mg_replica_checksum(&net));
 
     const double t_test = mg_now();
     res.test_accuracy = mg_classifier_accuracy(&net, c.test_data);
@@ -263,6 +263,7 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     mg_free(x);
     mg_free(labels);
     mg_free(dlogits);
+    mg_replica_free(&rep);
     mg_optim_free(&opt);
     mg_net_free(&net);
     return res;

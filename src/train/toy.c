@@ -10,6 +10,7 @@
 #include "mg_loss.h"
 #include "mg_net.h"
 #include "mg_optim.h"
+#include "mg_replica.h"
 #include "mg_sched.h"
 
 #define TOY_CLASSES 3
@@ -60,11 +61,11 @@ mg_toy_result mg_toy_train(mg_cfg *cfg, bool verbose)
     mg_rng_init(&init_rng, seed, mg_rng_stream_id(MG_STREAM_INIT, 0));
     mg_rng_init(&data_rng, seed, mg_rng_stream_id(MG_STREAM_DATA, (uint32_t)rank));
     mg_net_init_params(&net, &init_rng);
-    mg_dist_bcast(net.param, net.n_param * sizeof(float));
-    mg_dist_bcast(net.state, net.n_state * sizeof(float));
-
     mg_optim opt;
     mg_optim_init(&opt, &opt_cfg, net.n_param);
+    mg_replica rep; /* the tail carries the loss */
+    mg_replica_init(&rep, &net, &opt, 1);
+    mg_replica_sync(&rep);
     float *x = mg_alloc_floats(2 * (size_t)local, "toy batch");
     int *labels = mg_alloc(sizeof(int) * (size_t)local, "toy labels");
     float *dlogits = mg_alloc_floats((size_t)local * TOY_CLASSES, "toy loss gradient");
@@ -78,11 +79,13 @@ mg_toy_result mg_toy_train(mg_cfg *cfg, bool verbose)
         const float *logits = mg_net_forward(&net, x, local, MG_TRAIN);
         float loss = mg_softmax_xent(logits, labels, local, TOY_CLASSES, dlogits, NULL);
         mg_net_backward(&net, dlogits, true, false);
-        /* one reduction moves the whole network's gradient (and the loss, for the log) */
-        mg_dist_allreduce_mean(net.grad, net.n_param);
-        mg_dist_allreduce_mean(&loss, 1);
-        MG_CHECK(isfinite(loss), net.name, "lower the learning rate", "loss is %g at step %ld", loss, step);
-        mg_optim_step(&opt, net.param, net.grad, mg_sched_lr(&sched, opt_cfg.lr, step, steps));
+        mg_replica_tail(&rep)[0] = loss;
+        mg_replica_reduce(&rep);
+        loss = mg_replica_tail(&rep)[0];
+        double norm;
+        MG_CHECK(mg_replica_check(&rep, &norm), net.name, "lower the learning rate",
+                 "loss %g, gradient norm %g at step %ld", loss, norm, step);
+        mg_replica_update(&rep, mg_sched_lr(&sched, opt_cfg.lr, step, steps));
         window += loss;
         window_n++;
         if ((step + 1) % log_every == 0 || step + 1 == steps) {
@@ -124,6 +127,7 @@ mg_toy_result mg_toy_train(mg_cfg *cfg, bool verbose)
     mg_free(x);
     mg_free(labels);
     mg_free(dlogits);
+    mg_replica_free(&rep);
     mg_optim_free(&opt);
     mg_net_free(&net);
     return result;
