@@ -21,8 +21,10 @@ typedef enum {
 } mg_gan_loss;
 #define MG_GAN_LOSS_COUNT 5
 
-/* "minimax", "non_saturating", "wasserstein", "hinge", "least_squares" ("unknown" otherwise);
- * the config spelling, so mg_cfg_as_choice can take these names. */
+/* The config spellings, in enum order: "minimax", "non_saturating", "wasserstein", "hinge",
+ * "least_squares" (mg_cfg_choice takes the table; mg_gan_loss_name gives "unknown" for a
+ * value outside it). */
+extern const char *const mg_gan_loss_names[MG_GAN_LOSS_COUNT];
 const char *mg_gan_loss_name(mg_gan_loss k);
 
 /* Binary cross-entropy on logits z (n) against one target t in [0, 1]:

@@ -12,12 +12,12 @@
 
 #include "mg_error.h"
 
-static const char *const gan_loss_names[MG_GAN_LOSS_COUNT] = {"minimax", "non_saturating", "wasserstein",
+const char *const mg_gan_loss_names[MG_GAN_LOSS_COUNT] = {"minimax", "non_saturating", "wasserstein",
                                                               "hinge", "least_squares"};
 
 const char *mg_gan_loss_name(mg_gan_loss k)
 {
-    return (unsigned)k < MG_GAN_LOSS_COUNT ? gan_loss_names[k] : "unknown";
+    return (unsigned)k < MG_GAN_LOSS_COUNT ? mg_gan_loss_names[k] : "unknown";
 }
 
 /* relu(v) = max(v, 0), NaN kept (v <= 0 is false for NaN). */

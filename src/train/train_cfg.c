@@ -11,7 +11,6 @@
 #include "mg_error.h"
 #include "mg_text.h"
 
-static const char *const loss_names[] = {"minimax", "non_saturating", "wasserstein", "hinge", "least_squares"};
 static const char *const source_names[] = {"ring8", "grid25", "synthetic"};
 
 static void copy_string(char *dst, size_t size, mg_cfg_node n, const char *def)
@@ -29,7 +28,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     static const char *const nan_names[] = {"stop", "skip"};
     static const char *const noise_names[] = {"global", "per_rank"};
     mg_cfg_expect_mapping(train);
-    tc->loss = (mg_gan_loss)mg_cfg_choice(train, "loss", loss_names, MG_GAN_LOSS_COUNT, -1);
+    tc->loss = (mg_gan_loss)mg_cfg_choice(train, "loss", mg_gan_loss_names, MG_GAN_LOSS_COUNT, -1);
     tc->n_critic = (int)mg_cfg_int(train, "n_critic", 1, 1, 1000);
     mg_cfg_node batch = mg_cfg_require(train, "batch");
     tc->batch = (int)mg_cfg_as_int(batch, 1, 1 << 24);
@@ -67,7 +66,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->clip = mg_cfg_present(clip) ? (float)mg_cfg_as_real(clip, 0, 1e3) : 0.0f;
     if (tc->loss != MG_LOSS_WASSERSTEIN && tc->clip != 0)
         mg_cfg_fail(clip, "weight clipping belongs to loss: wasserstein", "clip %g given for loss %s", tc->clip,
-                    loss_names[tc->loss]);
+                    mg_gan_loss_names[tc->loss]);
 }
 
 /* data: {source: ring8|grid25|synthetic} (in memory) or the HDF5 loader's section
@@ -284,7 +283,7 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
     network_job job = {&t};
     mg_cfg_edit(cfg, put_networks, &job);
     mg_text_put(&t, "train:\n  loss: %s\n  n_critic: %d\n  batch: %d\n  steps: %ld\n  seed: %llu\n",
-                loss_names[tc->loss], tc->n_critic, tc->batch, tc->steps, (unsigned long long)tc->seed);
+                mg_gan_loss_names[tc->loss], tc->n_critic, tc->batch, tc->steps, (unsigned long long)tc->seed);
     mg_text_put(&t, "  g_step_noise: %s\n  noise_streams: %s\n", tc->g_reuse_fakes ? "reuse" : "fresh",
         tc->noise == MG_NOISE_GLOBAL ? "global" : "per_rank");
     char clip[32];
