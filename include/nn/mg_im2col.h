@@ -71,10 +71,11 @@ bool mg_conv_in_place(size_t weights, size_t operand, size_t P);
 
 /* Either way, im2col / col2im and the GEMMs run on chunks of this many samples (balanced
  * over n), so that a chunk's column matrix (col_floats per sample) is about 2 MB and stays
- * in cache between im2col and the GEMM: a whole batch's (12.8 MB in DCGAN) made im2col and
- * col2im ~3x slower, while GEMMs of N = 490 columns (10 samples of 7x7) still run at full
- * speed. Otherwise than in place, a chunk's NCHW operand is gathered to channel-major order
- * (or its result scattered back) around one sgemm per product. */
+ * in cache between im2col and the GEMM: a whole batch's (12.8 MB in DCGAN) falls out of
+ * cache and makes im2col and col2im several times slower, while GEMMs of N = 490 columns
+ * (10 samples of 7x7) still run at full speed (docs/results/2026-11-23-conv-layers).
+ * Otherwise than in place, a chunk's NCHW operand is gathered to channel-major order (or
+ * its result scattered back) around one sgemm per product. */
 int mg_conv_chunk(size_t col_floats, int n);
 
 /* Overrides that ~2 MB budget (floats of column matrix per chunk; 0 restores the default), so

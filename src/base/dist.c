@@ -222,7 +222,7 @@ bool mg_dist_all_equal_u64(uint64_t v)
     return lo == hi;
 }
 
-/* ---- evaluation (issue #5): reductions to rank 0 and gathers ---- */
+/* ---- evaluation: reductions to rank 0 and gathers ---- */
 
 void mg_dist_reduce_sum_f64_root(double *buf, size_t n)
 {

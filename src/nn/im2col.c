@@ -18,9 +18,8 @@
  *     contiguous runs (one per column row and group) rather than k*k short pieces per sample;
  *   - no division, modulo or memcpy call per plane or row: index arithmetic happens once per
  *     call and short copies are inline.
- * Measured on DCGAN-28's layers (batch chunks of 10, in L2): im2col ~0.4 ms and col2im
- * ~0.7 ms per 64 samples of the 64x14x14 / k4 s2 p1 geometry, against ~4.6 ms (AVX-512
- * kernels) to ~8 ms (Haswell kernels) for the GEMM they feed. */
+ * So shaped, im2col and col2im cost a small fraction of the GEMM they feed
+ * (docs/results/2026-11-23-conv-layers; their share of a training step: docs/benchmarks.md). */
 #include "mg_im2col.h"
 
 #include <stdbool.h>
@@ -58,7 +57,7 @@ static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
 
 /* Lanes lo <= l < hi set, the others clear, as windows of two constant tables: built with a
  * vector compare, the mask gets folded by the compiler into an AVX-512 masked load, which
- * ran 2x slower here than a plain load and an AND. */
+ * measured slower than a plain load and an AND (docs/results/2026-11-23-conv-layers). */
 static const int32_t set_from_8[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
 static const int32_t set_below_8[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 

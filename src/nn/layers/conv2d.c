@@ -13,9 +13,9 @@
  * In place (when W is no larger than one sample's output, cout x P, e.g. DCGAN's first D
  * layer: K = 16, P = 196): one sgemm per sample, on that sample's slice of col, writes
  * straight into the sample's NCHW output, and backward reads dy in place. This skips the
- * scatter and gather of the whole output, which for a tiny-K GEMM cost as much as the GEMM
- * itself (DCGAN's D1 at batch 64: forward 0.48 -> 0.20 ms, backward 0.82 -> 0.41 ms);
- * re-reading the small W per call is cheap.
+ * scatter and gather of the whole output, which for a tiny-K GEMM costs as much as the
+ * GEMM itself (measured in docs/results/2026-11-23-conv-layers); re-reading the small W
+ * per call is cheap.
  *
  * Backward recomputes col rather than caching it (it is the layer's largest tensor) and
  * reuses its buffer for dcol. W is cout x cin x k x k as in PyTorch, then the bias. */
