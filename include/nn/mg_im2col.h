@@ -82,4 +82,20 @@ int mg_conv_chunk(size_t col_floats, int n);
  * that tests can split small batches into several chunks and benchmarks can tune it. */
 void mg_conv_set_chunk_floats(size_t floats);
 
+/* A convolution layer's workspace for a batch of n samples run in chunks (mg_conv_chunk),
+ * carved from the network's workspace for one chunk of m = chunk samples:
+ * [col (c k k, m oh ow) | channel-major operand (cm_channels, m oh ow) | scratch].
+ * conv2d keeps its output there (cm_channels = cout), conv_transpose2d its input (cin). */
+typedef struct {
+    float *col, *cm, *scratch;
+    int chunk; /* samples per chunk */
+} mg_conv_work;
+mg_conv_work mg_conv_work_carve(float *work, const mg_conv_geom *g, int cm_channels, int n);
+/* Floats of that workspace per sample (the layer's n_work). */
+size_t mg_conv_work_floats(const mg_conv_geom *g, int cm_channels);
+
+/* The checks conv2d and conv_transpose2d share: cout, kernel and stride at least 1, padding
+ * in [0, kernel). Fails naming layer, with hint. */
+void mg_conv_check_params(const char *layer, const char *hint, int cout, int kernel, int stride, int pad);
+
 #endif

@@ -603,3 +603,28 @@ int mg_conv_chunk(size_t col_floats, int n)
     return (int)(((size_t)n + chunks - 1) / chunks);
 }
 
+mg_conv_work mg_conv_work_carve(float *work, const mg_conv_geom *g, int cm_channels, int n)
+{
+    const size_t P = mg_conv_geom_cols(g), K = mg_conv_geom_rows(g);
+    mg_conv_work w;
+    w.chunk = mg_conv_chunk(K * P, n);
+    const int m = w.chunk;
+    w.col = work;
+    w.cm = w.col + (size_t)m * K * P;
+    w.scratch = w.cm + (size_t)m * cm_channels * P;
+    return w;
+}
+
+size_t mg_conv_work_floats(const mg_conv_geom *g, int cm_channels)
+{
+    const size_t P = mg_conv_geom_cols(g), K = mg_conv_geom_rows(g);
+    return K * P + (size_t)cm_channels * P + mg_im2col_scratch_floats(g, 1);
+}
+
+void mg_conv_check_params(const char *layer, const char *hint, int cout, int kernel, int stride, int pad)
+{
+    MG_CHECK(cout >= 1, layer, hint, "output channels %d must be at least 1", cout);
+    MG_CHECK(kernel >= 1, layer, hint, "kernel %d must be at least 1", kernel);
+    MG_CHECK(stride >= 1, layer, hint, "stride %d must be at least 1", stride);
+    MG_CHECK(pad >= 0 && pad < kernel, layer, hint, "padding %d must be in [0, kernel %d)", pad, kernel);
+}
