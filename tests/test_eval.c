@@ -1,4 +1,4 @@
-/* The evaluation end to end on tiny data: a small classifier trained here in a second,
+/* The evaluation end to end on tiny data: a small classifier trained here,
  * its model file (round trip, checksum, corruption), the reference-statistics cache
  * (reuse, and recomputation when the extractor or the data file changes), FID/IS/KID/
  * coverage of real data, a generator and a samples file computed over the ranks equal to

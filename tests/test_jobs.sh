@@ -1,5 +1,5 @@
 #!/bin/sh
-# The job scripts of jobs/ and the scaling tools (issue #6), without a batch system:
+# The job scripts of jobs/ and the scaling tools, without a batch system:
 #   - every script in jobs/ parses (bash -n), and so do the tools' shell scripts;
 #   - jobs/local/train.sh trains configs/tiny.yaml on 2 ranks for real; with a time limit
 #     (-T) and restarts (-R) it is stopped by USR1, checkpoints, restarts and ends with

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Multi-host training on one machine (issue #6): two "hosts" in network namespaces with
+# Multi-host training on one machine: two "hosts" in network namespaces with
 # their own addresses (tools/netns_hosts.sh), one rank in each, launched by mpirun with a
 # hostfile and an rsh agent, messages over TCP through the kernel's network stack. The
 # tiny config trained across the two hosts must give bitwise the checkpoint of the same

@@ -1,5 +1,5 @@
 #!/bin/sh
-# jobs/slurm/train.sbatch against a real Slurm (issue #6). As root: installs Debian's
+# jobs/slurm/train.sbatch against a real Slurm. As root: installs Debian's
 # slurm-wlm and munge when missing, starts a private one-node cluster on this machine
 # (tools/slurm_local.sh: its own munged, slurmctld and slurmd, all state in a temporary
 # folder), then

@@ -1,4 +1,4 @@
-/* Allreduce microbenchmark for the communication model (issue #6, docs/scaling.md).
+/* Allreduce microbenchmark for the communication model (docs/scaling.md).
  * Run under tools/mpirun.sh N (one rank has nothing to measure and says so).
  *
  *   1. A size sweep: in-place float allreduce of 4 B .. 16 MiB, each size timed alone
@@ -12,10 +12,11 @@
  *      the whole set back to back as one step sends it.
  *   3. With --config and --gap-ms G > 0 (tools/scaling.py passes 10): every message again,
  *      each repetition after G ms of sgemm on buffers of its own, as the trainer sends its
- *      messages between layers' work rather than back to back. On this VM a message sent
- *      after compute took (medians, shared memory) 2.6x as long as in a tight loop at 3 MB
- *      and 50 kB, and 13x at 1 kB (1.1 -> 14 us: MPI's own code and data are out of cache
- *      by then); see docs/scaling.md. So these rows are what tools/scaling_model.py fits.
+ *      messages between layers' work rather than back to back. A message sent after
+ *      compute takes several times as long as in a tight loop, most of all a small one
+ *      (MPI's own code and data are out of cache by then; the measurement is in
+ *      docs/results/2026-12-03-scaling-after-gap), so these rows are what
+ *      tools/scaling_model.py fits.
  *
  * All MPI goes through mg_dist (src/base/dist.c): barrier, allreduce, max. The message list
  * follows the trainer (docs/training.md): per step n_critic D updates (G forward, D forward

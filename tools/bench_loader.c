@@ -1,4 +1,4 @@
-/* Data loader benchmark (issue #3). Run plain (one rank) or under tools/mpirun.sh N.
+/* Data loader benchmark (docs/data.md). Run plain (one rank) or under tools/mpirun.sh N.
  *
  *   1. Loader throughput on Fashion-MNIST (converted into a temporary folder), samples/s
  *      per rank, for each sampler, with and without the prefetch thread; the consumer does

@@ -2,7 +2,7 @@
  *
  * OpenBLAS starts one thread per core by default. Under mpirun with several ranks on a
  * node, every rank would then run that many threads on the same cores, and the ranks
- * slow each other down (a 2-rank run became slower than a 1-rank run). The rule, in order:
+ * slow each other down (a 2-rank run can be slower than a 1-rank run). The rule, in order:
  *   1. a positive request (the config's train.threads) is used as given;
  *   2. OPENBLAS_NUM_THREADS (or GOTO_NUM_THREADS, OMP_NUM_THREADS, which OpenBLAS also
  *      reads) set in the environment is left in force;

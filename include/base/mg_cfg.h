@@ -62,6 +62,9 @@ const char *mg_cfg_where(mg_cfg_node n, char *buf, int size);
 /* Fails naming the node's file, line, column and key path. */
 void mg_cfg_fail(mg_cfg_node n, const char *hint, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
+/* Fails when map holds key although the chosen kind has no use for it: "key 'KEY' does not
+ * apply to WHAT 'KIND'" (what: "schedule kind"), with hint. */
+void mg_cfg_reject_key(mg_cfg_node map, const char *key, const char *what, const char *kind, const char *hint);
 
 /* Hands libyaml's document to fn, which may read it or change it (--set overrides,
  * src/base/cfg_override.c; writing the resolved config). Afterwards the read flags cover any

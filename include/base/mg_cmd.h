@@ -103,6 +103,11 @@ int mg_cmd_next(mg_cmd_parser *p);
  * Otherwise the message is printed and p->status is the exit status. */
 bool mg_cmd_parse_end(mg_cmd_parser *p, int min, int max, const char *what);
 
+/* The whole parse of a command with no options of its own (only --help): begin, the loop
+ * and end, for min..max positional arguments. Returns as mg_cmd_parse_end. */
+bool mg_cmd_parse_plain(mg_cmd_parser *p, const char *prog, const char *usage, int argc, char **argv, int min,
+                        int max, const char *what);
+
 /* The current option's value as an integer in [lo, hi] / a number > 0. On failure:
  * a message naming the option and value, the parse stops with status 2, and *out is
  * unchanged. */

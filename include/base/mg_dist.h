@@ -2,8 +2,9 @@
  *
  * Once mg_dist_init has run, a fatal error on any rank ends every rank (MPI_Abort), so
  * no rank is left waiting in a collective for a peer that has died. Errors that every
- * rank can detect alike (config, shapes) should be raised collectively instead, through
- * mg_dist_agree, so all ranks print one message and exit with the same code. */
+ * rank can detect alike (config, shapes) should be raised collectively instead: the ranks
+ * agree on the verdict (mg_dist_any) before anyone fails, so all ranks print one message
+ * and exit with the same code. */
 #ifndef MG_DIST_H
 #define MG_DIST_H
 
@@ -66,7 +67,7 @@ void mg_dist_reqs_wait(mg_dist_reqs *r);
 /* True when every rank passes the same checksum. */
 bool mg_dist_all_equal_u64(uint64_t v);
 
-/* ---- evaluation (issue #5, src/eval*.c): reductions to rank 0 and gathers ---- */
+/* ---- evaluation (src/eval/): reductions to rank 0 and gathers ---- */
 
 /* Sums buf[0..n) over all ranks into rank 0's buf; other ranks' buf is left unchanged. */
 void mg_dist_reduce_sum_f64_root(double *buf, size_t n);

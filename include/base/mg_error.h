@@ -40,9 +40,10 @@ void mg_free(void *p);
 
 /* As mg_alloc, for a buffer that MPI reads from another process (the gradient reduction
  * buffers): 2 MiB-aligned, rounded up to 2 MiB and marked for transparent huge pages, so
- * that Open MPI's single-copy path pins a few huge pages instead of one page per 4 kB
- * (docs/scaling.md: a 3 MB allreduce after compute took about half as long). Without THP
- * support it is an ordinary allocation. Free with mg_free. */
+ * that Open MPI's single-copy path pins a few huge pages instead of one page per 4 kB,
+ * which shortens a large allreduce that follows compute (docs/training.md; measured in
+ * docs/results/2026-12-03-scaling-after-gap). Without THP support it is an ordinary
+ * allocation. Free with mg_free. */
 void *mg_alloc_huge_at(size_t bytes, const char *what, const char *file, int line);
 #define mg_alloc_floats_huge(n, what) \
     ((float *)mg_alloc_huge_at((size_t)(n) * sizeof(float), (what), __FILE__, __LINE__))

@@ -104,7 +104,7 @@ void mg_loader_close(mg_loader *L);
  * valid until the next call. labels_out (b ints, optional) gets the labels, or -1 when
  * the file has none. */
 const float *mg_loader_next(mg_loader *L, int *labels_out);
-/* File indices of the samples of the batch last returned (b entries; for tests/tools). */
+/* File indices of the samples of the batch last returned (b entries; for tests and tools). */
 const int64_t *mg_loader_last_indices(const mg_loader *L);
 
 int mg_loader_local_batch(const mg_loader *L);

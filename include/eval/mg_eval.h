@@ -1,4 +1,4 @@
-/* Distributed evaluation of a generator or a set of samples (issue #5; docs/evaluation.md).
+/* Distributed evaluation of a generator or a set of samples (docs/evaluation.md).
  *
  * Images. Samples (from a generator, a samples file or a real data file) are cut into
  * batches of cfg.batch, and each rank takes a contiguous run of whole batches (so any

@@ -4,7 +4,7 @@
  * Distributed use. Everything FID, IS, coverage and mode counting need is a sum over
  * samples, so each rank adds its samples into an mg_eval_sums (one flat array of
  * doubles), one reduction sums the arrays, and one rank turns the totals into numbers
- * (mg_eval_sums_finish). Which IS split a sample belongs to depends only on its global
+ * (the finishing functions below). Which IS split a sample belongs to depends only on its global
  * index and a seed (mg_split_assignment), never on the number of ranks. KID needs the
  * feature vectors themselves; its random subsets are numbered, each drawn from its own
  * stream, so any rank can compute any subset and one reduction collects the estimates.
@@ -37,7 +37,7 @@
  *   count[1]                        samples added
  *   feat_sum[dim]                   sum of x
  *   feat_outer[dim * dim]           sum of x x^T (row-major; only the lower triangle is
- *                                   accumulated, mg_eval_sums_finish mirrors it)
+ *                                   accumulated, mg_gaussian_from_sums mirrors it)
  *   split_count[n_splits]           samples per IS split
  *   split_prob[n_splits * n_classes] sum of p(y|x) per split
  *   split_plogp[n_splits]           sum over the split of sum_y p log p (0 log 0 = 0)

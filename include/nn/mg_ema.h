@@ -1,4 +1,4 @@
-/* Generator EMA: an exponential moving average of G's parameters (issue #4).
+/* Generator EMA: an exponential moving average of G's parameters.
  *
  * The average is kept in its own flat buffer with G's parameter layout, so an update is
  * one loop and a checkpoint is one dataset (/G_ema/param). BatchNorm running statistics

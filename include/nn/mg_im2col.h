@@ -71,14 +71,31 @@ bool mg_conv_in_place(size_t weights, size_t operand, size_t P);
 
 /* Either way, im2col / col2im and the GEMMs run on chunks of this many samples (balanced
  * over n), so that a chunk's column matrix (col_floats per sample) is about 2 MB and stays
- * in cache between im2col and the GEMM: a whole batch's (12.8 MB in DCGAN) made im2col and
- * col2im ~3x slower, while GEMMs of N = 490 columns (10 samples of 7x7) still run at full
- * speed. Otherwise than in place, a chunk's NCHW operand is gathered to channel-major order
- * (or its result scattered back) around one sgemm per product. */
+ * in cache between im2col and the GEMM: a whole batch's (12.8 MB in DCGAN) falls out of
+ * cache and makes im2col and col2im several times slower, while GEMMs of N = 490 columns
+ * (10 samples of 7x7) still run at full speed (docs/results/2026-11-23-conv-layers).
+ * Otherwise than in place, a chunk's NCHW operand is gathered to channel-major order (or
+ * its result scattered back) around one sgemm per product. */
 int mg_conv_chunk(size_t col_floats, int n);
 
 /* Overrides that ~2 MB budget (floats of column matrix per chunk; 0 restores the default), so
  * that tests can split small batches into several chunks and benchmarks can tune it. */
 void mg_conv_set_chunk_floats(size_t floats);
+
+/* A convolution layer's workspace for a batch of n samples run in chunks (mg_conv_chunk),
+ * carved from the network's workspace for one chunk of m = chunk samples:
+ * [col (c k k, m oh ow) | channel-major operand (cm_channels, m oh ow) | scratch].
+ * conv2d keeps its output there (cm_channels = cout), conv_transpose2d its input (cin). */
+typedef struct {
+    float *col, *cm, *scratch;
+    int chunk; /* samples per chunk */
+} mg_conv_work;
+mg_conv_work mg_conv_work_carve(float *work, const mg_conv_geom *g, int cm_channels, int n);
+/* Floats of that workspace per sample (the layer's n_work). */
+size_t mg_conv_work_floats(const mg_conv_geom *g, int cm_channels);
+
+/* The checks conv2d and conv_transpose2d share: cout, kernel and stride at least 1, padding
+ * in [0, kernel). Fails naming layer, with hint. */
+void mg_conv_check_params(const char *layer, const char *hint, int cout, int kernel, int stride, int pad);
 
 #endif

@@ -85,6 +85,9 @@ void mg_layer_setup(mg_layer *l, const mg_layer_ops *ops, mg_shape in, mg_shape 
 /* Weight initialisation shared by linear and convolution: fan_in/fan_out as the
  * Glorot/He papers define them. */
 void mg_init_weights(float *w, size_t n, int fan_in, int fan_out, const mg_init *init, mg_rng *rng);
+/* A per-sample shape from a YAML list: [d] (vectors, (d, 1, 1)) or [c, h, w], entries in
+ * [1, 2^24]; anything else fails at the list with hint. */
+mg_shape mg_shape_from_cfg(mg_cfg_node list, const char *hint);
 
 void mg_layer_destroy(mg_layer *l);
 

@@ -1,4 +1,4 @@
-/* Evaluation during training (issue #5; docs/evaluation.md, docs/training.md): every
+/* Evaluation during training (docs/evaluation.md, docs/training.md): every
  * eval.interval steps and at the end of the run, all ranks score the current generator
  * with the machinery of `mpigan eval` (mg_eval.h) and rank 0 appends the numbers to
  * metrics.jsonl and the progress output.

@@ -1,5 +1,4 @@
-/* Transfer learning (issue #4): starting a run from another run's weights, and frozen
- * layers.
+/* Transfer learning: starting a run from another run's weights, and frozen layers.
  *
  * init: {from: CKPT.h5, networks: [generator, discriminator], freeze: [NAME, ...]}
  *

@@ -56,6 +56,13 @@ void mg_cfg_fail(mg_cfg_node n, const char *hint, const char *fmt, ...)
     mg_fatal_at(__FILE__, __LINE__, mg_cfg_where(n, where, sizeof where), hint, "%s", body);
 }
 
+void mg_cfg_reject_key(mg_cfg_node map, const char *key, const char *what, const char *kind, const char *hint)
+{
+    mg_cfg_node n = mg_cfg_get(map, key);
+    if (mg_cfg_present(n))
+        mg_cfg_fail(n, hint, "key '%s' does not apply to %s '%s'", key, what, kind);
+}
+
 static mg_cfg *load(yaml_parser_t *parser, const char *name)
 {
     mg_cfg *cfg = mg_alloc(sizeof *cfg, "config");

@@ -220,6 +220,15 @@ bool mg_cmd_parse_end(mg_cmd_parser *p, int min, int max, const char *what)
     return true;
 }
 
+bool mg_cmd_parse_plain(mg_cmd_parser *p, const char *prog, const char *usage, int argc, char **argv, int min,
+                        int max, const char *what)
+{
+    mg_cmd_parse_begin(p, prog, usage, "", NULL, argc, argv);
+    while (mg_cmd_next(p))
+        ;
+    return mg_cmd_parse_end(p, min, max, what);
+}
+
 bool mg_cmd_int(mg_cmd_parser *p, long long lo, long long hi, long long *out)
 {
     const char *s = p->value ? p->value : "";

@@ -68,15 +68,18 @@ int mg_dist_node_size(void) { return world.node_size; }
 /* MPI counts are int: large buffers go in pieces. */
 #define CHUNK ((size_t)1 << 30)
 
-void mg_dist_allreduce_sum(float *buf, size_t n)
+/* In-place sum over all ranks of n values of type (elem bytes each), in pieces. */
+static void allreduce_sum(void *buf, size_t n, MPI_Datatype type, size_t elem)
 {
     if (world.size == 1)
         return;
     for (size_t off = 0; off < n; off += CHUNK) {
         size_t len = n - off < CHUNK ? n - off : CHUNK;
-        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)len, type, MPI_SUM, MPI_COMM_WORLD));
     }
 }
+
+void mg_dist_allreduce_sum(float *buf, size_t n) { allreduce_sum(buf, n, MPI_FLOAT, sizeof(float)); }
 
 void mg_dist_allreduce_mean(float *buf, size_t n)
 {
@@ -88,15 +91,7 @@ void mg_dist_allreduce_mean(float *buf, size_t n)
         buf[i] *= scale;
 }
 
-void mg_dist_allreduce_sum_f64(double *buf, size_t n)
-{
-    if (world.size == 1)
-        return;
-    for (size_t off = 0; off < n; off += CHUNK) {
-        size_t len = n - off < CHUNK ? n - off : CHUNK;
-        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-    }
-}
+void mg_dist_allreduce_sum_f64(double *buf, size_t n) { allreduce_sum(buf, n, MPI_DOUBLE, sizeof(double)); }
 
 void mg_dist_reduce_sum_cb(double *buf, int n, void *ctx)
 {
@@ -222,7 +217,7 @@ bool mg_dist_all_equal_u64(uint64_t v)
     return lo == hi;
 }
 
-/* ---- evaluation (issue #5): reductions to rank 0 and gathers ---- */
+/* ---- evaluation: reductions to rank 0 and gathers ---- */
 
 void mg_dist_reduce_sum_f64_root(double *buf, size_t n)
 {
@@ -256,7 +251,8 @@ static void gather_layout(int64_t count, int **counts_out, int **displs_out)
     *counts_out = counts, *displs_out = displs;
 }
 
-void mg_dist_allgather_floats(const float *mine, int64_t count, float *all)
+/* The concatenation of every rank's floats, on every rank (to_all) or on rank 0. */
+static void gather_floats(const float *mine, int64_t count, float *all, bool to_all)
 {
     if (world.size == 1) {
         if (count > 0 && all != mine)
@@ -265,21 +261,13 @@ void mg_dist_allgather_floats(const float *mine, int64_t count, float *all)
     }
     int *counts, *displs;
     gather_layout(count, &counts, &displs);
-    MPI_OK(MPI_Allgatherv(mine, (int)count, MPI_FLOAT, all, counts, displs, MPI_FLOAT, MPI_COMM_WORLD));
+    if (to_all)
+        MPI_OK(MPI_Allgatherv(mine, (int)count, MPI_FLOAT, all, counts, displs, MPI_FLOAT, MPI_COMM_WORLD));
+    else
+        MPI_OK(MPI_Gatherv(mine, (int)count, MPI_FLOAT, all, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD));
     free(counts);
     free(displs);
 }
 
-void mg_dist_gather_floats(const float *mine, int64_t count, float *all)
-{
-    if (world.size == 1) {
-        if (count > 0 && all != mine)
-            memmove(all, mine, (size_t)count * sizeof(float));
-        return;
-    }
-    int *counts, *displs;
-    gather_layout(count, &counts, &displs);
-    MPI_OK(MPI_Gatherv(mine, (int)count, MPI_FLOAT, all, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD));
-    free(counts);
-    free(displs);
-}
+void mg_dist_allgather_floats(const float *mine, int64_t count, float *all) { gather_floats(mine, count, all, true); }
+void mg_dist_gather_floats(const float *mine, int64_t count, float *all) { gather_floats(mine, count, all, false); }

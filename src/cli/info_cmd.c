@@ -18,10 +18,7 @@ static const char info_usage[] =
 int mg_cmd_info(int argc, char **argv)
 {
     mg_cmd_parser p;
-    mg_cmd_parse_begin(&p, "mpigan info", info_usage, "", NULL, argc, argv);
-    while (mg_cmd_next(&p))
-        ;
-    if (!mg_cmd_parse_end(&p, 0, 0, ""))
+    if (!mg_cmd_parse_plain(&p, "mpigan info", info_usage, argc, argv, 0, 0, ""))
         return p.status;
     /* the rule main applied already; applying it again gives the same count and reason */
     char threads_why[160];

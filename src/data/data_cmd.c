@@ -41,24 +41,31 @@ static const char usage_info[] =
     "usage: mpigan data info FILE\n"
     "Validates FILE as the loader would and prints its shape, attributes and storage.\n";
 
-static const struct option in_out_options[] = {
-    {"in", required_argument, NULL, 'i'},
-    {"out", required_argument, NULL, 'o'},
-    {0},
-};
+/* The options of the converters that read --in and write --out (and take no positional
+ * arguments); false when the command must return p->status. */
+static bool parse_in_out(mg_cmd_parser *p, const char *prog, const char *usage, int argc, char **argv,
+                         const char **in, const char **out)
+{
+    static const struct option options[] = {
+        {"in", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'},
+        {0},
+    };
+    mg_cmd_parse_begin(p, prog, usage, "", options, argc, argv);
+    for (int c; (c = mg_cmd_next(p));) {
+        if (c == 'i')
+            *in = p->value;
+        else
+            *out = p->value;
+    }
+    return mg_cmd_parse_end(p, 0, 0, "");
+}
 
 static int cmd_fmnist(int argc, char **argv)
 {
     const char *in = MG_FMNIST_DEFAULT_DIR, *out = NULL;
     mg_cmd_parser p;
-    mg_cmd_parse_begin(&p, "mpigan data fmnist", usage_fmnist, "", in_out_options, argc, argv);
-    for (int c; (c = mg_cmd_next(&p));) {
-        if (c == 'i')
-            in = p.value;
-        else
-            out = p.value;
-    }
-    if (!mg_cmd_parse_end(&p, 0, 0, ""))
+    if (!parse_in_out(&p, "mpigan data fmnist", usage_fmnist, argc, argv, &in, &out))
         return p.status;
     if (!out)
         return mg_cmd_usage_error(&p, "--out DIR is required");
@@ -110,14 +117,7 @@ static int cmd_png(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     mg_cmd_parser p;
-    mg_cmd_parse_begin(&p, "mpigan data png", usage_png, "", in_out_options, argc, argv);
-    for (int c; (c = mg_cmd_next(&p));) {
-        if (c == 'i')
-            in = p.value;
-        else
-            out = p.value;
-    }
-    if (!mg_cmd_parse_end(&p, 0, 0, ""))
+    if (!parse_in_out(&p, "mpigan data png", usage_png, argc, argv, &in, &out))
         return p.status;
     if (!in || !out)
         return mg_cmd_usage_error(&p, "--in DIR and --out FILE are required");
@@ -131,10 +131,7 @@ static int cmd_png(int argc, char **argv)
 static int cmd_info(int argc, char **argv)
 {
     mg_cmd_parser p;
-    mg_cmd_parse_begin(&p, "mpigan data info", usage_info, "", NULL, argc, argv);
-    while (mg_cmd_next(&p))
-        ;
-    if (!mg_cmd_parse_end(&p, 1, 1, "FILE"))
+    if (!mg_cmd_parse_plain(&p, "mpigan data info", usage_info, argc, argv, 1, 1, "FILE"))
         return p.status;
     if (mg_dist_rank() != 0)
         return 0;

@@ -131,6 +131,19 @@ static bool bad(char *err, size_t errlen, const char *f, ...)
     return false;
 }
 
+/* Closes whichever of an attribute and its type and space are open, and clears the error
+ * stack: the attribute readers below never fail (see the top). */
+static void attr_release(hid_t a, hid_t ft, hid_t sp)
+{
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Eclear2(H5E_DEFAULT);
+}
+
 /* A string attribute, scalar or 1-d, variable or fixed length (as h5py and mpigan write
  * them), as *count allocated strings (release with free_strings); NULL when it is absent
  * or not strings. Never fails: the reading side reports instead (see the top). */
@@ -181,13 +194,7 @@ static char **read_attr_strings(hid_t loc, const char *name, hssize_t *count)
             mg_free(s);
         }
     }
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Eclear2(H5E_DEFAULT);
+    attr_release(a, ft, sp);
     return out;
 }
 
@@ -223,13 +230,7 @@ static bool read_attr_doubles(hid_t loc, const char *name, double *out, hssize_t
     if (ft >= 0 && sp >= 0 && (H5Tget_class(ft) == H5T_FLOAT || H5Tget_class(ft) == H5T_INTEGER) &&
         H5Sget_simple_extent_npoints(sp) == n)
         ok = H5Aread(a, H5T_NATIVE_DOUBLE, out) >= 0;
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Eclear2(H5E_DEFAULT);
+    attr_release(a, ft, sp);
     return ok;
 }
 
@@ -239,9 +240,7 @@ static bool read_attr_u64(hid_t loc, const char *name, uint64_t *out)
         return false;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     bool ok = a >= 0 && H5Aread(a, H5T_NATIVE_UINT64, out) >= 0;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Eclear2(H5E_DEFAULT);
+    attr_release(a, -1, -1);
     return ok;
 }
 

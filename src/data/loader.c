@@ -322,18 +322,25 @@ static plan_t *plan_for(mg_loader *L, int64_t e)
     return p;
 }
 
-/* Window of epoch position pos (binary search in win_start). */
-static int64_t window_of(const mg_loader *L, const plan_t *p, int64_t pos)
+/* The last i < n with starts[i] <= v, for ascending starts with starts[0] <= v: the
+ * piece (window, block) that holds position v. */
+static int64_t piece_of(const int64_t *starts, int64_t n, int64_t v)
 {
-    int64_t lo = 0, hi = L->n_windows - 1;
+    int64_t lo = 0, hi = n - 1;
     while (lo < hi) {
         int64_t mid = (lo + hi + 1) / 2;
-        if (p->win_start[mid] <= pos)
+        if (starts[mid] <= v)
             lo = mid;
         else
             hi = mid - 1;
     }
     return lo;
+}
+
+/* Window of epoch position pos. */
+static int64_t window_of(const mg_loader *L, const plan_t *p, int64_t pos)
+{
+    return piece_of(p->win_start, L->n_windows, pos);
 }
 
 static void window_assign(mg_loader *L, window_t *win, int64_t e, int64_t w)
@@ -529,16 +536,9 @@ static bool shard_batch(mg_loader *L, slot_t *s, uint64_t step)
         int64_t j = win->order[q];
         decode(L, win->data + j * L->sample_bytes, s->x + (size_t)i * L->sample_floats);
         s->labels[i] = L->info.has_labels ? win->labels[j] : -1;
-        /* file index: find the block of buffer position j */
-        int64_t lo = 0, hi = win->n_blocks - 1;
-        while (lo < hi) {
-            int64_t mid = (lo + hi + 1) / 2;
-            if (win->buf_start[mid] <= j)
-                lo = mid;
-            else
-                hi = mid - 1;
-        }
-        s->idx[i] = L->shard_lo + (int64_t)win->block[lo] * L->block_samples + (j - win->buf_start[lo]);
+        /* file index: the block of buffer position j */
+        const int64_t k = piece_of(win->buf_start, win->n_blocks, j);
+        s->idx[i] = L->shard_lo + (int64_t)win->block[k] * L->block_samples + (j - win->buf_start[k]);
         L->p_decode_s += mg_now() - t0;
     }
     return shard_read_ahead(L, s0 + (uint64_t)L->b);

@@ -354,7 +354,7 @@ static void gather_rows(float *dst, const float *src, const int64_t *idx, int m,
 
 /* sum over j < n of (g[j] + 1)^3 in float64, in 8 interleaved partial sums: a fixed order
  * (the same bits on every rank) that the compiler can keep in vector registers, where one
- * running sum would serialise on the latency of each addition (a quarter of KID's time). */
+ * running sum would serialise on the latency of each addition (docs/evaluation.md). */
 static double cubes_sum(const float *g, int n)
 {
     double part[8] = {0};
@@ -389,10 +389,10 @@ static double kernel_sum_all(const float *g, int m)
     return total;
 }
 
-/* The Gram matrices are float32 (sgemm/ssyrk: half the time and memory of float64, which
- * was a quarter of `mpigan eval`); the kernel values are summed in float64. A dot product
- * of d floats carries a relative error of about d x 6e-8, far below the spread of KID over
- * subsets (docs/evaluation.md). */
+/* The Gram matrices are float32 (sgemm/ssyrk: about half the time and memory of float64;
+ * docs/evaluation.md); the kernel values are summed in float64. A dot product of d floats
+ * carries a relative error of about d x 6e-8, far below the spread of KID over subsets
+ * (docs/evaluation.md). */
 void mg_kid_subsets(const float *x, int64_t nx, const float *y, int64_t ny, int d, int m, int n_subsets,
                     uint64_t seed, int first, int stride, double *estimates)
 {

@@ -18,9 +18,8 @@
  *     contiguous runs (one per column row and group) rather than k*k short pieces per sample;
  *   - no division, modulo or memcpy call per plane or row: index arithmetic happens once per
  *     call and short copies are inline.
- * Measured on DCGAN-28's layers (batch chunks of 10, in L2): im2col ~0.4 ms and col2im
- * ~0.7 ms per 64 samples of the 64x14x14 / k4 s2 p1 geometry, against ~4.6 ms (AVX-512
- * kernels) to ~8 ms (Haswell kernels) for the GEMM they feed. */
+ * So shaped, im2col and col2im cost a small fraction of the GEMM they feed
+ * (docs/results/2026-11-23-conv-layers; their share of a training step: docs/benchmarks.md). */
 #include "mg_im2col.h"
 
 #include <stdbool.h>
@@ -58,7 +57,7 @@ static inline void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
 
 /* Lanes lo <= l < hi set, the others clear, as windows of two constant tables: built with a
  * vector compare, the mask gets folded by the compiler into an AVX-512 masked load, which
- * ran 2x slower here than a plain load and an AND. */
+ * measured slower than a plain load and an AND (docs/results/2026-11-23-conv-layers). */
 static const int32_t set_from_8[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
 static const int32_t set_below_8[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
@@ -604,3 +603,28 @@ int mg_conv_chunk(size_t col_floats, int n)
     return (int)(((size_t)n + chunks - 1) / chunks);
 }
 
+mg_conv_work mg_conv_work_carve(float *work, const mg_conv_geom *g, int cm_channels, int n)
+{
+    const size_t P = mg_conv_geom_cols(g), K = mg_conv_geom_rows(g);
+    mg_conv_work w;
+    w.chunk = mg_conv_chunk(K * P, n);
+    const int m = w.chunk;
+    w.col = work;
+    w.cm = w.col + (size_t)m * K * P;
+    w.scratch = w.cm + (size_t)m * cm_channels * P;
+    return w;
+}
+
+size_t mg_conv_work_floats(const mg_conv_geom *g, int cm_channels)
+{
+    const size_t P = mg_conv_geom_cols(g), K = mg_conv_geom_rows(g);
+    return K * P + (size_t)cm_channels * P + mg_im2col_scratch_floats(g, 1);
+}
+
+void mg_conv_check_params(const char *layer, const char *hint, int cout, int kernel, int stride, int pad)
+{
+    MG_CHECK(cout >= 1, layer, hint, "output channels %d must be at least 1", cout);
+    MG_CHECK(kernel >= 1, layer, hint, "kernel %d must be at least 1", kernel);
+    MG_CHECK(stride >= 1, layer, hint, "stride %d must be at least 1", stride);
+    MG_CHECK(pad >= 0 && pad < kernel, layer, hint, "padding %d must be in [0, kernel %d)", pad, kernel);
+}

@@ -17,6 +17,17 @@ void mg_layer_setup(mg_layer *l, const mg_layer_ops *ops, mg_shape in, mg_shape 
         snprintf(l->name, sizeof l->name, "%s", ops->kind);
 }
 
+mg_shape mg_shape_from_cfg(mg_cfg_node list, const char *hint)
+{
+    int len = mg_cfg_seq_len(list);
+    if (len != 1 && len != 3)
+        mg_cfg_fail(list, hint, "a shape has 1 or 3 entries, not %d", len);
+    long v[3] = {1, 1, 1};
+    for (int i = 0; i < len; i++)
+        v[i] = mg_cfg_as_int(mg_cfg_seq_at(list, i), 1, 1L << 24);
+    return (mg_shape){(int)v[0], (int)v[1], (int)v[2]};
+}
+
 void mg_layer_destroy(mg_layer *l)
 {
     mg_free(l->impl);

@@ -89,17 +89,6 @@ void mg_net_finish(mg_net *net, int max_batch)
     net->out = net->layers[net->n_layers - 1].out;
 }
 
-static mg_shape shape_from_list(mg_cfg_node n)
-{
-    int len = mg_cfg_seq_len(n);
-    if (len != 1 && len != 3)
-        mg_cfg_fail(n, "write [d] for vectors or [c, h, w] for images", "a shape has 1 or 3 entries, not %d", len);
-    long v[3] = {1, 1, 1};
-    for (int i = 0; i < len; i++)
-        v[i] = mg_cfg_as_int(mg_cfg_seq_at(n, i), 1, 1L << 24);
-    return (mg_shape){(int)v[0], (int)v[1], (int)v[2]};
-}
-
 mg_init mg_init_from_cfg(mg_cfg_node spec, mg_init def)
 {
     static const char *const kinds[] = {"normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
@@ -145,7 +134,7 @@ void mg_net_from_cfg_packed(mg_net *net, const char *name, mg_cfg_node spec, mg_
     char where[320];
     mg_cfg_node input = mg_cfg_get(spec, "input");
     if (mg_cfg_present(input)) {
-        mg_shape declared = shape_from_list(input);
+        mg_shape declared = mg_shape_from_cfg(input, "write [d] for vectors or [c, h, w] for images");
         if (in.c > 0 && (declared.c != in.c || declared.h != in.h || declared.w != in.w))
             mg_cfg_fail(input, "the network's input must match the data",
                         "declared input %dx%dx%d but the data gives %dx%dx%d", declared.c, declared.h,

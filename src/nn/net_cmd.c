@@ -17,10 +17,7 @@ static const char nets_usage[] =
 int mg_cmd_nets(int argc, char **argv)
 {
     mg_cmd_parser p;
-    mg_cmd_parse_begin(&p, "mpigan nets", nets_usage, "", NULL, argc, argv);
-    while (mg_cmd_next(&p))
-        ;
-    if (!mg_cmd_parse_end(&p, 1, 1, "CONFIG.yaml"))
+    if (!mg_cmd_parse_plain(&p, "mpigan nets", nets_usage, argc, argv, 1, 1, "CONFIG.yaml"))
         return p.status;
     const char *path = p.args[0];
     mg_cfg *cfg = mg_cfg_load_file(path);

@@ -64,10 +64,7 @@ float mg_sched_lr(const mg_sched *s, float base_lr, long step, long total_steps)
 /* Fails if key is present although the schedule kind has no use for it. */
 static void reject_key(mg_cfg_node spec, const char *key, const char *kind_name)
 {
-    mg_cfg_node n = mg_cfg_get(spec, key);
-    if (mg_cfg_present(n))
-        mg_cfg_fail(n, "remove it, or choose a schedule kind that has it",
-                    "key '%s' does not apply to schedule kind '%s'", key, kind_name);
+    mg_cfg_reject_key(spec, key, "schedule kind", kind_name, "remove it, or choose a schedule kind that has it");
 }
 
 mg_sched mg_sched_from(mg_cfg_node spec)

@@ -12,10 +12,7 @@ static const char toy_usage[] =
 int mg_cmd_toy(int argc, char **argv)
 {
     mg_cmd_parser p;
-    mg_cmd_parse_begin(&p, "mpigan toy", toy_usage, "", NULL, argc, argv);
-    while (mg_cmd_next(&p))
-        ;
-    if (!mg_cmd_parse_end(&p, 1, 1, "CONFIG.yaml"))
+    if (!mg_cmd_parse_plain(&p, "mpigan toy", toy_usage, argc, argv, 1, 1, "CONFIG.yaml"))
         return p.status;
     mg_cfg *cfg = mg_cfg_load_file(p.args[0]);
     mg_toy_result r = mg_toy_train(cfg, true);

@@ -49,7 +49,8 @@ static void leaky_backward(mg_layer *l, const float *x, const float *y, const fl
         dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
 }
 
-/* tanh of 8 floats, vectorised (libm's tanhf is a scalar call, ~0.7 ms of DCGAN's G output):
+/* tanh of 8 floats, vectorised (libm's tanhf is a scalar call, a visible cost on G's output
+ * layer; docs/results/2026-12-02-vector-loops):
  *   |x| < 0.55: the odd Taylor series through x^17 (truncation < 1e-8 relative there, as the
  *              series converges with ratio (x / (pi/2))^2 <= 0.123);
  *   |x| >= 0.55: 1 - 2 / (1 + e^{2|x|}), no cancellation as tanh >= 0.5, with e^y = 2^k p(r),

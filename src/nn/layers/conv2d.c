@@ -13,9 +13,9 @@
  * In place (when W is no larger than one sample's output, cout x P, e.g. DCGAN's first D
  * layer: K = 16, P = 196): one sgemm per sample, on that sample's slice of col, writes
  * straight into the sample's NCHW output, and backward reads dy in place. This skips the
- * scatter and gather of the whole output, which for a tiny-K GEMM cost as much as the GEMM
- * itself (DCGAN's D1 at batch 64: forward 0.48 -> 0.20 ms, backward 0.82 -> 0.41 ms);
- * re-reading the small W per call is cheap.
+ * scatter and gather of the whole output, which for a tiny-K GEMM costs as much as the
+ * GEMM itself (measured in docs/results/2026-11-23-conv-layers); re-reading the small W
+ * per call is cheap.
  *
  * Backward recomputes col rather than caching it (it is the layer's largest tensor) and
  * reuses its buffer for dcol. W is cout x cin x k x k as in PyTorch, then the bias. */
@@ -33,19 +33,6 @@ typedef struct {
     mg_conv_geom geom; /* over the input image: oh, ow are the output size */
 } conv2d_impl;
 
-/* Workspace for a chunk of m samples: [col (K, m P) | channel-major (cout, m P) | scratch]. */
-typedef struct { float *col, *cm, *scratch; } conv2d_work;
-
-static conv2d_work carve(const mg_layer *l, const conv2d_impl *p, int m)
-{
-    const size_t P = mg_conv_geom_cols(&p->geom), K = mg_conv_geom_rows(&p->geom);
-    conv2d_work w;
-    w.col = l->work;
-    w.cm = w.col + (size_t)m * K * P;
-    w.scratch = w.cm + (size_t)m * p->cout * P;
-    return w;
-}
-
 /* x (n, cin, h, w) -> y (n, cout, ho, wo):
  * y[s][o][oy][ox] = b[o] + sum_{c,ki,kj} W[o][c][ki][kj] x[s][c][oy s - p + ki][ox s - p + kj] */
 static void conv2d_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
@@ -55,10 +42,9 @@ static void conv2d_forward(mg_layer *l, const float *x, float *y, int n, mg_mode
     const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
     const float *w = l->param, *bias = p->bias ? l->param + (size_t)p->cout * K : NULL;
-    const int chunk = mg_conv_chunk((size_t)K * P, n);
-    conv2d_work ws = carve(l, p, chunk);
-    for (int first = 0; first < n; first += chunk) {
-        const int m = n - first < chunk ? n - first : chunk, mP = m * P;
+    const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cout, n);
+    for (int first = 0; first < n; first += ws.chunk) {
+        const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
         float *y_c = y + (size_t)first * out_size;
         mg_im2col(ws.col, x + (size_t)first * in_size, m, &p->geom, ws.scratch);
         if (p->in_place) {
@@ -90,10 +76,9 @@ static void conv2d_backward(mg_layer *l, const float *x, const float *y, const f
         return;
     if (param_grads && p->bias)
         mg_channel_sums_add(l->grad + (size_t)p->cout * K, dy, n, p->cout, (size_t)P);
-    const int chunk = mg_conv_chunk((size_t)K * P, n);
-    conv2d_work ws = carve(l, p, chunk);
-    for (int first = 0; first < n; first += chunk) {
-        const int m = n - first < chunk ? n - first : chunk, mP = m * P;
+    const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cout, n);
+    for (int first = 0; first < n; first += ws.chunk) {
+        const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
         const float *dy_c = dy + (size_t)first * out_size;
         if (!p->in_place)
             mg_nchw_to_cm(ws.cm, dy_c, m, p->cout, (size_t)P);
@@ -140,10 +125,7 @@ static const mg_layer_ops conv2d_ops = {"conv2d", conv2d_forward, conv2d_backwar
 void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad, bool bias)
 {
     const char *hint = "conv2d output is (h + 2 padding - kernel) / stride + 1";
-    MG_CHECK(cout >= 1, l->name, hint, "output channels %d must be at least 1", cout);
-    MG_CHECK(kernel >= 1, l->name, hint, "kernel %d must be at least 1", kernel);
-    MG_CHECK(stride >= 1, l->name, hint, "stride %d must be at least 1", stride);
-    MG_CHECK(pad >= 0 && pad < kernel, l->name, hint, "padding %d must be in [0, kernel %d)", pad, kernel);
+    mg_conv_check_params(l->name, hint, cout, kernel, stride, pad);
     MG_CHECK(in.c >= 1 && in.h >= 1 && in.w >= 1, l->name, hint, "input %dx%dx%d is not a positive image",
              in.c, in.h, in.w);
     mg_conv_geom g = mg_conv_geom_make(in.c, in.h, in.w, kernel, stride, pad);
@@ -159,7 +141,7 @@ void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, 
                        .in_place = mg_conv_in_place((size_t)cout * K, (size_t)cout * P, P), .geom = g};
     mg_layer_setup(l, &conv2d_ops, in, (mg_shape){cout, g.oh, g.ow}, p);
     l->n_param = (size_t)cout * K + (bias ? (size_t)cout : 0);
-    l->n_work = K * P + (size_t)cout * P + mg_im2col_scratch_floats(&g, 1);
+    l->n_work = mg_conv_work_floats(&g, cout);
     l->macs = (double)cout * (double)K * (double)P;
 }
 

@@ -13,7 +13,7 @@
  *   in place: one sgemm per sample on x and dx as NCHW stores them, and on that sample's
  *            slice of col, when W is no larger than one sample's input (DCGAN's last G
  *            layer, 64 -> 1: M = 16, P = 196), which skips gathering and scattering the whole
- *            64-channel tensor (forward 0.38 -> 0.16 ms, backward 0.66 -> 0.38 ms at batch 64).
+ *            64-channel tensor (docs/results/2026-11-23-conv-layers).
  * W is cin x cout x k x k as in PyTorch, followed by the bias (cout). */
 #include <string.h>
 
@@ -29,20 +29,6 @@ typedef struct {
     mg_conv_geom geom; /* over the OUTPUT image (cout, ho, wo); its oh, ow are the input h, w */
 } convt_impl;
 
-/* Workspace for a chunk of m samples: [col (cout k k, m P) | channel-major x or dx
- * (cin, m P) | scratch]. */
-typedef struct { float *col, *cm, *scratch; } convt_work;
-
-static convt_work carve(const mg_layer *l, const convt_impl *p, int m)
-{
-    const size_t P = mg_conv_geom_cols(&p->geom), K = mg_conv_geom_rows(&p->geom);
-    convt_work w;
-    w.col = l->work;
-    w.cm = w.col + (size_t)m * K * P;
-    w.scratch = w.cm + (size_t)m * p->cin * P;
-    return w;
-}
-
 /* x (n, cin, h, w) -> y (n, cout, ho, wo):
  * y[s][o][iy s - p + ki][ix s - p + kj] += W[c][o][ki][kj] x[s][c][iy][ix], plus b[o] */
 static void convt_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
@@ -52,10 +38,9 @@ static void convt_forward(mg_layer *l, const float *x, float *y, int n, mg_mode 
     const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
     const float *w = l->param, *bias = p->bias ? l->param + (size_t)p->cin * K : NULL;
-    const int chunk = mg_conv_chunk((size_t)K * P, n);
-    convt_work ws = carve(l, p, chunk);
-    for (int first = 0; first < n; first += chunk) {
-        const int m = n - first < chunk ? n - first : chunk, mP = m * P;
+    const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cin, n);
+    for (int first = 0; first < n; first += ws.chunk) {
+        const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
         const float *x_c = x + (size_t)first * in_size;
         /* col (cout k k x mP) = W^T (cout k k x cin) x (cin x mP), per sample when in place */
         if (p->in_place) {
@@ -89,10 +74,9 @@ static void convt_backward(mg_layer *l, const float *x, const float *y, const fl
         return;
     if (param_grads && p->bias)
         mg_channel_sums_add(l->grad + (size_t)p->cin * K, dy, n, p->cout, out_size / (size_t)p->cout);
-    const int chunk = mg_conv_chunk((size_t)K * P, n);
-    convt_work ws = carve(l, p, chunk);
-    for (int first = 0; first < n; first += chunk) {
-        const int m = n - first < chunk ? n - first : chunk, mP = m * P;
+    const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cin, n);
+    for (int first = 0; first < n; first += ws.chunk) {
+        const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
         const float *x_c = x + (size_t)first * in_size;
         float *dx_c = dx ? dx + (size_t)first * in_size : NULL;
         mg_im2col(ws.col, dy + (size_t)first * out_size, m, &p->geom, ws.scratch);
@@ -141,10 +125,7 @@ void mg_conv_transpose2d_make(mg_layer *l, mg_shape in, int cout, int kernel, in
                               int output_pad, bool bias)
 {
     const char *hint = "conv_transpose2d output is (h - 1) stride - 2 padding + kernel + output_padding";
-    MG_CHECK(cout >= 1, l->name, hint, "output channels %d must be at least 1", cout);
-    MG_CHECK(kernel >= 1, l->name, hint, "kernel %d must be at least 1", kernel);
-    MG_CHECK(stride >= 1, l->name, hint, "stride %d must be at least 1", stride);
-    MG_CHECK(pad >= 0 && pad < kernel, l->name, hint, "padding %d must be in [0, kernel %d)", pad, kernel);
+    mg_conv_check_params(l->name, hint, cout, kernel, stride, pad);
     MG_CHECK(output_pad >= 0 && output_pad < stride, l->name, hint, "output_padding %d must be in [0, stride %d)",
              output_pad, stride);
     MG_CHECK(in.c >= 1 && in.h >= 1 && in.w >= 1, l->name, hint, "input %dx%dx%d is not a positive image",
@@ -171,7 +152,7 @@ void mg_conv_transpose2d_make(mg_layer *l, mg_shape in, int cout, int kernel, in
                       .in_place = mg_conv_in_place((size_t)in.c * K, (size_t)in.c * P, P), .geom = g};
     mg_layer_setup(l, &convt_ops, in, (mg_shape){cout, (int)ho, (int)wo}, p);
     l->n_param = (size_t)in.c * K + (bias ? (size_t)cout : 0);
-    l->n_work = K * P + (size_t)in.c * P + mg_im2col_scratch_floats(&g, 1);
+    l->n_work = mg_conv_work_floats(&g, in.c);
     l->macs = (double)in.c * (double)K * (double)P;
 }
 

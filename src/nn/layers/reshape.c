@@ -37,14 +37,7 @@ void mg_flatten_make(mg_layer *l, mg_shape in)
 
 void mg_reshape_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
 {
-    mg_cfg_node shape = mg_cfg_require(spec, "shape");
-    int len = mg_cfg_seq_len(shape);
-    if (len != 1 && len != 3)
-        mg_cfg_fail(shape, "write [d] or [c, h, w]", "a shape has 1 or 3 entries, not %d", len);
-    long v[3] = {1, 1, 1};
-    for (int i = 0; i < len; i++)
-        v[i] = mg_cfg_as_int(mg_cfg_seq_at(shape, i), 1, 1L << 24);
-    mg_reshape_make(l, in, (mg_shape){(int)v[0], (int)v[1], (int)v[2]});
+    mg_reshape_make(l, in, mg_shape_from_cfg(mg_cfg_require(spec, "shape"), "write [d] or [c, h, w]"));
 }
 
 void mg_flatten_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
