@@ -1,4 +1,4 @@
-/* Data-parallel GAN training (issue #4): the trainer's configuration and its step loop.
+/* Data-parallel GAN training: the trainer's configuration and its step loop.
  *
  * Every rank holds replicas of G and D. Each step runs n_critic D steps and one G step;
  * each of those is forward/backward over this rank's slice of the global batch, then ONE
