@@ -45,7 +45,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # helper programs that shell tests (tests/test_*.sh) drive
 TEST_PROG := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/prog_*.c)))
 TEST_SH  := $(sort $(wildcard tests/test_*.sh))
-BENCH_SRC := $(sort $(wildcard tools/bench_*.c))
+BENCH_SRC := $(sort $(wildcard tools/bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test run bench bench-train asan valgrind clean install deps
@@ -86,6 +86,7 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/tests/mg_testenv.o $(
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $(ALL_INC) $(PKG_CFLAGS) -Itests $< $(BUILD)/tests/mg_testenv.o $(BUILD)/libmpigan.a -o $@ $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
+# the benchmarks: tools/bench/bench_X.c -> $(BUILD)/tools/bench/bench_X
 $(BUILD)/tools/%: tools/%.c $(BUILD)/libmpigan.a
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
@@ -95,13 +96,13 @@ test: $(BUILD)/mpigan $(TEST_BIN) $(TEST_PROG)
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) $(TEST_SH)
 
 bench: $(BUILD)/mpigan $(BENCH_BIN)
-	@BUILD=$(BUILD) tools/bench.sh
+	@BUILD=$(BUILD) tools/bench/bench.sh
 
 # Training throughput of mpigan (np 1, 2, threads) beside the PyTorch peer in
 # ../shared/peer, interleaved and repeated; BENCH_TRAIN_ARGS passes options (--reps, --only).
 bench-train: $(BUILD)/mpigan
 	@tools/deps.sh --bench-train
-	@BUILD=$(BUILD) tools/bench_train.sh $(BENCH_TRAIN_ARGS)
+	@BUILD=$(BUILD) tools/bench/bench_train.sh $(BENCH_TRAIN_ARGS)
 
 run: $(BUILD)/mpigan
 	@tools/deps.sh --run

@@ -9,7 +9,7 @@
 #     walltime with a checkpoint and resubmits itself; the resubmitted job completes with the
 #     uninterrupted run's result;
 #   - jobs/pbs/scaling.pbs and jobs/local/scaling.sh run a small sweep on the tiny config
-#     (tools/scaling.py: CSV with the expected columns and rows), and the plotting tools
+#     (tools/study/scaling.py: CSV with the expected columns and rows), and the plotting tools
 #     either draw their PNGs or say clearly that matplotlib is missing.
 # Slurm scripts are run for real by tests/test_slurm.sh (root only). Checks that cannot run
 # here (no python3; a time limit too long to stop the run) print "SKIP: why" (tests/run.sh).
@@ -31,7 +31,7 @@ export OPENBLAS_NUM_THREADS=1
 
 # ---- every script parses ----
 n=0
-for f in jobs/slurm/*.sbatch jobs/pbs/*.pbs jobs/local/*.sh tools/slurm_local.sh tools/netns_hosts.sh; do
+for f in jobs/slurm/*.sbatch jobs/pbs/*.pbs jobs/local/*.sh tools/*.sh tools/*/*.sh; do
     [ -f "$f" ] || continue
     if bash -n "$f" 2>"$dir/parse.err"; then n=$((n + 1)); else fail "$f does not parse: $(cat "$dir/parse.err")"; fi
 done
@@ -115,9 +115,9 @@ if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: scaling tools need python3, which is missing: sweep and plots not run"
     exit "$status"
 fi
-make -s "$build/tools/bench_allreduce" >/dev/null 2>&1 || fail "cannot build $build/tools/bench_allreduce"
+make -s "$build/tools/bench/bench_allreduce" >/dev/null 2>&1 || fail "cannot build $build/tools/bench/bench_allreduce"
 sweep="--config configs/tiny.yaml --series strong,batch --np 1,2 --rank-batches 4,8 --steps 40 --warmup 10"
-sweep="$sweep --mpigan $build/mpigan --bench-bin $build/tools/bench_allreduce --bench-gap-ms 2"
+sweep="$sweep --mpigan $build/mpigan --bench-bin $build/tools/bench/bench_allreduce --bench-gap-ms 2"
 before=$status
 if env PBS_O_WORKDIR="$root" PBS_NODEFILE="$dir/nodefile" PBS_JOBID="s$$" TMPDIR="$dir" OUT="$dir/sweep" \
         TRANSPORTS=shm,tcp ARGS="$sweep --no-report" bash jobs/pbs/scaling.pbs >"$dir/sweep.log" 2>&1; then
@@ -134,7 +134,7 @@ if env PBS_O_WORKDIR="$root" PBS_NODEFILE="$dir/nodefile" PBS_JOBID="s$$" TMPDIR
     [ "$(grep -c ',msg,' "$dir/sweep/allreduce_tcp_np2.csv")" -gt 0 ] &&
         [ "$(grep -c ',msg,' "$dir/sweep/allreduce_tcp_np2.csv")" -eq "$(grep -c ',msg_after_compute,' "$dir/sweep/allreduce_tcp_np2.csv")" ] ||
         fail "allreduce_tcp_np2.csv lacks the messages timed after compute"
-    [ "$status" -eq "$before" ] && echo "ok: jobs/pbs/scaling.pbs: tools/scaling.py sweep, $rows rows, allreduce benchmarks $(took)"
+    [ "$status" -eq "$before" ] && echo "ok: jobs/pbs/scaling.pbs: tools/study/scaling.py sweep, $rows rows, allreduce benchmarks $(took)"
 else
     fail "jobs/pbs/scaling.pbs failed"; cat "$dir/sweep.log"
 fi
@@ -152,35 +152,35 @@ fi
 
 # the wait for the slowest of P ranks: E[max of P draws] - mean over an empirical distribution
 if python3 -c "
-import sys; sys.path.insert(0, 'tools')
+import sys; sys.path.insert(0, 'tools/study')
 from scaling_model import expected_max_excess as w
 assert abs(w([0, 1], 2) - 0.25) < 1e-12          # max of two fair coin flips: 3/4, mean 1/2
 assert abs(w([1, 2, 3], 1)) < 1e-12              # one rank waits for nobody
 assert abs(w([5] * 7, 64)) < 1e-12               # no spread, no wait
 assert abs(w(list(range(10)), 10**6) - 4.5) < 1e-9   # many ranks: the sample maximum
 "; then
-    echo "ok: tools/scaling_model.py: the wait for the slowest rank"
+    echo "ok: tools/study/scaling_model.py: the wait for the slowest rank"
 else
-    fail "tools/scaling_model.py: expected_max_excess"
+    fail "tools/study/scaling_model.py: expected_max_excess"
 fi
 
 if /usr/bin/python3 -c "import matplotlib" 2>/dev/null || python3 -c "import matplotlib" 2>/dev/null; then
-    if python3 tools/plot_scaling.py "$dir/sweep" >"$dir/plot.log" 2>&1 && [ -s "$dir/sweep/scaling_strong.png" ] &&
+    if python3 tools/study/plot_scaling.py "$dir/sweep" >"$dir/plot.log" 2>&1 && [ -s "$dir/sweep/scaling_strong.png" ] &&
        [ -s "$dir/sweep/time_split.png" ] && [ -s "$dir/sweep/batch.png" ] && grep -q "Strong scaling" "$dir/sweep/report.md" &&
        grep -q "α–β fit" "$dir/sweep/report.md"; then
-        echo "ok: tools/plot_scaling.py wrote report.md and the PNG plots $(took)"
+        echo "ok: tools/study/plot_scaling.py wrote report.md and the PNG plots $(took)"
     else
-        fail "tools/plot_scaling.py"; cat "$dir/plot.log"
+        fail "tools/study/plot_scaling.py"; cat "$dir/plot.log"
     fi
-    if python3 tools/plot_metrics.py "$dir/ref" >"$dir/pm.log" 2>&1 && [ -s "$dir/ref/metrics.png" ]; then
-        echo "ok: tools/plot_metrics.py drew metrics.png $(took)"
+    if python3 tools/plot/plot_metrics.py "$dir/ref" >"$dir/pm.log" 2>&1 && [ -s "$dir/ref/metrics.png" ]; then
+        echo "ok: tools/plot/plot_metrics.py drew metrics.png $(took)"
     else
-        fail "tools/plot_metrics.py"; cat "$dir/pm.log"
+        fail "tools/plot/plot_metrics.py"; cat "$dir/pm.log"
     fi
 else
     # without matplotlib the plotting tools must fail with a clear message
-    MG_PLOT_REEXEC=1 python3 tools/plot_metrics.py "$dir/ref" >"$dir/pm.log" 2>&1 && fail "plot_metrics.py exited 0 without matplotlib"
-    grep -q "matplotlib is missing" "$dir/pm.log" && echo "ok: without matplotlib, tools/plot_metrics.py says so (plots not drawn)" ||
+    MG_PLOT_REEXEC=1 python3 tools/plot/plot_metrics.py "$dir/ref" >"$dir/pm.log" 2>&1 && fail "plot_metrics.py exited 0 without matplotlib"
+    grep -q "matplotlib is missing" "$dir/pm.log" && echo "ok: without matplotlib, tools/plot/plot_metrics.py says so (plots not drawn)" ||
         { fail "plot_metrics.py without matplotlib:"; cat "$dir/pm.log"; }
 fi
 exit "$status"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Multi-host training on one machine: two "hosts" in network namespaces with
-# their own addresses (tools/netns_hosts.sh), one rank in each, launched by mpirun with a
+# their own addresses (tools/testbed/netns_hosts.sh), one rank in each, launched by mpirun with a
 # hostfile and an rsh agent, messages over TCP through the kernel's network stack. The
 # tiny config trained across the two hosts must give bitwise the checkpoint of the same
 # run on one host (np 2 over shared memory). Needs root (namespaces); otherwise skipped
@@ -23,17 +23,17 @@ done
 
 dir=$(mktemp -d /tmp/mpigan_multihost.XXXXXX)
 cleanup() {
-    "$root/tools/netns_hosts.sh" down "$dir/hosts" || echo "WARNING: could not remove the test's namespaces"
+    "$root/tools/testbed/netns_hosts.sh" down "$dir/hosts" || echo "WARNING: could not remove the test's namespaces"
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
 
-MG_NETNS_PREFIX="mgmh$$" "$root/tools/netns_hosts.sh" up 2 "$dir/hosts" || { echo "FAIL: could not make the hosts"; exit 1; }
+MG_NETNS_PREFIX="mgmh$$" "$root/tools/testbed/netns_hosts.sh" up 2 "$dir/hosts" || { echo "FAIL: could not make the hosts"; exit 1; }
 
 export PMIX_MCA_gds=hash OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 status=0
 # shellcheck disable=SC2046
-if ! timeout 120 mpirun -np 2 --bind-to none $("$root/tools/netns_hosts.sh" mpirun-args "$dir/hosts") \
+if ! timeout 120 mpirun -np 2 --bind-to none $("$root/tools/testbed/netns_hosts.sh" mpirun-args "$dir/hosts") \
         -x OPENBLAS_NUM_THREADS=1 -x PMIX_MCA_gds \
         "$mpigan" train "$root/configs/tiny.yaml" --set run_dir="$dir/two_hosts" >"$dir/two.log" 2>&1; then
     echo "FAIL: training across two namespace hosts failed:"; cat "$dir/two.log"; exit 1

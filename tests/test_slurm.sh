@@ -1,7 +1,7 @@
 #!/bin/sh
 # jobs/slurm/train.sbatch against a real Slurm. As root: installs Debian's
 # slurm-wlm and munge when missing, starts a private one-node cluster on this machine
-# (tools/slurm_local.sh: its own munged, slurmctld and slurmd, all state in a temporary
+# (tools/testbed/slurm_local.sh: its own munged, slurmctld and slurmd, all state in a temporary
 # folder), then
 #   1. submits train.sbatch on configs/tiny.yaml with 2 tasks (srun --mpi=pmix): it must
 #      complete, write its checkpoint, and equal the same run under mpirun bitwise;
@@ -46,7 +46,7 @@ chmod 755 "$dir"   # munged wants every folder above its socket searchable
 ref_pid=""
 cleanup() {
     [ -n "$ref_pid" ] && kill "$ref_pid" 2>/dev/null
-    "$root/tools/slurm_local.sh" down "$dir/cluster" || echo "WARNING: could not stop the test's Slurm daemons"
+    "$root/tools/testbed/slurm_local.sh" down "$dir/cluster" || echo "WARNING: could not stop the test's Slurm daemons"
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -54,7 +54,7 @@ trap 'exit 1' INT TERM
 
 # ports of our own, away from a cluster someone may be running with the defaults
 export MG_SLURM_CTLD_PORT=$((17000 + ($$ % 1000) * 2)) MG_SLURM_D_PORT=$((17001 + ($$ % 1000) * 2))
-"$root/tools/slurm_local.sh" up "$dir/cluster" >"$dir/up.log" 2>&1 ||
+"$root/tools/testbed/slurm_local.sh" up "$dir/cluster" >"$dir/up.log" 2>&1 ||
     { echo "FAIL: could not start Slurm:"; cat "$dir/up.log"; exit 1; }
 export SLURM_CONF="$dir/cluster/slurm.conf"
 export OPENBLAS_NUM_THREADS=1

@@ -1,11 +1,11 @@
 #!/bin/sh
-# The scaling sweep on this machine (tools/scaling.py; docs/scaling.md), as used for the
+# The scaling sweep on this machine (tools/study/scaling.py; docs/scaling.md), as used for the
 # figures of docs/scaling.md: DCGAN-28 (configs/fmnist_dcgan.yaml; synthetic data of the
 # same shape while the trainer cannot read the HDF5 file), strong and weak scaling, ranks x
 # threads and the per-rank batch series, over shared memory, TCP and, as root, two network
 # namespaces as separate hosts. Run from the mpigan folder:
 #
-#   jobs/local/scaling.sh [OUT] [tools/scaling.py options]
+#   jobs/local/scaling.sh [OUT] [tools/study/scaling.py options]
 #   jobs/local/scaling.sh runs/scaling --repeat 3            # on a quiet machine
 #   jobs/local/scaling.sh runs/scaling-mh --hostfile jobs/local/hostfile.example --transports auto,tcp
 #
@@ -21,8 +21,8 @@ transports=shm,tcp
 for a in "$@"; do [ "$a" = --transports ] && transports=""; done
 py=python3
 /usr/bin/python3 -c "import matplotlib" 2>/dev/null && py=/usr/bin/python3
-[ -x build/mpigan ] && [ -x build/tools/bench_allreduce ] || make build/mpigan build/tools/bench_allreduce
+[ -x build/mpigan ] && [ -x build/tools/bench/bench_allreduce ] || make build/mpigan build/tools/bench/bench_allreduce
 if [ -n "$transports" ]; then
-    exec "$py" tools/scaling.py --config "${CONFIG:-configs/fmnist_dcgan.yaml}" --out "$out" --transports "$transports" "$@"
+    exec "$py" tools/study/scaling.py --config "${CONFIG:-configs/fmnist_dcgan.yaml}" --out "$out" --transports "$transports" "$@"
 fi
-exec "$py" tools/scaling.py --config "${CONFIG:-configs/fmnist_dcgan.yaml}" --out "$out" "$@"
+exec "$py" tools/study/scaling.py --config "${CONFIG:-configs/fmnist_dcgan.yaml}" --out "$out" "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plots a training run's metrics.jsonl to PNG (issue #6).
 
-  tools/plot_metrics.py RUN [RUN ...] [-o OUT.png] [--smooth N]
+  tools/plot/plot_metrics.py RUN [RUN ...] [-o OUT.png] [--smooth N]
 
 RUN is a run folder (its metrics.jsonl is read) or a metrics.jsonl file; several runs are
 drawn on the same axes (labelled by folder) for comparison. Panels:

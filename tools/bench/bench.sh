@@ -5,15 +5,15 @@
 set -eu
 build=${BUILD:-build}
 echo "== DCGAN-28 core benchmark, environment as set"
-"$build/tools/bench_dcgan" configs/fmnist_dcgan.yaml 64
+"$build/tools/bench/bench_dcgan" configs/fmnist_dcgan.yaml 64
 echo
 echo "== DCGAN-28 core benchmark, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$build/tools/bench_dcgan" configs/fmnist_dcgan.yaml 64
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$build/tools/bench/bench_dcgan" configs/fmnist_dcgan.yaml 64
 # The other benchmarks, each as it needs to run: bench_allreduce under two ranks, with the
 # messages of the default config; bench_eval with the feature extractor `make run` trains
 # (EXTRACTOR overrides the path), skipped with a note when there is none.
 extractor=${EXTRACTOR:-runs/classifier/classifier.h5}
-for extra in "$build"/tools/bench_*; do
+for extra in "$build"/tools/bench/bench_*; do
     name=$(basename "$extra")
     case "$name" in bench_dcgan) continue ;; esac
     [ -x "$extra" ] || continue

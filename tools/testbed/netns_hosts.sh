@@ -3,11 +3,11 @@
 # own address on a private bridge, so that ranks in different namespaces talk over TCP
 # through the kernel's network stack as separate nodes do (../shared/multihost-netns.md).
 #
-#   tools/netns_hosts.sh up N DIR    make N hosts; write DIR/hostfile (one address per host,
+#   tools/testbed/netns_hosts.sh up N DIR    make N hosts; write DIR/hostfile (one address per host,
 #                                    slots=S from MG_NETNS_SLOTS, default 1), DIR/agent (the
 #                                    rsh agent for mpirun) and DIR/hosts (names and addresses)
-#   tools/netns_hosts.sh down DIR    remove the namespaces, veths and bridge listed in DIR
-#   tools/netns_hosts.sh mpirun-args DIR   the mpirun flags that use them (one per line);
+#   tools/testbed/netns_hosts.sh down DIR    remove the namespaces, veths and bridge listed in DIR
+#   tools/testbed/netns_hosts.sh mpirun-args DIR   the mpirun flags that use them (one per line);
 #                                    they include `--mca rtc ^hwloc`: the orted daemons
 #                                    started in the namespaces otherwise crash now and
 #                                    then in hwloc_shmem_topology_write (Open MPI 4.1.4;
@@ -19,7 +19,7 @@
 # addresses .1 (the bridge) and .11, .12, ... (the hosts).
 set -eu
 
-usage() { echo "usage: tools/netns_hosts.sh up N DIR | down DIR | mpirun-args DIR" >&2; exit 2; }
+usage() { echo "usage: tools/testbed/netns_hosts.sh up N DIR | down DIR | mpirun-args DIR" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1
 
@@ -60,7 +60,7 @@ up)
     # the rsh agent: mpirun calls it as `agent [options] HOST COMMAND...`
     cat >"$dir/agent" <<EOF
 #!/bin/sh
-# rsh agent for mpirun (written by tools/netns_hosts.sh): runs COMMAND in HOST's namespace.
+# rsh agent for mpirun (written by tools/testbed/netns_hosts.sh): runs COMMAND in HOST's namespace.
 while [ \$# -gt 0 ]; do case "\$1" in -*) shift ;; *) break ;; esac; done
 host=\$1; shift
 ns=\$(awk -v a="\$host" '\$1 == "host" && \$3 == a {print \$2}' "$dir/hosts")

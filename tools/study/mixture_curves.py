@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The evaluations during training of mixture-study runs as one CSV (stdout).
 
-Usage: tools/mixture_curves.py RUN_DIR ... > curves.csv
-Each RUN_DIR is a run of tools/mixture_study.sh (<config>_pack<P>_s<seed>/, with train.eval
+Usage: tools/study/mixture_curves.py RUN_DIR ... > curves.csv
+Each RUN_DIR is a run of tools/study/mixture_study.sh (<config>_pack<P>_s<seed>/, with train.eval
 enabled so its metrics.jsonl holds mode-counting records). One row per evaluation:
 config, pack, seed, batch (from the run's config.yaml), step, modes_covered,
 high_quality_fraction, kl_uniform (null when no sample is high quality), run."""

@@ -13,7 +13,7 @@
  * the same run), so "overhead" is what im2col, col2im, gathers, scatters and bias cost on
  * top of the GEMMs, a ratio that is robust to a noisy machine.
  * OpenBLAS runs on one thread unless OPENBLAS_NUM_THREADS is set.
- *   build/tools/bench_layers [batch] [seconds per measurement] [chunk budget in floats, 0:
+ *   build/tools/bench/bench_layers [batch] [seconds per measurement] [chunk budget in floats, 0:
  *                            default] [wall|cpu]
  * Times are wall-clock by default; "cpu" times the calling thread's CPU time instead, which
  * keeps the numbers meaningful when other jobs share the cores (cache and memory

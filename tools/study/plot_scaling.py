@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Report of a scaling sweep (issue #6): tools/plot_scaling.py OUT
+"""Report of a scaling sweep (issue #6): tools/study/plot_scaling.py OUT
 
-OUT is a tools/scaling.py output folder. Writes into it
+OUT is a tools/study/scaling.py output folder. Writes into it
   report.md            Markdown: machine, tables of every series, the time split, the
-                       alpha-beta model with its check and predictions (tools/scaling_model.py)
+                       alpha-beta model with its check and predictions (tools/study/scaling_model.py)
   scaling_strong.png   speedup and efficiency against np, per transport, with the ideal line
   scaling_weak.png     the same for the weak series
   time_split.png       step time split into compute, allreduce, sync-BN, data, imbalance
@@ -20,9 +20,9 @@ import os
 import subprocess
 import sys
 sys.dont_write_bytecode = True  # no __pycache__ in tools/
-from plot_common import need_matplotlib  # noqa: E402
-
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "plot"))
+from plot_common import need_matplotlib  # noqa: E402
 
 
 COLORS = {"shm": "tab:blue", "tcp": "tab:orange", "netns": "tab:red", "auto": "tab:green", "local": "tab:gray"}
@@ -266,7 +266,7 @@ def main():
         sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
     out = args[0]
     if not os.path.exists(os.path.join(out, "scaling.csv")):
-        sys.stderr.write("plot_scaling: %s/scaling.csv not found (run tools/scaling.py first)\n" % out)
+        sys.stderr.write("plot_scaling: %s/scaling.csv not found (run tools/study/scaling.py first)\n" % out)
         sys.exit(1)
     need_matplotlib()
     import matplotlib.pyplot as plt

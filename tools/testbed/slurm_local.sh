@@ -1,7 +1,7 @@
 #!/bin/sh
 # A private one-node Slurm on this machine, for trying and testing jobs/slurm/*.sbatch.
-#   tools/slurm_local.sh up DIR     start munged, slurmctld and slurmd with all state in DIR
-#   tools/slurm_local.sh down DIR   stop them (by the pid files in DIR) and remove DIR
+#   tools/testbed/slurm_local.sh up DIR     start munged, slurmctld and slurmd with all state in DIR
+#   tools/testbed/slurm_local.sh down DIR   stop them (by the pid files in DIR) and remove DIR
 # After `up`, use the cluster with: export SLURM_CONF=DIR/slurm.conf; sbatch ...
 #
 # Needs root and Debian's slurm-wlm and munge (tests/test_slurm.sh installs them). Nothing
@@ -12,7 +12,7 @@
 # Environment: MG_SLURM_CTLD_PORT, MG_SLURM_D_PORT (default 16817, 16818).
 set -eu
 
-usage() { echo "usage: tools/slurm_local.sh up|down DIR" >&2; exit 2; }
+usage() { echo "usage: tools/testbed/slurm_local.sh up|down DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 cmd=$1; dir=$2
 
@@ -78,7 +78,7 @@ host=$(hostname)
 node=$(/usr/sbin/slurmd -C | head -n 1 | sed 's/ RealMemory=[0-9]*//')
 mem=$(awk '/^MemAvailable:/ {printf "%d", $2 / 1024 * 0.8}' /proc/meminfo)
 cat >"$dir/slurm.conf" <<EOF
-# written by tools/slurm_local.sh
+# written by tools/testbed/slurm_local.sh
 ClusterName=mpigan-local
 SlurmctldHost=$host
 SlurmctldPort=$ctld_port

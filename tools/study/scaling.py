@@ -13,20 +13,20 @@ Runs a series of short trainings and writes OUT/scaling.csv, one row per run:
   corun   --batch-np independent one-rank trainings started together at each of the
           --rank-batches, no communication: how much slower a rank computes when others
           share the machine (memory bandwidth, caches, clock), which
-          tools/scaling_model.py applies when it predicts the one-machine np > 1 runs
+          tools/study/scaling_model.py applies when it predicts the one-machine np > 1 runs
 
 each over the transports asked for:
   shm    one host, Open MPI's shared-memory BTL (--mca pml ob1 --mca btl self,vader)
   tcp    one host, ranks forced onto TCP (--mca btl self,tcp, loopback unless --tcp-if):
          messages cross the kernel's network stack as they do between nodes
   netns  ranks on separate "hosts": network namespaces with their own addresses
-         (tools/netns_hosts.sh; needs root), launched by mpirun with a hostfile
+         (tools/testbed/netns_hosts.sh; needs root), launched by mpirun with a hostfile
   auto   whatever Open MPI picks (on a cluster: the fabric); use on real nodes
 
 np = 1 runs have no communication and are made once per (threads, batch); every transport's
-efficiency is measured against them. With --bench (default), build/tools/bench_allreduce is
+efficiency is measured against them. With --bench (default), build/tools/bench/bench_allreduce is
 run per transport and np > 1 on the config's real message sizes (OUT/allreduce_*.csv), in a
-tight loop and each message after --bench-gap-ms of compute, for tools/scaling_model.py.
+tight loop and each message after --bench-gap-ms of compute, for tools/study/scaling_model.py.
 
 Columns of scaling.csv: series, transport, np, threads, cores (np x threads), global_batch,
 rank_batch, overlap (0/1), steps (measured), step_s, images_per_s, compute_s, allreduce_s,
@@ -49,8 +49,8 @@ time. The first window (--warmup steps) is dropped. Per step:
   allreduce_share = (allreduce_s + bn_sync_s) / step_s: all communication but the waits
 Peak RSS: the trainer's getrusage maximum, the largest rank and the mean over ranks.
 
-Usage: tools/scaling.py [--config configs/fmnist_dcgan.yaml] [--out runs/scaling] ...
-       (tools/scaling.py --help lists every option)
+Usage: tools/study/scaling.py [--config configs/fmnist_dcgan.yaml] [--out runs/scaling] ...
+       (tools/study/scaling.py --help lists every option)
 """
 import argparse
 import csv
@@ -66,7 +66,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+TOOLS = os.path.dirname(HERE)
+ROOT = os.path.dirname(TOOLS)
+NETNS_HOSTS = os.path.join(TOOLS, "testbed", "netns_hosts.sh")
 
 COLUMNS = ["series", "transport", "np", "threads", "cores", "global_batch", "rank_batch", "overlap", "steps",
            "step_s", "images_per_s", "compute_s", "allreduce_s", "data_s", "imbalance_s", "bn_sync_s", "other_s",
@@ -113,7 +115,7 @@ def synthetic_config(text):
     out, skip = [], False
     for line in text.splitlines():
         if re.match(r"^data:", line):
-            out.append("data: {source: synthetic}   # tools/scaling.py: synthetic data of the model's shape")
+            out.append("data: {source: synthetic}   # tools/study/scaling.py: synthetic data of the model's shape")
             skip = True
             continue
         if skip and (line.startswith(" ") or line.startswith("\t") or not line.strip()):
@@ -143,8 +145,8 @@ class Launcher:
             return mca
         if transport == "netns":
             if self.args.dry_run:
-                return mca + ["$(tools/netns_hosts.sh mpirun-args %s)" % self.netns_dir]
-            out = subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "mpirun-args", self.netns_dir],
+                return mca + ["$(tools/testbed/netns_hosts.sh mpirun-args %s)" % self.netns_dir]
+            out = subprocess.run([NETNS_HOSTS, "mpirun-args", self.netns_dir],
                                  check=True, capture_output=True, text=True).stdout.split()
             return mca + out
         return mca   # auto
@@ -323,7 +325,7 @@ def corun(launcher, a, n, threads, batch, run_dir, log, train_prog):
     """n one-rank trainings of per-rank batch `batch` started together, no communication
     between them, each logging every step. Their per-step split averaged as if they were
     the ranks of one run (the throughput adds up), and under "step_times" every copy's
-    per-step wall times (the spread tools/scaling_model.py turns into waits for the slowest
+    per-step wall times (the spread tools/study/scaling_model.py turns into waits for the slowest
     rank); None if one failed."""
     shutil.rmtree(run_dir, ignore_errors=True)
     dirs = [os.path.join(run_dir, "copy%d" % k) for k in range(n)]
@@ -355,7 +357,7 @@ def main():
                         "config's data if the trainer accepts it (file present, loader wired), else synthetic")
     p.add_argument("--out", default="runs/scaling", help="output folder (default runs/scaling)")
     p.add_argument("--mpigan", default="build/mpigan")
-    p.add_argument("--bench-bin", default="build/tools/bench_allreduce")
+    p.add_argument("--bench-bin", default="build/tools/bench/bench_allreduce")
     p.add_argument("--series", default="strong,weak,hybrid,batch,overlap,corun")
     p.add_argument("--transports", default="shm,tcp", help="shm,tcp,netns,auto (default shm,tcp)")
     p.add_argument("--cores", type=int, default=default_cores(),
@@ -389,7 +391,7 @@ def main():
                    help="the benchmark also times each message after this much compute, as training "
                         "sends them (10; 0: tight loop only)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per run before it is ended (900)")
-    p.add_argument("--no-report", action="store_true", help="do not call tools/plot_scaling.py at the end")
+    p.add_argument("--no-report", action="store_true", help="do not call tools/study/plot_scaling.py at the end")
     p.add_argument("--dry-run", action="store_true", help="print the commands only")
     a = p.parse_args()
 
@@ -497,8 +499,8 @@ def main():
     netns_dir = os.path.join(out, "netns")
     if "netns" in transports and not a.dry_run:
         env = dict(os.environ, MG_NETNS_SLOTS=str(max(1, max(n for n in nps) // a.netns_hosts)))
-        subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "down", netns_dir], env=env)
-        subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "up", str(a.netns_hosts), netns_dir], env=env,
+        subprocess.run([NETNS_HOSTS, "down", netns_dir], env=env)
+        subprocess.run([NETNS_HOSTS, "up", str(a.netns_hosts), netns_dir], env=env,
                        check=True)
     launcher.netns_dir = netns_dir
 
@@ -599,7 +601,7 @@ def main():
                 results[key] = ms[len(ms) // 2]
     finally:
         if "netns" in transports and not a.dry_run:
-            subprocess.run([os.path.join(HERE, "netns_hosts.sh"), "down", netns_dir])
+            subprocess.run([NETNS_HOSTS, "down", netns_dir])
     if a.dry_run:
         return
 
@@ -642,7 +644,7 @@ def main():
     if not a.no_report:
         r = subprocess.run([sys.executable, os.path.join(HERE, "plot_scaling.py"), out])
         if r.returncode != 0:
-            say("scaling: the report was not made (tools/plot_scaling.py %s says why above)" % out)
+            say("scaling: the report was not made (tools/study/plot_scaling.py %s says why above)" % out)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ The allreduce share is the trainer's logged time_allreduce_s + time_bn_sync_s (m
 ranks; waiting for the slowest rank is time_wait_s, apart) over the wall time of a step.
 
 Writes OUT/raw.jsonl (one line per run) and OUT/summary.md, and prints the summary.
-  tools/bench_train.py [--reps 3] [--only dcgan,mlp] [--out runs/bench_train]
-  tools/bench_train.py --summarize OUT/raw.jsonl      (tables from earlier raw lines)
+  tools/bench/bench_train.py [--reps 3] [--only dcgan,mlp] [--out runs/bench_train]
+  tools/bench/bench_train.py --summarize OUT/raw.jsonl      (tables from earlier raw lines)
 """
 import argparse
 import json
@@ -44,10 +44,11 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+TOOLS = os.path.dirname(HERE)
+ROOT = os.path.dirname(TOOLS)
 sys.dont_write_bytecode = True  # no __pycache__ in tools/ from importing scaling.py
-sys.path.insert(0, HERE)
-import scaling  # noqa: E402  (read_metrics)
+sys.path.insert(0, os.path.join(TOOLS, "study"))
+import scaling  # noqa: E402  (read_metrics, from the scaling study)
 
 PY = "/usr/bin/python3"
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -118,7 +119,7 @@ def run_mpigan(a, bench, variant, setting, emulate, rep):
     prog = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
     for s in sets:
         prog += ["--set", s]
-    cmd = prog if np_ == 1 else [os.path.join(HERE, "mpirun.sh"), str(np_)] + prog
+    cmd = prog if np_ == 1 else [os.path.join(TOOLS, "mpirun.sh"), str(np_)] + prog
     env = env_for(setting, emulate, extra)
     with open(os.path.join(run_dir, "log.txt"), "w") as f:
         f.write("# " + " ".join("%s=%s" % kv for kv in extra.items()) + " " + " ".join(cmd) + "\n")

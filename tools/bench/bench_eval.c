@@ -2,7 +2,7 @@
  * training config and the feature extractor of a classifier model file, both in
  * evaluation mode, layer by layer, at several batch sizes per forward call.
  *
- *   build/tools/bench_eval CONFIG.yaml CLASSIFIER.h5 [samples per measurement] [batch ...]
+ *   build/tools/bench/bench_eval CONFIG.yaml CLASSIFIER.h5 [samples per measurement] [batch ...]
  *
  * For each batch size: milliseconds per 1000 samples of every layer and of the whole
  * network (median of 5 repeats, each over `samples` samples, default 2000), and samples/s.

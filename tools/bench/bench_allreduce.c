@@ -3,20 +3,20 @@
  *
  *   1. A size sweep: in-place float allreduce of 4 B .. 16 MiB, each size timed alone
  *      (barrier, then one mg_dist_allreduce_sum); the time of a repetition is the slowest
- *      rank's. tools/scaling_model.py fits the alpha-beta model of a ring allreduce to it.
+ *      rank's. tools/study/scaling_model.py fits the alpha-beta model of a ring allreduce to it.
  *   2. With --config: the messages one training step of that config sends, at their real
  *      sizes (the trainer's fused gradient allreduces of D and G, n_param + 4 floats each,
  *      and synchronised BatchNorm's statistics: per BN layer of C channels, 2C+1 floats per
  *      training-mode forward (shifted sums and count, one message while the running mean is
  *      near the batch mean, as in training) and 2C+1 per backward), each timed alone, and
  *      the whole set back to back as one step sends it.
- *   3. With --config and --gap-ms G > 0 (tools/scaling.py passes 10): every message again,
+ *   3. With --config and --gap-ms G > 0 (tools/study/scaling.py passes 10): every message again,
  *      each repetition after G ms of sgemm on buffers of its own, as the trainer sends its
  *      messages between layers' work rather than back to back. A message sent after
  *      compute takes several times as long as in a tight loop, most of all a small one
  *      (MPI's own code and data are out of cache by then; the measurement is in
  *      docs/results/2026-12-03-scaling-after-gap), so these rows are what
- *      tools/scaling_model.py fits.
+ *      tools/study/scaling_model.py fits.
  *
  * All MPI goes through mg_dist (src/base/dist.c): barrier, allreduce, max. The message list
  * follows the trainer (docs/training.md): per step n_critic D updates (G forward, D forward
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
     }
     if (mg_dist_size() == 1) {
         printf("bench_allreduce: one rank has nothing to reduce; run it under tools/mpirun.sh 2 "
-               "(tools/scaling.py does, per transport; see docs/scaling.md)\n");
+               "(tools/study/scaling.py does, per transport; see docs/scaling.md)\n");
         mg_dist_finalize();
         return 0;
     }

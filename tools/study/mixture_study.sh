@@ -9,7 +9,7 @@
 # JSON and scatter plot). A run whose eval report exists is not redone, so an interrupted
 # study continues where it stopped (delete OUT to start over).
 #
-# Usage: tools/mixture_study.sh [options] [-- --set key=value ...]
+# Usage: tools/study/mixture_study.sh [options] [-- --set key=value ...]
 #   --np N            ranks per run (default 2)
 #   --seeds "S ..."   training seeds (default "1 2 3 4 5")
 #   --steps N         training steps (default: the configs' own, 25000)
@@ -19,7 +19,7 @@
 #   --out DIR         output directory (default runs/mixture_study)
 #   --build DIR       where build/mpigan is (default build)
 # Everything after -- goes to every training run (e.g. -- --set optimizer_d.lr=2e-4).
-# Example (a smoke test): tools/mixture_study.sh --seeds 1 --steps 300 --out /tmp/study
+# Example (a smoke test): tools/study/mixture_study.sh --seeds 1 --steps 300 --out /tmp/study
 set -eu
 
 np=2 seeds="1 2 3 4 5" steps="" configs="ring8 grid25" packs="1 2" samples=2500

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Communication model of mpigan's data-parallel step (issue #6; docs/scaling.md).
 
-  tools/scaling_model.py OUT [--latency-us 2] [--bandwidth-gbps 100] [--nodes 8,16,...,1024]
+  tools/study/scaling_model.py OUT [--latency-us 2] [--bandwidth-gbps 100] [--nodes 8,16,...,1024]
                              [--rank-batches 8,16,32,64]
 
-OUT is a tools/scaling.py output folder. Reads OUT/allreduce_<transport>_np2.csv (from
+OUT is a tools/study/scaling.py output folder. Reads OUT/allreduce_<transport>_np2.csv (from
 bench_allreduce: a size sweep and the step's real messages) and OUT/scaling.csv, and
 writes OUT/model.md and OUT/model.csv.
 
@@ -184,7 +184,7 @@ class Model:
                 s = float(r["step_s"])
                 local[b] = min(s, local.get(b, s))
         self.local_points = sorted(local.items())
-        # corun: np one-rank trainings together, no messages (tools/scaling.py)
+        # corun: np one-rank trainings together, no messages (tools/study/scaling.py)
         share = {}
         for r in self.rows:
             b = int(r["rank_batch"])
@@ -412,7 +412,7 @@ def fmt_bytes(b):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("out", help="tools/scaling.py output folder")
+    p.add_argument("out", help="tools/study/scaling.py output folder")
     p.add_argument("--latency-us", type=float, default=2.0)
     p.add_argument("--bandwidth-gbps", type=float, default=100.0)
     p.add_argument("--nodes", default="8,16,32,64,128,256,512,1024")
