@@ -1,5 +1,5 @@
 #!/bin/sh
-# The evaluation step of `make run` (issue #5, docs/evaluation.md): scores a checkpoint's
+# The evaluation step of `make run` (docs/evaluation.md): scores a checkpoint's
 # generator and prints its numbers beside the real-data floors. For image data it first
 # trains the feature extractor if there is none, and measures the floors once per
 # extractor; 2-D mixtures (ring8, grid25) need neither (mode counting).

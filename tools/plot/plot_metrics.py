@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plots a training run's metrics.jsonl to PNG (issue #6).
+"""Plots a training run's metrics.jsonl to PNG.
 
   tools/plot/plot_metrics.py RUN [RUN ...] [-o OUT.png] [--smooth N]
 

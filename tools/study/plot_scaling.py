@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Report of a scaling sweep (issue #6): tools/study/plot_scaling.py OUT
+"""Report of a scaling sweep: tools/study/plot_scaling.py OUT
 
 OUT is a tools/study/scaling.py output folder. Writes into it
   report.md            Markdown: machine, tables of every series, the time split, the

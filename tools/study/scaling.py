@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scaling sweep of `mpigan train` (issue #6; docs/scaling.md).
+"""Scaling sweep of `mpigan train` (docs/scaling.md).
 
 Runs a series of short trainings and writes OUT/scaling.csv, one row per run:
 

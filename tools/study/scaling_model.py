@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Communication model of mpigan's data-parallel step (issue #6; docs/scaling.md).
+"""Communication model of mpigan's data-parallel step (docs/scaling.md).
 
   tools/study/scaling_model.py OUT [--latency-us 2] [--bandwidth-gbps 100] [--nodes 8,16,...,1024]
                              [--rank-batches 8,16,32,64]
