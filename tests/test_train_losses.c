@@ -8,9 +8,9 @@
  *     tests/test_train_equiv.c: the np=1 run writes its final buffers to
  *     /tmp/mpigan_lossref_<loss>_np1.bin and the np=2 run (run.sh runs the rank counts in
  *     the order listed) compares against that file, failing when it is missing.
- *     Exceptions, both open: wasserstein + clip differs by ~1e-3 relative already after
- *     one step, so its comparison is printed and the test reports SKIP at np 2; hinge
- *     (kinks at D = +-1) stays within 1e-4 for 100 steps here but not for 150 or more;
+ *     Wasserstein + clip is compared on a second, shorter run with RMSprop's eps raised
+ *     (see test_wasserstein_clip); hinge (kinks at D = +-1) stays within 1e-4 for 100
+ *     steps here but not for 150 or more, as rounding meets its corners;
  *   - have learned: the energy distance between G's samples of a fixed noise batch and
  *     ring8 samples must fall below LEARNED_FRACTION of its value before training. A
  *     loss whose D or G gradient has the wrong sign pushes G away from the data instead.
@@ -201,11 +201,12 @@ static int save_or_compare(const char *path, const buffer_ref *bufs, int n_bufs,
 
 /* Trains the tiny config with train.loss=loss and the extra overrides (NULL-terminated)
  * and checks everything the top of the file lists. */
-static void check_loss(const char *loss, int steps, bool compare, const char *optimizers, const char *const *sets)
+static void check_loss(const char *loss, int steps, bool compare, bool learn, const char *optimizers,
+                       const char *const *sets)
 {
     const int size = mg_dist_size();
     char run_dir[400], set_loss[100], set_steps[100];
-    snprintf(run_dir, sizeof run_dir, "%s/%s_np%d", base, loss, size);
+    snprintf(run_dir, sizeof run_dir, "%s/%s_%d_np%d", base, loss, steps, size);
     snprintf(set_loss, sizeof set_loss, "train.loss=%s", loss);
     snprintf(set_steps, sizeof set_steps, "train.steps=%d", steps);
     char text[sizeof ring8_gan + 1000];
@@ -235,7 +236,7 @@ static void check_loss(const char *loss, int steps, bool compare, const char *op
                                 {D->param, D->n_param, "D param"},
                                 {D->state, D->n_state, "D state"}};
     char reference[300];
-    snprintf(reference, sizeof reference, "/tmp/mpigan_lossref_%s_np1.bin", loss);
+    snprintf(reference, sizeof reference, "/tmp/mpigan_lossref_%s_%d_np1.bin", loss, steps);
     const int differs = save_or_compare(reference, bufs, 4, loss);
 
     /* the same G on every rank (replicas_equal), so the same verdict */
@@ -247,34 +248,40 @@ static void check_loss(const char *loss, int steps, bool compare, const char *op
     mg_cfg_free(cfg);
     if (compare && mg_dist_any(differs))
         fail_msg("%s: parameters differ from the one-rank run by more than 1e-4 relative", loss);
-    if (!(after < LEARNED_FRACTION * before))
+    if (learn && !(after < LEARNED_FRACTION * before))
         fail_msg("%s: G did not learn: energy distance to ring8 %.4f -> %.4f, not below %.2f of its start", loss,
                  before, after, LEARNED_FRACTION);
-    if (!compare && size > 1)
-        MG_SKIP("%s: the comparison with the one-rank run is left out (known: np=2 differs from np=1 by ~1e-3 "
-                "relative after one step; open)", loss);
 }
 
 static void test_minimax(void **state)
 {
     (void)state;
-    check_loss("minimax", 300, true, NULL, NULL);
+    check_loss("minimax", 300, true, true, NULL, NULL);
 }
 
 static void test_non_saturating(void **state)
 {
     (void)state;
-    check_loss("non_saturating", 300, true, NULL, NULL);
+    check_loss("non_saturating", 300, true, true, NULL, NULL);
 }
 
 static void test_wasserstein_clip(void **state)
 {
     (void)state;
-    /* Arjovsky et al. 2017: clip 0.01, 5 critic steps, RMSprop 5e-5 */
+    /* Arjovsky et al. 2017: clip 0.01, 5 critic steps, RMSprop 5e-5: it learns */
     static const char *const sets[] = {"train.clip=0.01", "train.n_critic=5", NULL};
-    check_loss("wasserstein", 300, false,
+    check_loss("wasserstein", 300, false, true,
                "optimizer_g: {kind: rmsprop, lr: 5.0e-5}\n"
                "optimizer_d: {kind: rmsprop, lr: 5.0e-5}\n",
+               sets);
+    /* and it follows the one-rank run. RMSprop's first steps divide each gradient element
+     * by about its own size, a sign function for elements that are zero up to rounding, so
+     * with the paper's eps (1e-8) np 2 leaves np 1 at the first step by ~lr. An eps well
+     * above that rounding keeps the update smooth in the gradient (as Adam's eps in
+     * tests/test_train_equiv.c) and the comparison then tests the trainer. */
+    check_loss("wasserstein", 50, true, false,
+               "optimizer_g: {kind: rmsprop, lr: 5.0e-5, eps: 1.0e-3}\n"
+               "optimizer_d: {kind: rmsprop, lr: 5.0e-5, eps: 1.0e-3}\n",
                sets);
 }
 
@@ -285,7 +292,7 @@ static void test_hinge(void **state)
      * other cases' Adam 1e-3, beta1 0.5 and one D step, this unconstrained D overshoots and
      * G oscillates */
     static const char *const sets[] = {"train.n_critic=5", NULL};
-    check_loss("hinge", 100, true,
+    check_loss("hinge", 100, true, true,
                "optimizer_g: {kind: adam, lr: 2.0e-4, beta1: 0.0, beta2: 0.9}\n"
                "optimizer_d: {kind: adam, lr: 2.0e-4, beta1: 0.0, beta2: 0.9}\n",
                sets);
@@ -294,7 +301,7 @@ static void test_hinge(void **state)
 static void test_least_squares(void **state)
 {
     (void)state;
-    check_loss("least_squares", 300, true, NULL, NULL);
+    check_loss("least_squares", 300, true, true, NULL, NULL);
 }
 
 int main(int argc, char **argv)
