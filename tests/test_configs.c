@@ -219,6 +219,18 @@ static void test_fmnist_wgan(void **state)
     train_gan("fmnist_wgan", data, "train.sample_interval=2", NULL);
 }
 
+/* the DCGAN recipe with the other losses: only train.loss differs */
+static void train_fmnist_loss(const char *name)
+{
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    train_gan(name, data, "train.sample_interval=2", NULL);
+}
+
+static void test_fmnist_hinge(void **state) { (void)state; train_fmnist_loss("fmnist_hinge"); }
+static void test_fmnist_lsgan(void **state) { (void)state; train_fmnist_loss("fmnist_lsgan"); }
+static void test_fmnist_minimax(void **state) { (void)state; train_fmnist_loss("fmnist_minimax"); }
+
 static void test_toy(void **state)
 {
     (void)state;
@@ -231,7 +243,8 @@ static void test_toy(void **state)
 /* the configs the tests above train */
 static const char *const covered[] = {"tiny",         "ring8",      "ring8_pac",    "ring8_paper",
                                       "grid25",       "grid25_pac", "grid25_paper", "classifier",
-                                      "fmnist_dcgan", "fmnist_wgan", "toy"};
+                                      "fmnist_dcgan", "fmnist_wgan", "fmnist_hinge", "fmnist_lsgan",
+                                      "fmnist_minimax", "toy"};
 
 static void test_every_config_has_a_test(void **state)
 {
@@ -267,7 +280,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grid25),      cmocka_unit_test(test_grid25_pac),
         cmocka_unit_test(test_grid25_paper), cmocka_unit_test(test_classifier),
         cmocka_unit_test(test_fmnist_dcgan), cmocka_unit_test(test_fmnist_wgan),
-        cmocka_unit_test(test_toy),
+        cmocka_unit_test(test_fmnist_hinge), cmocka_unit_test(test_fmnist_lsgan),
+        cmocka_unit_test(test_fmnist_minimax), cmocka_unit_test(test_toy),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
