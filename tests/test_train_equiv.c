@@ -29,6 +29,9 @@
  * batch: PacGAN packs of 2 (train.pack) and a minibatch-stddev layer (groups of 2) in
  * place of D's BatchNorm. Packs and groups are consecutive samples of a contiguous slice,
  * so they are the same on any number of ranks.
+ * A third case puts spectral normalisation on every linear layer of D (one with 2 power
+ * iterations) and on G's first: u and v are layer state computed from W alone, so they
+ * stay equal on every rank and follow the one-rank run like the parameters do.
  * mpirun-np: 1 2 4 */
 #include <math.h>
 #include <stdio.h>
@@ -390,6 +393,15 @@ static void test_equivalence_pack_mbstd(void **state)
     check_equivalence("pack_mbstd", sets);
 }
 
+static void test_equivalence_spectral_norm(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"discriminator.layers[0].sn=true", "discriminator.layers[1].sn=true",
+                                       "discriminator.layers[1].sn_iters=2", "discriminator.layers[4].sn=true",
+                                       "generator.layers[0].sn=true", NULL};
+    check_equivalence("sn", sets);
+}
+
 int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
@@ -397,6 +409,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reference_config_first_step),
         cmocka_unit_test(test_equivalence),
         cmocka_unit_test(test_equivalence_pack_mbstd),
+        cmocka_unit_test(test_equivalence_spectral_norm),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed = mg_dist_any(failed != 0) ? 1 : 0;

@@ -4,7 +4,8 @@
  * counts, item counters and every rank's RNG state must all survive the checkpoint).
  * The same on HDF5 data (a ring mixture file, 300 samples: batches straddle epochs),
  * with the global and the shard sampler and prefetching on: the loader's position must
- * survive too.
+ * survive too. And with spectral normalisation in D and G: its u, v vectors are layer state
+ * that the checkpoint must carry.
  * Also: SIGUSR1 makes the run finish its step, write a checkpoint and stop cleanly.
  * mpirun-np: 1 2 */
 #include <signal.h>
@@ -39,17 +40,28 @@ static int teardown(void **state)
     return 0;
 }
 
-/* tiny.yaml as the resume tests run it, on data (a data line; NULL: ring8 in memory) */
-static mg_cfg *config_on(const char *run_dir, const char *extra, const char *data)
+/* tiny.yaml as the resume tests run it, on data (a data line; NULL: ring8 in memory),
+ * with the overrides of sets (NULL-terminated; NULL: none) */
+static mg_cfg *config_with(const char *run_dir, const char *extra, const char *data, const char *const *sets)
 {
     mg_cfg *cfg = mg_test_tiny_cfg(run_dir, data, "train.steps=40", "train.n_critic=2", "train.g_step_noise=fresh",
                                    "train.noise_streams=per_rank", "checkpoint.interval=7", NULL);
     if (extra)
         mg_cfg_override(cfg, extra);
+    for (; sets && *sets; sets++)
+        mg_cfg_override(cfg, *sets);
     return cfg;
 }
 
+static mg_cfg *config_on(const char *run_dir, const char *extra, const char *data)
+{
+    return config_with(run_dir, extra, data, NULL);
+}
+
 static mg_cfg *config(const char *run_dir, const char *extra) { return config_on(run_dir, extra, NULL); }
+
+/* the overrides of the current check_resume (NULL: none) */
+static const char *const *resume_sets;
 
 static uint64_t net_bytes_checksum(const mg_net *n)
 {
@@ -67,7 +79,7 @@ static void check_resume(const char *tag, const char *data)
     mg_test_clean_dir(dir_a);
     mg_test_clean_dir(dir_b);
 
-    mg_cfg *cfg = config_on(dir_a, NULL, data);
+    mg_cfg *cfg = config_with(dir_a, NULL, data, resume_sets);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_DONE);
@@ -75,7 +87,7 @@ static void check_resume(const char *tag, const char *data)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
 
-    cfg = config_on(dir_b, "debug.stop_at_step=20", data);
+    cfg = config_with(dir_b, "debug.stop_at_step=20", data, resume_sets);
     t = mg_trainer_create(cfg, false, false);
     r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_STOPPED);
@@ -83,7 +95,7 @@ static void check_resume(const char *tag, const char *data)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
 
-    cfg = config_on(dir_b, NULL, data);
+    cfg = config_with(dir_b, NULL, data, resume_sets);
     t = mg_trainer_create(cfg, true, false);
     r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_DONE);
@@ -113,6 +125,17 @@ static void test_resume_on_hdf5_is_bitwise_identical(void **state)
     check_resume("global", data);
     snprintf(data, sizeof data, "data: {path: %s, sampler: shard}", ring_file);
     check_resume("shard", data);
+}
+
+static void test_resume_with_spectral_norm_is_bitwise_identical(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"discriminator.layers[0].sn=true", "discriminator.layers[1].sn=true",
+                                       "discriminator.layers[4].sn=true", "discriminator.layers[4].sn_iters=3",
+                                       "generator.layers[3].sn=true", NULL};
+    resume_sets = sets;
+    check_resume("sn", NULL);
+    resume_sets = NULL;
 }
 
 static void test_signal_stops_with_checkpoint(void **state)
@@ -145,6 +168,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bitwise_identical),
         cmocka_unit_test(test_resume_on_hdf5_is_bitwise_identical),
+        cmocka_unit_test(test_resume_with_spectral_norm_is_bitwise_identical),
         cmocka_unit_test(test_signal_stops_with_checkpoint),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);

@@ -15,6 +15,11 @@ void mg_dgemm_checked(const char *who, const char *what, enum CBLAS_TRANSPOSE tr
                       enum CBLAS_TRANSPOSE trans_b, int m, int n, int k, double alpha, const double *a,
                       int lda, const double *b, int ldb, double beta, double *c, int ldc);
 
+/* y (m or n) = alpha op(A) x + beta y, A m x n row-major (lda >= n); op(A) = A gives m
+ * entries from x of n, op(A) = A^T gives n entries from x of m */
+void mg_sgemv_checked(const char *who, const char *what, enum CBLAS_TRANSPOSE trans, int m, int n, float alpha,
+                      const float *a, int lda, const float *x, float beta, float *y);
+
 /* lower triangle of C (n x n) = alpha op(A) op(A)^T + beta C, op(A) n x k */
 void mg_ssyrk_checked(const char *who, const char *what, enum CBLAS_TRANSPOSE trans, int n, int k, float alpha,
                       const float *a, int lda, float beta, float *c, int ldc);

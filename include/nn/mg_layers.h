@@ -19,6 +19,14 @@ void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, 
 void mg_conv_transpose2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad,
                               int output_pad, bool bias);
 
+/* Spectral normalisation (mg_spectral.h) of a layer just made by the constructor of its
+ * kind, before mg_net_finish: the layer then computes with W / sigma(W), sigma from iters
+ * >= 1 power iterations per training forward on W as a (outputs, rest) matrix (for
+ * conv_transpose2d: (cout, cin k k), PyTorch's dim=1). Adds u, v to the layer's state. */
+void mg_linear_sn(mg_layer *l, int iters);
+void mg_conv2d_sn(mg_layer *l, int iters);
+void mg_conv_transpose2d_sn(mg_layer *l, int iters);
+
 /* Per-channel batch normalisation: 1-d over (n) for vectors, 2-d over (n, h, w).
  * momentum as PyTorch: running = (1 - momentum) running + momentum batch. */
 void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps);

@@ -33,6 +33,15 @@ void mg_dgemm_checked(const char *who, const char *what, enum CBLAS_TRANSPOSE tr
     cblas_dgemm(CblasRowMajor, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void mg_sgemv_checked(const char *who, const char *what, enum CBLAS_TRANSPOSE trans, int m, int n, float alpha,
+                      const float *a, int lda, const float *x, float beta, float *y)
+{
+    if (m < 1 || n < 1 || lda < n || !a || !x || !y)
+        MG_FAIL(who, "this is a bug in the caller's shape bookkeeping", "sgemv %s: m=%d n=%d with lda=%d (needs >= %d)",
+                what, m, n, lda, n);
+    cblas_sgemv(CblasRowMajor, trans, m, n, alpha, a, lda, x, 1, beta, y, 1);
+}
+
 static void check_syrk(const char *who, const char *what, const char *routine, enum CBLAS_TRANSPOSE trans, int n,
                        int k, int lda, int ldc, const void *a, const void *c)
 {

@@ -75,19 +75,21 @@ void mg_reshape_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_flatten_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_mbstd_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 
-static const struct { const char *kind; from_cfg_fn make; } kinds[] = {
-    {"linear", mg_linear_from_cfg},
-    {"maxout", mg_maxout_from_cfg},
-    {"conv2d", mg_conv2d_from_cfg},
-    {"conv_transpose2d", mg_conv_transpose2d_from_cfg},
-    {"batchnorm", mg_batchnorm_from_cfg},
-    {"relu", mg_relu_from_cfg},
-    {"leaky_relu", mg_leaky_relu_from_cfg},
-    {"tanh", mg_tanh_from_cfg},
-    {"sigmoid", mg_sigmoid_from_cfg},
-    {"reshape", mg_reshape_from_cfg},
-    {"flatten", mg_flatten_from_cfg},
-    {"mbstd", mg_mbstd_from_cfg},
+/* sn: the kind reads `sn` and `sn_iters` itself (spectral normalisation of its weight);
+ * on any other kind those keys are an error naming the kind. */
+static const struct { const char *kind; from_cfg_fn make; bool sn; } kinds[] = {
+    {"linear", mg_linear_from_cfg, true},
+    {"maxout", mg_maxout_from_cfg, false},
+    {"conv2d", mg_conv2d_from_cfg, true},
+    {"conv_transpose2d", mg_conv_transpose2d_from_cfg, true},
+    {"batchnorm", mg_batchnorm_from_cfg, false},
+    {"relu", mg_relu_from_cfg, false},
+    {"leaky_relu", mg_leaky_relu_from_cfg, false},
+    {"tanh", mg_tanh_from_cfg, false},
+    {"sigmoid", mg_sigmoid_from_cfg, false},
+    {"reshape", mg_reshape_from_cfg, false},
+    {"flatten", mg_flatten_from_cfg, false},
+    {"mbstd", mg_mbstd_from_cfg, false},
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
@@ -110,10 +112,24 @@ const char *mg_layer_kind_list(void)
     return list;
 }
 
+/* `sn` / `sn_iters` on a kind that does not take them: a config error at that key. */
+static void refuse_sn(const char *kind, mg_cfg_node spec)
+{
+    static const char *const keys[] = {"sn", "sn_iters"};
+    for (int k = 0; k < 2; k++) {
+        mg_cfg_node n = mg_cfg_get(spec, keys[k]);
+        if (mg_cfg_present(n))
+            mg_cfg_fail(n, "spectral normalisation applies to the weight of linear, conv2d and conv_transpose2d layers",
+                        "'%s' on a %s layer, which has no weight it can normalise", keys[k], kind);
+    }
+}
+
 void mg_layer_from_cfg(mg_layer *l, const char *kind, mg_cfg_node spec, mg_shape in)
 {
     for (int i = 0; i < N_KINDS; i++)
         if (!strcmp(kinds[i].kind, kind)) {
+            if (!kinds[i].sn)
+                refuse_sn(kind, spec);
             kinds[i].make(l, spec, in);
             return;
         }

@@ -18,18 +18,21 @@
  * per call is cheap.
  *
  * Backward recomputes col rather than caching it (it is the layer's largest tensor) and
- * reuses its buffer for dcol. W is cout x cin x k x k as in PyTorch, then the bias. */
+ * reuses its buffer for dcol. W is cout x cin x k x k as in PyTorch, then the bias.
+ * With sn (mg_spectral.h) every product uses W / sigma(W), W viewed as (cout, cin k k). */
 #include <string.h>
 
 #include "mg_error.h"
 #include "mg_blas.h"
 #include "mg_im2col.h"
 #include "mg_layers.h"
+#include "mg_spectral.h"
 
 typedef struct {
     int cin, cout, k, stride, pad;
     bool bias;
     bool in_place;     /* see the top of the file */
+    mg_spectral sn;    /* spectral normalisation (mg_spectral.h); iters 0: off */
     mg_conv_geom geom; /* over the input image: oh, ow are the output size */
 } conv2d_impl;
 
@@ -37,11 +40,11 @@ typedef struct {
  * y[s][o][oy][ox] = b[o] + sum_{c,ki,kj} W[o][c][ki][kj] x[s][c][oy s - p + ki][ox s - p + kj] */
 static void conv2d_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
 {
-    (void)mode;
     const conv2d_impl *p = l->impl;
     const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
-    const float *w = l->param, *bias = p->bias ? l->param + (size_t)p->cout * K : NULL;
+    const float *w = mg_spectral_on(&p->sn) ? mg_spectral_forward(l, &p->sn, mode) : l->param;
+    const float *bias = p->bias ? l->param + (size_t)p->cout * K : NULL;
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cout, n);
     for (int first = 0; first < n; first += ws.chunk) {
         const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
@@ -70,10 +73,12 @@ static void conv2d_backward(mg_layer *l, const float *x, const float *y, const f
     const conv2d_impl *p = l->impl;
     const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
-    const float *w = l->param;
-    float *dw = l->grad;
+    const bool sn = mg_spectral_on(&p->sn);
     if (!param_grads && !dx)
         return;
+    /* with sn: W_sn for dx, and dL/dW_sn into the scratch, corrected into l->grad at the end */
+    const float *w = sn ? mg_spectral_weight(l) : l->param;
+    float *dw = sn && param_grads ? mg_spectral_grad_scratch(l, &p->sn) : l->grad;
     if (param_grads && p->bias)
         mg_channel_sums_add(l->grad + (size_t)p->cout * K, dy, n, p->cout, (size_t)P);
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cout, n);
@@ -108,6 +113,8 @@ static void conv2d_backward(mg_layer *l, const float *x, const float *y, const f
             mg_col2im_add(dx_c, ws.col, m, &p->geom, ws.scratch);
         }
     }
+    if (sn && param_grads)
+        mg_spectral_backward(l, &p->sn);
 }
 
 static void conv2d_init(mg_layer *l, const mg_init *init, mg_rng *rng)
@@ -118,6 +125,8 @@ static void conv2d_init(mg_layer *l, const mg_init *init, mg_rng *rng)
     mg_init_weights(l->param, n_weights, p->cin * p->k * p->k, p->cout * p->k * p->k, init, rng);
     if (p->bias)
         memset(l->param + n_weights, 0, sizeof(float) * (size_t)p->cout);
+    if (mg_spectral_on(&p->sn))
+        mg_spectral_init(l, &p->sn, rng);
 }
 
 static const mg_layer_ops conv2d_ops = {"conv2d", conv2d_forward, conv2d_backward, conv2d_init};
@@ -145,6 +154,15 @@ void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, 
     l->macs = (double)cout * (double)K * (double)P;
 }
 
+/* W (cout, cin, k, k) as the (cout, cin k k) matrix, as PyTorch's spectral_norm (dim 0) */
+void mg_conv2d_sn(mg_layer *l, int iters)
+{
+    MG_CHECK(l->ops == &conv2d_ops, l->name, "this is a bug in the caller", "mg_conv2d_sn on a %s layer",
+             l->ops ? l->ops->kind : "unmade");
+    conv2d_impl *p = l->impl;
+    mg_spectral_setup(l, &p->sn, iters, p->cout, 1, (int)mg_conv_geom_rows(&p->geom));
+}
+
 void mg_conv2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
 {
     int out = (int)mg_cfg_int_req(spec, "out", 1, 1L << 24);
@@ -152,5 +170,8 @@ void mg_conv2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
     int stride = (int)mg_cfg_int(spec, "stride", 1, 1, 1L << 16);
     int pad = (int)mg_cfg_int(spec, "padding", 0, 0, 1L << 16);
     bool bias = mg_cfg_bool(spec, "bias", true);
+    int sn_iters = mg_spectral_iters_from_cfg(spec);
     mg_conv2d_make(l, in, out, kernel, stride, pad, bias);
+    if (sn_iters)
+        mg_conv2d_sn(l, sn_iters);
 }

@@ -14,18 +14,21 @@
  *            slice of col, when W is no larger than one sample's input (DCGAN's last G
  *            layer, 64 -> 1: M = 16, P = 196), which skips gathering and scattering the whole
  *            64-channel tensor (docs/results/2026-11-23-conv-layers).
- * W is cin x cout x k x k as in PyTorch, followed by the bias (cout). */
+ * W is cin x cout x k x k as in PyTorch, followed by the bias (cout).
+ * With sn (mg_spectral.h) every product uses W / sigma(W), W viewed as (cout, cin k k). */
 #include <string.h>
 
 #include "mg_error.h"
 #include "mg_blas.h"
 #include "mg_im2col.h"
 #include "mg_layers.h"
+#include "mg_spectral.h"
 
 typedef struct {
     int cin, cout, k, stride, pad, output_pad;
     bool bias;
     bool in_place;
+    mg_spectral sn;    /* spectral normalisation (mg_spectral.h); iters 0: off */
     mg_conv_geom geom; /* over the OUTPUT image (cout, ho, wo); its oh, ow are the input h, w */
 } convt_impl;
 
@@ -33,11 +36,11 @@ typedef struct {
  * y[s][o][iy s - p + ki][ix s - p + kj] += W[c][o][ki][kj] x[s][c][iy][ix], plus b[o] */
 static void convt_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
 {
-    (void)mode;
     const convt_impl *p = l->impl;
     const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
-    const float *w = l->param, *bias = p->bias ? l->param + (size_t)p->cin * K : NULL;
+    const float *w = mg_spectral_on(&p->sn) ? mg_spectral_forward(l, &p->sn, mode) : l->param;
+    const float *bias = p->bias ? l->param + (size_t)p->cin * K : NULL;
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cin, n);
     for (int first = 0; first < n; first += ws.chunk) {
         const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
@@ -68,10 +71,12 @@ static void convt_backward(mg_layer *l, const float *x, const float *y, const fl
     const convt_impl *p = l->impl;
     const int K = (int)mg_conv_geom_rows(&p->geom), P = (int)mg_conv_geom_cols(&p->geom);
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
-    const float *w = l->param;
-    float *dw = l->grad;
+    const bool sn = mg_spectral_on(&p->sn);
     if (!param_grads && !dx)
         return;
+    /* with sn: W_sn for dx, and dL/dW_sn into the scratch, corrected into l->grad at the end */
+    const float *w = sn ? mg_spectral_weight(l) : l->param;
+    float *dw = sn && param_grads ? mg_spectral_grad_scratch(l, &p->sn) : l->grad;
     if (param_grads && p->bias)
         mg_channel_sums_add(l->grad + (size_t)p->cin * K, dy, n, p->cout, out_size / (size_t)p->cout);
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cin, n);
@@ -105,6 +110,8 @@ static void convt_backward(mg_layer *l, const float *x, const float *y, const fl
             }
         }
     }
+    if (sn && param_grads)
+        mg_spectral_backward(l, &p->sn);
 }
 
 static void convt_init(mg_layer *l, const mg_init *init, mg_rng *rng)
@@ -117,6 +124,8 @@ static void convt_init(mg_layer *l, const mg_init *init, mg_rng *rng)
     mg_init_weights(l->param, n_weights, p->cout * p->k * p->k, p->cin * p->k * p->k, init, rng);
     if (p->bias)
         memset(l->param + n_weights, 0, sizeof(float) * (size_t)p->cout);
+    if (mg_spectral_on(&p->sn))
+        mg_spectral_init(l, &p->sn, rng);
 }
 
 static const mg_layer_ops convt_ops = {"conv_transpose2d", convt_forward, convt_backward, convt_init};
@@ -156,6 +165,18 @@ void mg_conv_transpose2d_make(mg_layer *l, mg_shape in, int cout, int kernel, in
     l->macs = (double)in.c * (double)K * (double)P;
 }
 
+/* W (cin, cout, k, k) viewed with cout as rows, (cout, cin k k): PyTorch's spectral_norm
+ * takes dim=1 for transposed convolutions, so u has one entry per output channel in both
+ * conv kinds and a checkpoint's u maps to PyTorch's weight_u one to one. The matrix is the
+ * weight's blocks W[c] (cout x k k) side by side, one block per input channel. */
+void mg_conv_transpose2d_sn(mg_layer *l, int iters)
+{
+    MG_CHECK(l->ops == &convt_ops, l->name, "this is a bug in the caller", "mg_conv_transpose2d_sn on a %s layer",
+             l->ops ? l->ops->kind : "unmade");
+    convt_impl *p = l->impl;
+    mg_spectral_setup(l, &p->sn, iters, p->cout, p->cin, p->k * p->k);
+}
+
 void mg_conv_transpose2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
 {
     int out = (int)mg_cfg_int_req(spec, "out", 1, 1L << 24);
@@ -164,5 +185,8 @@ void mg_conv_transpose2d_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
     int pad = (int)mg_cfg_int(spec, "padding", 0, 0, 1L << 16);
     int output_pad = (int)mg_cfg_int(spec, "output_padding", 0, 0, 1L << 16);
     bool bias = mg_cfg_bool(spec, "bias", true);
+    int sn_iters = mg_spectral_iters_from_cfg(spec);
     mg_conv_transpose2d_make(l, in, out, kernel, stride, pad, output_pad, bias);
+    if (sn_iters)
+        mg_conv_transpose2d_sn(l, sn_iters);
 }

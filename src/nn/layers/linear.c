@@ -1,19 +1,26 @@
 /* Fully connected layer: y = x W^T + b over the whole batch with one sgemm.
- * W is (out, in) row-major as in PyTorch, so checkpoints map one to one. */
+ * W is (out, in) row-major as in PyTorch, so checkpoints map one to one.
+ * With sn (mg_spectral.h) the products use W / sigma(W), W viewed as (out, in); the
+ * weight gradient then goes to the spectral scratch first and is corrected into l->grad. */
 #include <string.h>
 
 #include "mg_error.h"
 #include "mg_blas.h"
 #include "mg_layers.h"
+#include "mg_spectral.h"
 
-typedef struct { int in, out; bool bias; } linear_impl;
+typedef struct {
+    int in, out;
+    bool bias;
+    mg_spectral sn;
+} linear_impl;
 
 /* x (n, in) -> y (n, out) */
 static void linear_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mode)
 {
-    (void)mode;
     const linear_impl *p = l->impl;
-    const float *w = l->param, *b = l->param + (size_t)p->out * p->in;
+    const float *w = mg_spectral_on(&p->sn) ? mg_spectral_forward(l, &p->sn, mode) : l->param;
+    const float *b = l->param + (size_t)p->out * p->in;
     if (p->bias)
         for (int i = 0; i < n; i++)
             memcpy(y + (size_t)i * p->out, b, sizeof(float) * (size_t)p->out);
@@ -21,16 +28,19 @@ static void linear_forward(mg_layer *l, const float *x, float *y, int n, mg_mode
                      p->bias ? 1.0f : 0.0f, y, p->out);
 }
 
-/* dW += dy^T x; db += sum_n dy; dx = dy W */
+/* dW += dy^T x; db += sum_n dy; dx = dy W (W_sn and the spectral correction with sn) */
 static void linear_backward(mg_layer *l, const float *x, const float *y, const float *dy, float *dx, int n,
                             bool param_grads)
 {
     (void)y;
     const linear_impl *p = l->impl;
+    const bool sn = mg_spectral_on(&p->sn);
     if (param_grads) {
-        float *dw = l->grad, *db = l->grad + (size_t)p->out * p->in;
+        float *dw = sn ? mg_spectral_grad_scratch(l, &p->sn) : l->grad, *db = l->grad + (size_t)p->out * p->in;
         mg_sgemm_checked(l->name, "backward dW += dy^T x", CblasTrans, CblasNoTrans, p->out, p->in, n, 1.0f, dy,
                          p->out, x, p->in, 1.0f, dw, p->in);
+        if (sn)
+            mg_spectral_backward(l, &p->sn);
         if (p->bias)
             for (int i = 0; i < n; i++)
                 for (int o = 0; o < p->out; o++)
@@ -38,13 +48,15 @@ static void linear_backward(mg_layer *l, const float *x, const float *y, const f
     }
     if (dx)
         mg_sgemm_checked(l->name, "backward dx = dy W", CblasNoTrans, CblasNoTrans, n, p->in, p->out, 1.0f, dy,
-                         p->out, l->param, p->in, 0.0f, dx, p->in);
+                         p->out, sn ? mg_spectral_weight(l) : l->param, p->in, 0.0f, dx, p->in);
 }
 
 static void linear_init(mg_layer *l, const mg_init *init, mg_rng *rng)
 {
     const linear_impl *p = l->impl;
     mg_init_weights(l->param, (size_t)p->out * p->in, p->in, p->out, init, rng);
+    if (mg_spectral_on(&p->sn))
+        mg_spectral_init(l, &p->sn, rng);
 }
 
 static const mg_layer_ops linear_ops = {"linear", linear_forward, linear_backward, linear_init};
@@ -53,17 +65,26 @@ void mg_linear_make(mg_layer *l, mg_shape in, int out, bool bias)
 {
     MG_CHECK(out > 0, l->name, NULL, "output size %d must be positive", out);
     linear_impl *p = mg_alloc(sizeof *p, l->name);
-    p->in = (int)mg_shape_size(in);
-    p->out = out;
-    p->bias = bias;
+    *p = (linear_impl){.in = (int)mg_shape_size(in), .out = out, .bias = bias};
     mg_layer_setup(l, &linear_ops, in, (mg_shape){out, 1, 1}, p);
     l->n_param = (size_t)out * p->in + (bias ? (size_t)out : 0);
     l->macs = (double)out * p->in;
+}
+
+void mg_linear_sn(mg_layer *l, int iters)
+{
+    MG_CHECK(l->ops == &linear_ops, l->name, "this is a bug in the caller", "mg_linear_sn on a %s layer",
+             l->ops ? l->ops->kind : "unmade");
+    linear_impl *p = l->impl;
+    mg_spectral_setup(l, &p->sn, iters, p->out, 1, p->in);
 }
 
 void mg_linear_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
 {
     int out = (int)mg_cfg_int_req(spec, "out", 1, 1L << 24);
     bool bias = mg_cfg_bool(spec, "bias", true);
+    int sn_iters = mg_spectral_iters_from_cfg(spec);
     mg_linear_make(l, in, out, bias);
+    if (sn_iters)
+        mg_linear_sn(l, sn_iters);
 }
