@@ -174,15 +174,27 @@ static void put_tail(mg_trainer *t, const mg_net *net, const float extra[EXTRA])
     }
 }
 
+/* bn: local: the averaged running statistics of net's BatchNorm layers from avg, laid out
+ * as net's state buffer. Other state (spectral norm's vectors) is the same on every rank
+ * already and keeps its own bits. */
+static void take_bn_states(mg_net *net, const float *avg)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        mg_layer *l = &net->layers[i];
+        if (l->n_state && !strcmp(l->ops->kind, "batchnorm"))
+            memcpy(l->state, avg + (l->state - net->state), l->n_state * sizeof(float));
+    }
+}
+
 /* bn: local: the averaged running statistics back from a reduced buffer (put_tail). */
 static void take_averaged_states(mg_trainer *t, const mg_net *net)
 {
     const float *avg = mg_replica_tail(net == &t->G ? &t->rep_g : &t->rep_d) + EXTRA;
     if (net == &t->G && t->avg_g) {
-        memcpy(t->G.state, avg, t->G.n_state * sizeof(float));
-        memcpy(t->D.state, avg + t->G.n_state, t->D.n_state * sizeof(float));
+        take_bn_states(&t->G, avg);
+        take_bn_states(&t->D, avg + t->G.n_state);
     } else if (net == &t->D && t->avg_d) {
-        memcpy(t->D.state, avg, t->D.n_state * sizeof(float));
+        take_bn_states(&t->D, avg);
     }
 }
 
