@@ -102,7 +102,7 @@ static int teardown(void **state)
 static mg_cfg *load(const char *name, ...)
 {
     char path[300];
-    snprintf(path, sizeof path, "configs/%s.yaml", name);
+    snprintf(path, sizeof path, "configs/%s", name);
     mg_cfg *cfg = mg_cfg_load_file(path);
     va_list ap;
     va_start(ap, name);
@@ -126,7 +126,7 @@ static bool has_eval_line(const char *run_dir)
     return found;
 }
 
-/* Trains configs/<name>.yaml for 2 steps at a small batch, with the extra overrides
+/* Trains configs/<name> for 2 steps at a small batch, with the extra overrides
  * (NULL-terminated); the run must complete with finite losses and identical replicas,
  * and leave its final checkpoint and, when the config evaluates, an evaluation line. */
 static void train_gan(const char *name, ...)
@@ -150,27 +150,27 @@ static void train_gan(const char *name, ...)
     mg_trainer_free(t);
     mg_cfg_free(cfg);
     if (r.status != MG_TRAIN_DONE || r.step != 2)
-        fail_msg("configs/%s.yaml: training ended with status %d after %ld steps", name, (int)r.status, r.step);
+        fail_msg("configs/%s: training ended with status %d after %ld steps", name, (int)r.status, r.step);
     if (!r.losses_finite)
-        fail_msg("configs/%s.yaml: a loss was not finite", name);
+        fail_msg("configs/%s: a loss was not finite", name);
     if (!r.replicas_equal)
-        fail_msg("configs/%s.yaml: replicas differ", name);
+        fail_msg("configs/%s: replicas differ", name);
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoints/ckpt_000000002.h5", run_dir);
     struct stat st;
     if (mg_dist_any(stat(ckpt, &st) != 0))
-        fail_msg("configs/%s.yaml: no final checkpoint %s", name, ckpt);
+        fail_msg("configs/%s: no final checkpoint %s", name, ckpt);
     if (evaluates && mg_dist_any(mg_dist_rank() == 0 && !has_eval_line(run_dir)))
-        fail_msg("configs/%s.yaml: no evaluation in %s/metrics.jsonl", name, run_dir);
+        fail_msg("configs/%s: no evaluation in %s/metrics.jsonl", name, run_dir);
 }
 
-static void test_tiny(void **state) { (void)state; train_gan("tiny", NULL); }
-static void test_ring8(void **state) { (void)state; train_gan("ring8", NULL); }
-static void test_ring8_pac(void **state) { (void)state; train_gan("ring8_pac", NULL); }
-static void test_ring8_paper(void **state) { (void)state; train_gan("ring8_paper", NULL); }
-static void test_grid25(void **state) { (void)state; train_gan("grid25", NULL); }
-static void test_grid25_pac(void **state) { (void)state; train_gan("grid25_pac", NULL); }
-static void test_grid25_paper(void **state) { (void)state; train_gan("grid25_paper", NULL); }
+static void test_tiny(void **state) { (void)state; train_gan("tiny.yaml", NULL); }
+static void test_ring8(void **state) { (void)state; train_gan("ring8.yaml", NULL); }
+static void test_ring8_pac(void **state) { (void)state; train_gan("ring8_pac.yaml", NULL); }
+static void test_ring8_paper(void **state) { (void)state; train_gan("ring8_paper.yaml", NULL); }
+static void test_grid25(void **state) { (void)state; train_gan("grid25.yaml", NULL); }
+static void test_grid25_pac(void **state) { (void)state; train_gan("grid25_pac.yaml", NULL); }
+static void test_grid25_paper(void **state) { (void)state; train_gan("grid25_paper.yaml", NULL); }
 
 /* configs/classifier.yaml: one epoch on the small file; its model is the extractor the
  * Fashion-MNIST GAN below evaluates with. */
@@ -181,7 +181,7 @@ static void test_classifier(void **state)
     snprintf(data, sizeof data, "data.path=%s", train_h5);
     snprintf(test, sizeof test, "classifier.test_data=%s", test_h5);
     snprintf(out, sizeof out, "classifier.out=%s", extractor);
-    mg_cfg *cfg = load("classifier", data, test, out, "classifier.epochs=1", "classifier.batch=32",
+    mg_cfg *cfg = load("classifier.yaml", data, test, out, "classifier.epochs=1", "classifier.batch=32",
                        "classifier.log_interval=1", NULL);
     FILE *f = fopen("configs/classifier.yaml", "rb");
     assert_non_null(f);
@@ -207,7 +207,7 @@ static void test_fmnist_dcgan(void **state)
     snprintf(data, sizeof data, "data.path=%s", train_h5);
     snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
     snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
-    train_gan("fmnist_dcgan", data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70",
+    train_gan("fmnist_dcgan.yaml", data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70",
               "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
 }
 
@@ -216,7 +216,7 @@ static void test_fmnist_wgan(void **state)
     (void)state;
     char data[400];
     snprintf(data, sizeof data, "data.path=%s", train_h5);
-    train_gan("fmnist_wgan", data, "train.sample_interval=2", NULL);
+    train_gan("fmnist_wgan.yaml", data, "train.sample_interval=2", NULL);
 }
 
 /* the DCGAN recipe with the other losses: only train.loss differs */
@@ -227,24 +227,36 @@ static void train_fmnist_loss(const char *name)
     train_gan(name, data, "train.sample_interval=2", NULL);
 }
 
-static void test_fmnist_hinge(void **state) { (void)state; train_fmnist_loss("fmnist_hinge"); }
-static void test_fmnist_lsgan(void **state) { (void)state; train_fmnist_loss("fmnist_lsgan"); }
-static void test_fmnist_minimax(void **state) { (void)state; train_fmnist_loss("fmnist_minimax"); }
+static void test_fmnist_hinge(void **state) { (void)state; train_fmnist_loss("fmnist_hinge.yaml"); }
+static void test_fmnist_lsgan(void **state) { (void)state; train_fmnist_loss("fmnist_lsgan.yaml"); }
+static void test_fmnist_minimax(void **state) { (void)state; train_fmnist_loss("fmnist_minimax.yaml"); }
 
 static void test_toy(void **state)
 {
     (void)state;
-    mg_cfg *cfg = load("toy", "toy.steps=2", "toy.log_every=1", NULL);
+    mg_cfg *cfg = load("toy.yaml", "toy.steps=2", "toy.log_every=1", NULL);
     mg_toy_result r = mg_toy_train(cfg, false);
     mg_cfg_free(cfg);
     assert_true(r.replicas_equal);
 }
 
 /* the configs the tests above train */
-static const char *const covered[] = {"tiny",         "ring8",      "ring8_pac",    "ring8_paper",
-                                      "grid25",       "grid25_pac", "grid25_paper", "classifier",
-                                      "fmnist_dcgan", "fmnist_wgan", "fmnist_hinge", "fmnist_lsgan",
-                                      "fmnist_minimax", "toy"};
+static const char *const covered[] = {
+    "tiny.yaml",
+    "ring8.yaml",
+    "ring8_pac.yaml",
+    "ring8_paper.yaml",
+    "grid25.yaml",
+    "grid25_pac.yaml",
+    "grid25_paper.yaml",
+    "classifier.yaml",
+    "fmnist_dcgan.yaml",
+    "fmnist_wgan.yaml",
+    "fmnist_hinge.yaml",
+    "fmnist_lsgan.yaml",
+    "fmnist_minimax.yaml",
+    "toy.yaml",
+};
 
 static void test_every_config_has_a_test(void **state)
 {
@@ -260,7 +272,7 @@ static void test_every_config_has_a_test(void **state)
         found++;
         bool listed = false;
         for (size_t i = 0; i < sizeof covered / sizeof covered[0]; i++)
-            listed |= strlen(covered[i]) == len - 5 && strncmp(covered[i], e->d_name, len - 5) == 0;
+            listed |= strcmp(covered[i], e->d_name) == 0;
         if (!listed) {
             closedir(d);
             fail_msg("configs/%s has no test in tests/test_configs.c", e->d_name);
