@@ -63,6 +63,9 @@ void mg_sigmoid_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_reshape_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_flatten_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_mbstd_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_embed_concat_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_onehot_concat_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_projection_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 
 static const struct { const char *kind; from_cfg_fn make; } kinds[] = {
     {"linear", mg_linear_from_cfg},
@@ -77,6 +80,9 @@ static const struct { const char *kind; from_cfg_fn make; } kinds[] = {
     {"reshape", mg_reshape_from_cfg},
     {"flatten", mg_flatten_from_cfg},
     {"mbstd", mg_mbstd_from_cfg},
+    {"embed_concat", mg_embed_concat_from_cfg},
+    {"onehot_concat", mg_onehot_concat_from_cfg},
+    {"projection", mg_projection_from_cfg},
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
