@@ -5,6 +5,9 @@
  * The same on HDF5 data (a ring mixture file, 300 samples: batches straddle epochs),
  * with the global and the shard sampler and prefetching on: the loader's position must
  * survive too.
+ * Both again with class-conditional networks (G: a class embedding and conditional BN; D:
+ * conditional BN; fake labels from the data's frequencies), whose real labels come with the
+ * loader's samples and whose fake labels come from the per-rank noise streams.
  * Also: SIGUSR1 makes the run finish its step, write a checkpoint and stop cleanly.
  * mpirun-np: 1 2 */
 #include <signal.h>
@@ -40,10 +43,19 @@ static int teardown(void **state)
 }
 
 /* tiny.yaml as the resume tests run it, on data (a data line; NULL: ring8 in memory) */
+/* Overrides making tiny.yaml class-conditional on ring8's 8 modes; applied when set. */
+static const char *const conditional_sets[] = {
+    "generator.classes=8", "generator.condition.kind=concat", "generator.condition.dim=3",
+    "generator.layers[1].conditional=true", "discriminator.classes=8", "discriminator.layers[2].conditional=true",
+    "train.fake_labels=data", NULL};
+static bool conditional;
+
 static mg_cfg *config_on(const char *run_dir, const char *extra, const char *data)
 {
     mg_cfg *cfg = mg_test_tiny_cfg(run_dir, data, "train.steps=40", "train.n_critic=2", "train.g_step_noise=fresh",
                                    "train.noise_streams=per_rank", "checkpoint.interval=7", NULL);
+    for (const char *const *set = conditional_sets; conditional && *set; set++)
+        mg_cfg_override(cfg, *set);
     if (extra)
         mg_cfg_override(cfg, extra);
     return cfg;
@@ -115,6 +127,22 @@ static void test_resume_on_hdf5_is_bitwise_identical(void **state)
     check_resume("shard", data);
 }
 
+static void test_resume_conditional_is_bitwise_identical(void **state)
+{
+    (void)state;
+    conditional = true;
+    check_resume("cond_memory", NULL);
+    if (mg_dist_rank() == 0)
+        mg_convert_mixture(ring_file, MG_MIXTURE_RING, 300, 11, 0); /* labels: the mode indices */
+    mg_dist_barrier();
+    char data[400];
+    snprintf(data, sizeof data, "data: {path: %s, sampler: global}", ring_file);
+    check_resume("cond_global", data);
+    snprintf(data, sizeof data, "data: {path: %s, sampler: shard}", ring_file);
+    check_resume("cond_shard", data);
+    conditional = false;
+}
+
 static void test_signal_stops_with_checkpoint(void **state)
 {
     (void)state;
@@ -145,6 +173,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bitwise_identical),
         cmocka_unit_test(test_resume_on_hdf5_is_bitwise_identical),
+        cmocka_unit_test(test_resume_conditional_is_bitwise_identical),
         cmocka_unit_test(test_signal_stops_with_checkpoint),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
