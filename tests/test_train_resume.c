@@ -19,6 +19,7 @@
 #include "mg_checkpoint.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
+#include "mg_h5schema.h"
 #include "mg_test.h"
 #include "mg_testenv.h"
 #include "mg_train.h"
@@ -143,6 +144,44 @@ static void test_resume_conditional_is_bitwise_identical(void **state)
     conditional = false;
 }
 
+/* Conditional networks on data without labels, or with another class count, or with
+ * PacGAN packs: clear errors naming the file or key, on every rank alike. */
+static void test_conditional_bad_input(void **state)
+{
+    (void)state;
+    char dir[300], plain[320], data[400];
+    snprintf(dir, sizeof dir, "%s/cond_errors", base);
+    snprintf(plain, sizeof plain, "%s/unlabelled.h5", base);
+    if (mg_dist_rank() == 0) { /* 2-D vectors without a labels dataset */
+        mg_data_info info = {.kind = MG_DATA_VECTORS, .n = 64, .c = 2, .h = 1, .w = 1, .has_labels = false};
+        mg_h5_writer *w = mg_h5_create(plain, &info, NULL);
+        float x[128];
+        for (int i = 0; i < 128; i++)
+            x[i] = (float)(i % 7) / 7.0f - 0.5f;
+        mg_h5_write_rows(w, 0, 64, x, NULL);
+        mg_h5_writer_close(w);
+    }
+    mg_dist_barrier();
+    conditional = true;
+    snprintf(data, sizeof data, "data: {path: %s}", plain);
+    mg_cfg *cfg = config_on(dir, NULL, data);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "unlabelled.h5: the data file has no labels");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "data.source=synthetic", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "this source has no labels");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "generator.classes=10", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "G has 10 classes, the in-memory source has 8");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "train.pack=2", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "a class-conditional D cannot judge packs");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "train.fake_labels=balanced", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "train.fake_labels");
+    mg_cfg_free(cfg);
+    conditional = false;
+}
+
 static void test_signal_stops_with_checkpoint(void **state)
 {
     (void)state;
@@ -174,6 +213,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_resume_is_bitwise_identical),
         cmocka_unit_test(test_resume_on_hdf5_is_bitwise_identical),
         cmocka_unit_test(test_resume_conditional_is_bitwise_identical),
+        cmocka_unit_test(test_conditional_bad_input),
         cmocka_unit_test(test_signal_stops_with_checkpoint),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
