@@ -219,6 +219,19 @@ static void test_fmnist_wgan(void **state)
     train_gan("fmnist_wgan", data, "train.sample_interval=2", NULL);
 }
 
+/* Class-conditional: the Fashion-MNIST-format file has labels, and 10 class names; the
+ * evaluation draws G's classes uniformly. */
+static void test_fmnist_cgan_sn(void **state)
+{
+    (void)state;
+    char data[400], ex[400], cache[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
+    snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
+    train_gan("fmnist_cgan_sn", data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70",
+              "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
+}
+
 static void test_toy(void **state)
 {
     (void)state;
@@ -231,7 +244,7 @@ static void test_toy(void **state)
 /* the configs the tests above train */
 static const char *const covered[] = {"tiny",         "ring8",      "ring8_pac",    "ring8_paper",
                                       "grid25",       "grid25_pac", "grid25_paper", "classifier",
-                                      "fmnist_dcgan", "fmnist_wgan", "toy"};
+                                      "fmnist_dcgan", "fmnist_wgan", "fmnist_cgan_sn", "toy"};
 
 static void test_every_config_has_a_test(void **state)
 {
@@ -267,6 +280,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grid25),      cmocka_unit_test(test_grid25_pac),
         cmocka_unit_test(test_grid25_paper), cmocka_unit_test(test_classifier),
         cmocka_unit_test(test_fmnist_dcgan), cmocka_unit_test(test_fmnist_wgan),
+        cmocka_unit_test(test_fmnist_cgan_sn),
         cmocka_unit_test(test_toy),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);

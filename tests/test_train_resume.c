@@ -20,6 +20,7 @@
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_h5schema.h"
+#include "mg_sample.h"
 #include "mg_test.h"
 #include "mg_testenv.h"
 #include "mg_train.h"
@@ -133,6 +134,20 @@ static void test_resume_conditional_is_bitwise_identical(void **state)
     (void)state;
     conditional = true;
     check_resume("cond_memory", NULL);
+    if (mg_dist_rank() == 0) { /* sampling by class from the conditional checkpoint */
+        char ckpt[400];
+        snprintf(ckpt, sizeof ckpt, "%s/resume_cond_memory_a/checkpoints/ckpt_000000040.h5", base);
+        assert_int_equal(mg_sample_classes(ckpt), 8);
+        mg_shape shape;
+        float *x = mg_sample_generate_class(ckpt, "G", 5, 1, 7, &shape);
+        assert_int_equal(shape.c, 2);
+        mg_free(x);
+        MG_EXPECT_FATAL(mg_sample_generate_class(ckpt, "G", 5, 1, 8, &shape),
+                        "--class 8, but the generator has 8 classes (0 .. 7)");
+        snprintf(ckpt, sizeof ckpt, "%s/resume_memory_a/checkpoints/ckpt_000000040.h5", base);
+        assert_int_equal(mg_sample_classes(ckpt), 0);
+        MG_EXPECT_FATAL(mg_sample_generate_class(ckpt, "G", 5, 1, 0, &shape), "a generator without classes");
+    }
     if (mg_dist_rank() == 0)
         mg_convert_mixture(ring_file, MG_MIXTURE_RING, 300, 11, 0); /* labels: the mode indices */
     mg_dist_barrier();
