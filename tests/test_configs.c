@@ -231,6 +231,19 @@ static void test_fmnist_hinge(void **state) { (void)state; train_fmnist_loss("fm
 static void test_fmnist_lsgan(void **state) { (void)state; train_fmnist_loss("fmnist_lsgan.yaml"); }
 static void test_fmnist_minimax(void **state) { (void)state; train_fmnist_loss("fmnist_minimax.yaml"); }
 
+/* Class-conditional: the Fashion-MNIST-format file has labels, and 10 class names; the
+ * evaluation draws G's classes uniformly. */
+static void test_fmnist_cgan_sn(void **state)
+{
+    (void)state;
+    char data[400], ex[400], cache[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
+    snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
+    train_gan("fmnist_cgan_sn.yaml", data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70",
+              "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
+}
+
 static void test_toy(void **state)
 {
     (void)state;
@@ -255,6 +268,7 @@ static const char *const covered[] = {
     "fmnist_hinge.yaml",
     "fmnist_lsgan.yaml",
     "fmnist_minimax.yaml",
+    "fmnist_cgan_sn.yaml",
     "toy.yaml",
 };
 
@@ -293,7 +307,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grid25_paper), cmocka_unit_test(test_classifier),
         cmocka_unit_test(test_fmnist_dcgan), cmocka_unit_test(test_fmnist_wgan),
         cmocka_unit_test(test_fmnist_hinge), cmocka_unit_test(test_fmnist_lsgan),
-        cmocka_unit_test(test_fmnist_minimax), cmocka_unit_test(test_toy),
+        cmocka_unit_test(test_fmnist_minimax), cmocka_unit_test(test_fmnist_cgan_sn),
+        cmocka_unit_test(test_toy),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;

@@ -32,6 +32,9 @@
  * A third case puts spectral normalisation on every linear layer of D (one with 2 power
  * iterations) and on G's first: u and v are layer state computed from W alone, so they
  * stay equal on every rank and follow the one-rank run like the parameters do.
+ * A fourth case is class-conditional on ring8's modes: G with a class embedding and
+ * conditional BatchNorm, D with a one-hot input map and a projection head, fake labels
+ * from the per-item label streams, hinge loss.
  * mpirun-np: 1 2 4 */
 #include <math.h>
 #include <stdio.h>
@@ -51,13 +54,18 @@ typedef struct {
     const char *what;
 } buffer_ref;
 
-static void check_equivalence(const char *name, const char *const *sets)
+/* config_text: a whole config in place of configs/tiny.yaml (NULL: tiny.yaml) */
+static void check_equivalence(const char *name, const char *config_text, const char *const *sets)
 {
     const int size = mg_dist_size(), rank = mg_dist_rank();
     char reference[256];
     snprintf(reference, sizeof reference, "/tmp/mpigan_equiv_%s_np1.bin", name);
     mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
     char set[256];
+    if (config_text) {
+        mg_cfg_free(cfg);
+        cfg = mg_cfg_parse(config_text, name);
+    }
     snprintf(set, sizeof set, "run_dir=/tmp/mpigan_equiv_%s_run_np%d", name, size);
     mg_cfg_override(cfg, set);
     mg_cfg_override(cfg, "train.steps=20");
@@ -382,7 +390,7 @@ static void test_reference_config_first_step(void **state)
 static void test_equivalence(void **state)
 {
     (void)state;
-    check_equivalence("plain", NULL);
+    check_equivalence("plain", NULL, NULL);
 }
 
 static void test_equivalence_pack_mbstd(void **state)
@@ -390,7 +398,40 @@ static void test_equivalence_pack_mbstd(void **state)
     (void)state;
     static const char *const sets[] = {"train.pack=2", "discriminator.layers[2].kind=mbstd",
                                        "discriminator.layers[2].group=2", NULL};
-    check_equivalence("pack_mbstd", sets);
+    check_equivalence("pack_mbstd", NULL, sets);
+}
+
+static const char cond_config[] = "generator:\n"
+                                  "  input: [4]\n"
+                                  "  classes: 8\n"
+                                  "  condition: {kind: concat, dim: 4}\n"
+                                  "  init: {kind: normal, std: 0.2}\n"
+                                  "  layers:\n"
+                                  "    - {kind: linear, out: 16, bias: false}\n"
+                                  "    - {kind: batchnorm, conditional: true}\n"
+                                  "    - {kind: leaky_relu, slope: 0.2}\n"
+                                  "    - {kind: linear, out: 2}\n"
+                                  "discriminator:\n"
+                                  "  input: [2]\n"
+                                  "  classes: 8\n"
+                                  "  init: {kind: normal, std: 0.2, bn_std: 0.02}\n"
+                                  "  layers:\n"
+                                  "    - {kind: onehot_concat}\n"
+                                  "    - {kind: linear, out: 16, activation: leaky_relu}\n"
+                                  "    - {kind: linear, out: 16, bias: false}\n"
+                                  "    - {kind: batchnorm}\n"
+                                  "    - {kind: leaky_relu, slope: 0.2}\n"
+                                  "    - {kind: projection}\n"
+                                  "train: {loss: hinge, batch: 16, steps: 20, seed: 3, log_interval: 10}\n"
+                                  "optimizer_g: {kind: adam, lr: 1.0e-3, beta1: 0.5, beta2: 0.999}\n"
+                                  "optimizer_d: {kind: adam, lr: 1.0e-3, beta1: 0.5, beta2: 0.999}\n"
+                                  "data: {source: ring8}\n"
+                                  "checkpoint: {interval: 0, keep_last: 2}\n";
+
+static void test_equivalence_conditional(void **state)
+{
+    (void)state;
+    check_equivalence("conditional", cond_config, NULL);
 }
 
 static void test_equivalence_spectral_norm(void **state)
@@ -399,7 +440,7 @@ static void test_equivalence_spectral_norm(void **state)
     static const char *const sets[] = {"discriminator.layers[0].sn=true", "discriminator.layers[1].sn=true",
                                        "discriminator.layers[1].sn_iters=2", "discriminator.layers[4].sn=true",
                                        "generator.layers[0].sn=true", NULL};
-    check_equivalence("sn", sets);
+    check_equivalence("sn", NULL, sets);
 }
 
 int main(int argc, char **argv)
@@ -410,6 +451,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_equivalence),
         cmocka_unit_test(test_equivalence_pack_mbstd),
         cmocka_unit_test(test_equivalence_spectral_norm),
+        cmocka_unit_test(test_equivalence_conditional),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed = mg_dist_any(failed != 0) ? 1 : 0;

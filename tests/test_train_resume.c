@@ -6,6 +6,9 @@
  * with the global and the shard sampler and prefetching on: the loader's position must
  * survive too. And with spectral normalisation in D and G: its u, v vectors are layer state
  * that the checkpoint must carry.
+ * Both again with class-conditional networks (G: a class embedding and conditional BN; D:
+ * conditional BN; fake labels from the data's frequencies), whose real labels come with the
+ * loader's samples and whose fake labels come from the per-rank noise streams.
  * Also: SIGUSR1 makes the run finish its step, write a checkpoint and stop cleanly.
  * mpirun-np: 1 2 */
 #include <signal.h>
@@ -17,6 +20,8 @@
 #include "mg_checkpoint.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
+#include "mg_h5schema.h"
+#include "mg_sample.h"
 #include "mg_test.h"
 #include "mg_testenv.h"
 #include "mg_train.h"
@@ -40,12 +45,21 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Overrides making tiny.yaml class-conditional on ring8's 8 modes; applied when set. */
+static const char *const conditional_sets[] = {
+    "generator.classes=8", "generator.condition.kind=concat", "generator.condition.dim=3",
+    "generator.layers[1].conditional=true", "discriminator.classes=8", "discriminator.layers[2].conditional=true",
+    "train.fake_labels=data", NULL};
+static bool conditional;
+
 /* tiny.yaml as the resume tests run it, on data (a data line; NULL: ring8 in memory),
  * with the overrides of sets (NULL-terminated; NULL: none) */
 static mg_cfg *config_with(const char *run_dir, const char *extra, const char *data, const char *const *sets)
 {
     mg_cfg *cfg = mg_test_tiny_cfg(run_dir, data, "train.steps=40", "train.n_critic=2", "train.g_step_noise=fresh",
                                    "train.noise_streams=per_rank", "checkpoint.interval=7", NULL);
+    for (const char *const *set = conditional_sets; conditional && *set; set++)
+        mg_cfg_override(cfg, *set);
     if (extra)
         mg_cfg_override(cfg, extra);
     for (; sets && *sets; sets++)
@@ -138,6 +152,74 @@ static void test_resume_with_spectral_norm_is_bitwise_identical(void **state)
     resume_sets = NULL;
 }
 
+static void test_resume_conditional_is_bitwise_identical(void **state)
+{
+    (void)state;
+    conditional = true;
+    check_resume("cond_memory", NULL);
+    if (mg_dist_rank() == 0) { /* sampling by class from the conditional checkpoint */
+        char ckpt[400];
+        snprintf(ckpt, sizeof ckpt, "%s/resume_cond_memory_a/checkpoints/ckpt_000000040.h5", base);
+        assert_int_equal(mg_sample_classes(ckpt), 8);
+        mg_shape shape;
+        float *x = mg_sample_generate_class(ckpt, "G", 5, 1, 7, &shape);
+        assert_int_equal(shape.c, 2);
+        mg_free(x);
+        MG_EXPECT_FATAL(mg_sample_generate_class(ckpt, "G", 5, 1, 8, &shape),
+                        "--class 8, but the generator has 8 classes (0 .. 7)");
+        snprintf(ckpt, sizeof ckpt, "%s/resume_memory_a/checkpoints/ckpt_000000040.h5", base);
+        assert_int_equal(mg_sample_classes(ckpt), 0);
+        MG_EXPECT_FATAL(mg_sample_generate_class(ckpt, "G", 5, 1, 0, &shape), "a generator without classes");
+    }
+    if (mg_dist_rank() == 0)
+        mg_convert_mixture(ring_file, MG_MIXTURE_RING, 300, 11, 0); /* labels: the mode indices */
+    mg_dist_barrier();
+    char data[400];
+    snprintf(data, sizeof data, "data: {path: %s, sampler: global}", ring_file);
+    check_resume("cond_global", data);
+    snprintf(data, sizeof data, "data: {path: %s, sampler: shard}", ring_file);
+    check_resume("cond_shard", data);
+    conditional = false;
+}
+
+/* Conditional networks on data without labels, or with another class count, or with
+ * PacGAN packs: clear errors naming the file or key, on every rank alike. */
+static void test_conditional_bad_input(void **state)
+{
+    (void)state;
+    char dir[300], plain[320], data[400];
+    snprintf(dir, sizeof dir, "%s/cond_errors", base);
+    snprintf(plain, sizeof plain, "%s/unlabelled.h5", base);
+    if (mg_dist_rank() == 0) { /* 2-D vectors without a labels dataset */
+        mg_data_info info = {.kind = MG_DATA_VECTORS, .n = 64, .c = 2, .h = 1, .w = 1, .has_labels = false};
+        mg_h5_writer *w = mg_h5_create(plain, &info, NULL);
+        float x[128];
+        for (int i = 0; i < 128; i++)
+            x[i] = (float)(i % 7) / 7.0f - 0.5f;
+        mg_h5_write_rows(w, 0, 64, x, NULL);
+        mg_h5_writer_close(w);
+    }
+    mg_dist_barrier();
+    conditional = true;
+    snprintf(data, sizeof data, "data: {path: %s}", plain);
+    mg_cfg *cfg = config_on(dir, NULL, data);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "unlabelled.h5: the data file has no labels");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "data.source=synthetic", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "this source has no labels");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "generator.classes=10", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "G has 10 classes, the in-memory source has 8");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "train.pack=2", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "a class-conditional D cannot judge packs");
+    mg_cfg_free(cfg);
+    cfg = config_on(dir, "train.fake_labels=balanced", NULL);
+    MG_EXPECT_FATAL(mg_trainer_create(cfg, false, false), "train.fake_labels");
+    mg_cfg_free(cfg);
+    conditional = false;
+}
+
 static void test_signal_stops_with_checkpoint(void **state)
 {
     (void)state;
@@ -169,6 +251,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_resume_is_bitwise_identical),
         cmocka_unit_test(test_resume_on_hdf5_is_bitwise_identical),
         cmocka_unit_test(test_resume_with_spectral_norm_is_bitwise_identical),
+        cmocka_unit_test(test_resume_conditional_is_bitwise_identical),
+        cmocka_unit_test(test_conditional_bad_input),
         cmocka_unit_test(test_signal_stops_with_checkpoint),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);

@@ -19,4 +19,12 @@ void mg_batch_streams_rng(mg_rng *r, uint64_t seed, uint32_t purpose, uint64_t i
 /* z (n, dim): item first_item + i fills row i with standard normals. */
 void mg_batch_streams_normals(float *z, int n, size_t dim, uint64_t seed, uint32_t purpose, uint64_t first_item);
 
+/* y (n): item first_item + i draws a class in 0 .. K-1 from its own stream: uniformly when
+ * cum is NULL, else in proportion to counts given as cumulative counts cum (K entries,
+ * cum[K-1] the total), exactly (integer arithmetic), so the same on any machine. */
+void mg_batch_streams_labels(int *y, int n, int K, const uint64_t *cum, uint64_t seed, uint32_t purpose,
+                             uint64_t first_item);
+/* The same draw from one sequential stream r (n draws in order). */
+void mg_batch_streams_labels_from(mg_rng *r, int *y, int n, int K, const uint64_t *cum);
+
 #endif

@@ -21,5 +21,11 @@ mg_shape mg_mem_data_shape(mg_data_source source, mg_shape want);
 
 /* x (n, shape): samples first_item .. first_item + n - 1. */
 void mg_mem_data_fill(mg_data_source source, float *x, int n, mg_shape shape, uint64_t seed, uint64_t first_item);
+/* The same, and labels (n ints, optional) the class of each sample: the mixtures' mode
+ * index (mg_mixture_params's numbering), for class-conditional runs on them. */
+void mg_mem_data_fill_labelled(mg_data_source source, float *x, int *labels, int n, mg_shape shape, uint64_t seed,
+                               uint64_t first_item);
+/* Classes a source labels its samples with: 8 (ring8), 25 (grid25), 0 (synthetic: none). */
+int mg_mem_data_classes(mg_data_source source);
 
 #endif

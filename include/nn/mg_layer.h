@@ -67,6 +67,13 @@ struct mg_layer {
     bool frozen;            /* never receives parameter gradients (transfer learning) */
     bool has_init;          /* init below overrides the network default */
     mg_init init;
+    /* Class conditioning: n_classes is the network's `classes` (set by the network before
+     * the kind's constructor runs; conditional kinds need it > 0), needs_labels is set by
+     * a conditional kind, and labels points at the class of each sample of the current
+     * forward pass and its backward (n ints in 0 .. n_classes-1, bound by the network). */
+    int n_classes;
+    bool needs_labels;
+    const int *labels;
     mg_reduce_fn reduce;    /* set for BatchNorm in sync mode */
     void *reduce_ctx;
     void *impl;             /* the kind's own hyper-parameters (owned by the layer) */

@@ -30,6 +30,19 @@ void mg_conv_transpose2d_sn(mg_layer *l, int iters);
 /* Per-channel batch normalisation: 1-d over (n) for vectors, 2-d over (n, h, w).
  * momentum as PyTorch: running = (1 - momentum) running + momentum batch. */
 void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps);
+/* Conditional BatchNorm: gamma and beta per class, (K, C) each (K = l->n_classes, the
+ * network's classes), looked up by each sample's label; statistics as mg_batchnorm_make. */
+void mg_batchnorm_make_conditional(mg_layer *l, mg_shape in, float momentum, float eps);
+
+/* Class conditioning (the labels are the network's, mg_net_set_labels; K = l->n_classes):
+ * (n, c, h, w) -> (n, c + dim, h, w): a learned class embedding (K, dim), each value spread
+ * over the positions, after the input's channels (features for vectors). */
+void mg_embed_concat_make(mg_layer *l, mg_shape in, int dim);
+/* (n, c, h, w) -> (n, c + K, h, w): the one-hot class map after the input's channels. */
+void mg_onehot_concat_make(mg_layer *l, mg_shape in);
+/* The projection discriminator's head, (n, F) (any shape, F values) -> (n, 1):
+ * out = w . h + b + E[y] . h; param w (F), b (1), E (K, F). */
+void mg_projection_make(mg_layer *l, mg_shape in);
 
 void mg_relu_make(mg_layer *l, mg_shape in);
 void mg_leaky_relu_make(mg_layer *l, mg_shape in, float slope);

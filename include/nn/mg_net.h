@@ -36,6 +36,14 @@ struct mg_net {
     const float *input;    /* input of the last forward pass (not owned) */
     int last_batch;
     mg_init default_init;
+    /* Class conditioning. n_classes: the config's `classes` (mg_net_set_classes), 0 for
+     * none; conditional: some layer reads labels, so every forward needs them; next_labels:
+     * what mg_net_set_labels gave (not owned); labels: the last forward's copy (max_batch,
+     * owned), which its backward and the layers read. */
+    int n_classes;
+    bool conditional;
+    const int *next_labels;
+    int *labels;
     mg_forward_observer observe; /* NULL unless a test or diagnostic set one */
     void *observe_ctx;
 };
@@ -46,10 +54,16 @@ void mg_net_begin(mg_net *net, const char *name, mg_shape in);
  * shape must be mg_net_tail_shape(net). Returns the slot, named "<net>.<index>.<kind>". */
 mg_layer *mg_net_push(mg_net *net);
 mg_shape mg_net_tail_shape(const mg_net *net);
+/* Sets the number of classes the network's conditional layers know (before pushing them;
+ * the YAML key `classes`). */
+void mg_net_set_classes(mg_net *net, int n_classes);
 /* Allocates and binds all buffers for batches up to max_batch. */
 void mg_net_finish(mg_net *net, int max_batch);
 
-/* Builds from a YAML mapping: { input: [c, h, w], init: {...}, layers: [ {kind: ...}, ... ] }.
+/* Builds from a YAML mapping: { input: [c, h, w], init: {...}, layers: [ {kind: ...}, ... ] },
+ * and for class-conditional networks classes: K (labels 0..K-1) and optionally
+ * condition: {kind: concat, dim: D}: a learned class embedding of D floats concatenated to
+ * the input (an embed_concat layer put first).
  * If in.c > 0, the config's input (if given) must equal it. */
 void mg_net_from_cfg(mg_net *net, const char *name, mg_cfg_node spec, mg_shape in, int max_batch);
 /* The same for a network judging `pack` samples at once (PacGAN): in (and a declared
@@ -64,6 +78,11 @@ mg_init mg_init_from_cfg(mg_cfg_node spec, mg_init def);
 
 /* Initialises every layer's parameters (layer-specific init overrides default_init). */
 void mg_net_init_params(mg_net *net, mg_rng *rng);
+
+/* The class labels of the next forward passes (n ints in 0 .. n_classes-1 for a pass of n;
+ * not owned: each forward copies the first n, so the caller may change them afterwards).
+ * Needed before any forward of a conditional network; NULL clears them. */
+void mg_net_set_labels(mg_net *net, const int *labels);
 
 /* Forward pass of n samples (n <= max_batch); returns the output (n, out), owned by net. */
 const float *mg_net_forward(mg_net *net, const float *x, int n, mg_mode mode);

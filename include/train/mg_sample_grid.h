@@ -15,6 +15,7 @@
 typedef struct {
     int n;              /* samples per grid */
     float *z;           /* (n, G in): the fixed noise */
+    int *labels;        /* class-conditional G: one class per row (mg_sample_labels); else NULL */
     float *images;      /* (n, G out) */
     char dir[1024];     /* where the PNG files go */
 } mg_sample_grid;

@@ -34,6 +34,9 @@
 #include "mg_transfer.h"
 
 typedef enum { MG_NOISE_GLOBAL, MG_NOISE_PER_RANK } mg_noise_streams;
+/* Where class-conditional runs draw G's labels from: uniform over the classes, or the data's
+ * class frequencies. */
+typedef enum { MG_FAKE_LABELS_UNIFORM, MG_FAKE_LABELS_DATA } mg_fake_labels;
 
 /* Everything the trainer reads from the config, with defaults filled in. Owned strings
  * live in fixed buffers; the struct holds no pointers. */
@@ -56,6 +59,7 @@ typedef struct {
     float bucket_mb;         /* overlap.bucket_mb: bucket size in MiB (4) */
     bool measure_wait;       /* measure_wait: timed barrier before each gradient reduction (true) */
     int pack;                /* PacGAN: D judges pack samples at once (default 1); divides batch / ranks */
+    mg_fake_labels fake_labels; /* fake_labels: uniform (default) | data; conditional networks only */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;

@@ -23,3 +23,36 @@ void mg_batch_streams_normals(float *z, int n, size_t dim, uint64_t seed, uint32
         mg_rng_fill_normal(&r, z + (size_t)i * dim, dim, 0.0f, 1.0f);
     }
 }
+
+/* One class: below(K), or the first k with u < cum[k] for u = below(total). */
+static int draw_class(mg_rng *r, int K, const uint64_t *cum)
+{
+    if (!cum)
+        return (int)mg_rng_below(r, (uint64_t)K);
+    const uint64_t u = mg_rng_below(r, cum[K - 1]);
+    int lo = 0, hi = K - 1; /* cum is non-decreasing: binary search */
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (u < cum[mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+void mg_batch_streams_labels(int *y, int n, int K, const uint64_t *cum, uint64_t seed, uint32_t purpose,
+                             uint64_t first_item)
+{
+    for (int i = 0; i < n; i++) {
+        mg_rng r;
+        mg_batch_streams_rng(&r, seed, purpose, first_item + (uint64_t)i);
+        y[i] = draw_class(&r, K, cum);
+    }
+}
+
+void mg_batch_streams_labels_from(mg_rng *r, int *y, int n, int K, const uint64_t *cum)
+{
+    for (int i = 0; i < n; i++)
+        y[i] = draw_class(r, K, cum);
+}

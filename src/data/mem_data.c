@@ -11,7 +11,18 @@ mg_shape mg_mem_data_shape(mg_data_source source, mg_shape want)
     return source == MG_DATA_SYNTHETIC ? want : (mg_shape){2, 1, 1};
 }
 
+int mg_mem_data_classes(mg_data_source source)
+{
+    return source == MG_DATA_RING8 ? 8 : source == MG_DATA_GRID25 ? 25 : 0;
+}
+
 void mg_mem_data_fill(mg_data_source source, float *x, int n, mg_shape shape, uint64_t seed, uint64_t first_item)
+{
+    mg_mem_data_fill_labelled(source, x, NULL, n, shape, seed, first_item);
+}
+
+void mg_mem_data_fill_labelled(mg_data_source source, float *x, int *labels, int n, mg_shape shape, uint64_t seed,
+                               uint64_t first_item)
 {
     const size_t dim = mg_shape_size(shape);
     mg_mixture_info mix = {0};
@@ -32,11 +43,15 @@ void mg_mem_data_fill(mg_data_source source, float *x, int n, mg_shape shape, ui
                 mode = mode % 5 * 5 + mode / 5;
             s[0] = (float)mix.means[mode][0] + sigma * mg_rng_normal(&r);
             s[1] = (float)mix.means[mode][1] + sigma * mg_rng_normal(&r);
+            if (labels)
+                labels[i] = (int)mode;
             break;
         }
         case MG_DATA_SYNTHETIC: {
             float offset = 0.5f * mg_rng_uniform(&r) - 0.25f;
             mg_rng_fill_uniform(&r, s, dim, -0.75f + offset, 0.75f + offset);
+            if (labels)
+                labels[i] = -1;
             break;
         }
         default:

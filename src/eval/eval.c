@@ -49,6 +49,7 @@ typedef struct {
     mg_net *G;               /* generator */
     uint64_t seed;
     float *z;
+    int *y;                  /* class-conditional G: the classes asked for (uniform per item) */
     mg_samples_file *samples;
     mg_h5_file *real;        /* real data file (training format) */
     mg_data_info info;
@@ -65,6 +66,8 @@ static void source_open_generator(source *s, mg_net *G, uint64_t seed, int batch
     s->available = -1;
     snprintf(s->what, sizeof s->what, "generator");
     s->z = mg_alloc_floats((size_t)batch * mg_shape_size(G->in), "evaluation noise");
+    if (G->conditional)
+        s->y = mg_alloc(sizeof(int) * (size_t)batch, "evaluation labels");
 }
 
 static void source_open_file(source *s, const char *path, bool real, int batch)
@@ -96,8 +99,12 @@ static void source_fill(source *s, int64_t start, int count, float *dst)
     switch (s->kind) {
     case SRC_GENERATOR: {
         mg_batch_streams_normals(s->z, count, mg_shape_size(s->G->in), s->seed, MG_STREAM_EVAL, (uint64_t)start);
+        if (s->y) /* a conditional G: item g's class from its own stream, uniform over the classes */
+            mg_batch_streams_labels(s->y, count, s->G->n_classes, NULL, s->seed, MG_STREAM_LABELS, (uint64_t)start);
         for (int done = 0; done < count; done += s->G->max_batch) {
             const int m = count - done < s->G->max_batch ? count - done : s->G->max_batch;
+            if (s->y)
+                mg_net_set_labels(s->G, s->y + done);
             const float *y = mg_net_forward(s->G, s->z + (size_t)done * mg_shape_size(s->G->in), m, MG_EVAL);
             memcpy(dst + (size_t)done * size, y, (size_t)m * size * sizeof(float));
         }
@@ -121,6 +128,9 @@ static void source_fill(source *s, int64_t start, int count, float *dst)
 static void source_close(source *s)
 {
     mg_free(s->z);
+    mg_free(s->y);
+    if (s->G)
+        mg_net_set_labels(s->G, NULL); /* they pointed into y */
     mg_free(s->raw);
     if (s->samples)
         mg_samples_close(s->samples);

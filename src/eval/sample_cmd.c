@@ -10,10 +10,12 @@
 #include "mg_sample.h"
 
 static const char sample_usage[] =
-    "usage: mpigan sample --checkpoint CKPT.h5 [-n N] [--seed S] [--ema] -o OUT.png|OUT.h5\n"
+    "usage: mpigan sample --checkpoint CKPT.h5 [-n N] [--seed S] [--ema] [--class K] -o OUT.png|OUT.h5\n"
     "Rebuilds the generator from the checkpoint's stored config, loads its parameters and\n"
     "BatchNorm statistics, and runs it in evaluation mode on N(0, I) noise.\n"
-    "  -n N       samples to draw (default 64; an 8x8 grid)\n"
+    "  -n N       samples to draw (default 64, an 8x8 grid; a class-conditional generator:\n"
+    "             K*K, a K x K grid with one class per row, class r in row r)\n"
+    "  --class K  a class-conditional generator: every sample of class K (0 .. classes-1)\n"
     "  --seed S   noise seed (default 1)\n"
     "  --ema      use the checkpoint's EMA generator (train.ema; group G_ema) instead of G\n"
     "  -o OUT     .png: image grid (image data only); .h5: `images` float32 (N, C, H, W) in\n"
@@ -31,10 +33,12 @@ int mg_cmd_sample(int argc, char **argv)
         {"checkpoint", required_argument, NULL, 'c'},
         {"seed", required_argument, NULL, 's'},
         {"ema", no_argument, NULL, 'e'},
+        {"class", required_argument, NULL, 'k'},
         {0},
     };
     const char *checkpoint = NULL, *out = NULL;
-    long long n = 64, seed = 1;
+    long long n = 64, seed = 1, cls = -1;
+    bool n_given = false;
     bool ema = false;
     mg_cmd_parser p;
     mg_cmd_parse_begin(&p, "mpigan sample", sample_usage, "n:o:", options, argc, argv);
@@ -43,7 +47,8 @@ int mg_cmd_sample(int argc, char **argv)
         case 'c': checkpoint = p.value; break;
         case 'o': out = p.value; break;
         case 'e': ema = true; break;
-        case 'n': mg_cmd_int(&p, 1, 1000000, &n); break;
+        case 'n': mg_cmd_int(&p, 1, 1000000, &n), n_given = true; break;
+        case 'k': mg_cmd_int(&p, 0, 1 << 20, &cls); break;
         case 's': mg_cmd_int(&p, 0, 0x7fffffffffffffffLL, &seed); break;
         }
     }
@@ -54,8 +59,11 @@ int mg_cmd_sample(int argc, char **argv)
 
     if (mg_dist_rank() == 0) {
         mg_shape shape;
-        float *samples = mg_sample_generate_from(checkpoint, ema ? "G_ema" : "G", (int)n, (unsigned long long)seed,
-                                                 &shape);
+        const int K = mg_sample_classes(checkpoint);
+        if (K && cls < 0 && !n_given) /* one row per class */
+            n = (long long)K * K;
+        float *samples = mg_sample_generate_class(checkpoint, ema ? "G_ema" : "G", (int)n, (unsigned long long)seed,
+                                                  (int)cls, &shape);
         if (ends_with(out, ".png")) {
             MG_CHECK(shape.h > 1 || shape.w > 1, out, "write -o samples.h5 for vector data (a scatter plot comes later)",
                      "the generator makes %d-dimensional vectors, not images", shape.c);
@@ -63,7 +71,10 @@ int mg_cmd_sample(int argc, char **argv)
         } else {
             mg_sample_write_h5(out, samples, (int)n, shape, checkpoint);
         }
-        printf("wrote %lld samples%s to %s\n", n, ema ? " of the EMA generator" : "", out);
+        char what[64] = "";
+        if (K)
+            snprintf(what, sizeof what, cls >= 0 ? " of class %lld" : " (one class per row)", cls);
+        printf("wrote %lld samples%s%s to %s\n", n, what, ema ? " of the EMA generator" : "", out);
         mg_free(samples);
     }
     return 0;

@@ -74,6 +74,9 @@ void mg_sigmoid_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_reshape_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_flatten_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 void mg_mbstd_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_embed_concat_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_onehot_concat_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
+void mg_projection_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in);
 
 /* sn: the kind reads `sn` and `sn_iters` itself (spectral normalisation of its weight);
  * on any other kind those keys are an error naming the kind. */
@@ -90,6 +93,9 @@ static const struct { const char *kind; from_cfg_fn make; bool sn; } kinds[] = {
     {"reshape", mg_reshape_from_cfg, false},
     {"flatten", mg_flatten_from_cfg, false},
     {"mbstd", mg_mbstd_from_cfg, false},
+    {"embed_concat", mg_embed_concat_from_cfg, false},
+    {"onehot_concat", mg_onehot_concat_from_cfg, false},
+    {"projection", mg_projection_from_cfg, false},
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 

@@ -40,8 +40,18 @@ mg_layer *mg_net_push(mg_net *net)
     mg_layer *l = &net->layers[net->n_layers++];
     memset(l, 0, sizeof *l);
     snprintf(l->name, sizeof l->name, "%s.%d", net->name, net->n_layers - 1);
+    l->n_classes = net->n_classes; /* what a conditional kind's constructor reads */
     return l;
 }
+
+void mg_net_set_classes(mg_net *net, int n_classes)
+{
+    MG_CHECK(n_classes >= 0 && net->n_layers == 0, net->name, "set the classes before adding layers",
+             "cannot set %d classes here", n_classes);
+    net->n_classes = n_classes;
+}
+
+void mg_net_set_labels(mg_net *net, const int *labels) { net->next_labels = labels; }
 
 void mg_net_finish(mg_net *net, int max_batch)
 {
@@ -71,6 +81,10 @@ void mg_net_finish(mg_net *net, int max_batch)
     net->work = mg_alloc_floats(n_work, "workspace");
     for (int k = 0; k < 2; k++)
         net->delta[k] = mg_alloc_floats(widest * (size_t)max_batch, "backward buffers");
+    net->labels = mg_alloc(sizeof(int) * (size_t)max_batch, "network labels");
+    net->conditional = false;
+    for (int i = 0; i < net->n_layers; i++)
+        net->conditional |= net->layers[i].needs_labels;
 
     size_t p = 0, s = 0, a = 0, c = 0;
     for (int i = 0; i < net->n_layers; i++) {
@@ -80,6 +94,7 @@ void mg_net_finish(mg_net *net, int max_batch)
         l->state = net->state + s;
         l->cache = net->cache + c;
         l->work = net->work;
+        l->labels = net->labels;
         net->act[i] = net->act_mem + a;
         p += align16(l->n_param);
         s += align16(l->n_state);
@@ -146,6 +161,20 @@ void mg_net_from_cfg_packed(mg_net *net, const char *name, mg_cfg_node spec, mg_
     in.c *= pack; /* pack samples stacked along channels (features for vectors) */
     mg_net_begin(net, name, in);
     net->default_init = mg_init_from_cfg(mg_cfg_get(spec, "init"), net->default_init);
+    net->n_classes = (int)mg_cfg_int(spec, "classes", 0, 0, 1 << 20);
+    mg_cfg_node cond = mg_cfg_get(spec, "condition");
+    if (mg_cfg_present(cond)) { /* the class embedding concatenated to the input, as layer 0 */
+        static const char *const cond_kinds[] = {"concat"};
+        mg_cfg_expect_mapping(cond);
+        mg_cfg_choice(cond, "kind", cond_kinds, 1, -1);
+        const int dim = (int)mg_cfg_int_req(cond, "dim", 1, 1 << 20);
+        if (!net->n_classes)
+            mg_cfg_fail(cond, "add classes: K (the data's class count) to this network",
+                        "a condition needs the network's 'classes'");
+        mg_layer *l = mg_net_push(net);
+        snprintf(l->name + strlen(l->name), sizeof l->name - strlen(l->name), ".embed_concat");
+        mg_embed_concat_make(l, in, dim);
+    }
 
     mg_cfg_node layers = mg_cfg_require(spec, "layers");
     int n = mg_cfg_seq_len(layers);
@@ -192,6 +221,16 @@ const float *mg_net_forward(mg_net *net, const float *x, int n, mg_mode mode)
 {
     MG_CHECK(n > 0 && n <= net->max_batch, net->name, "raise the batch the network was built for",
              "batch %d exceeds the network's capacity %d", n, net->max_batch);
+    if (net->conditional) {
+        MG_CHECK(net->next_labels, net->name, "call mg_net_set_labels before the forward pass",
+                 "the network is class-conditional but has no labels");
+        for (int i = 0; i < n; i++) {
+            const int y = net->next_labels[i];
+            MG_CHECK(y >= 0 && y < net->n_classes, net->name, "labels are 0 .. classes-1",
+                     "label %d of sample %d is outside its %d classes", y, i, net->n_classes);
+            net->labels[i] = y;
+        }
+    }
     net->input = x;
     net->last_batch = n;
     const float *in = x;
@@ -266,7 +305,10 @@ void mg_net_print(const mg_net *net, FILE *f)
     size_t count = 0;
     for (int i = 0; i < net->n_layers; i++)
         count += net->layers[i].n_param;
-    fprintf(f, "%s: input %dx%dx%d, %zu parameters\n", net->name, net->in.c, net->in.h, net->in.w, count);
+    fprintf(f, "%s: input %dx%dx%d, %zu parameters", net->name, net->in.c, net->in.h, net->in.w, count);
+    if (net->n_classes)
+        fprintf(f, ", %d classes%s", net->n_classes, net->conditional ? "" : " (no layer reads them)");
+    fprintf(f, "\n");
     for (int i = 0; i < net->n_layers; i++) {
         const mg_layer *l = &net->layers[i];
         fprintf(f, "  %-28s -> %4dx%3dx%3d  params %9zu%s\n", l->name, l->out.c, l->out.h, l->out.w,
@@ -288,5 +330,6 @@ void mg_net_free(mg_net *net)
     mg_free(net->work);
     mg_free(net->delta[0]);
     mg_free(net->delta[1]);
+    mg_free(net->labels);
     memset(net, 0, sizeof *net);
 }

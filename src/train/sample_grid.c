@@ -25,11 +25,15 @@ void mg_sample_grid_init(mg_sample_grid *g, const mg_net *G, int n, uint64_t see
     g->z = mg_alloc_floats((size_t)n * mg_shape_size(G->in), "sample grid noise");
     g->images = mg_alloc_floats((size_t)n * mg_shape_size(G->out), "sample grid images");
     mg_sample_noise(g->z, n, mg_shape_size(G->in), seed);
+    if (G->conditional) { /* one class per row, as `mpigan sample` draws them */
+        g->labels = mg_alloc(sizeof(int) * (size_t)n, "sample grid labels");
+        mg_sample_labels(g->labels, n, G->n_classes, -1);
+    }
 }
 
 void mg_sample_grid_write(mg_sample_grid *g, mg_net *G, long step)
 {
-    mg_sample_eval(G, g->z, g->n, g->images);
+    mg_sample_eval(G, g->z, g->labels, g->n, g->images);
     mg_mkdir_p(g->dir);
     char path[1100];
     snprintf(path, sizeof path, "%s/step_%ld.png", g->dir, step);
@@ -40,5 +44,6 @@ void mg_sample_grid_free(mg_sample_grid *g)
 {
     mg_free(g->z);
     mg_free(g->images);
+    mg_free(g->labels);
     memset(g, 0, sizeof *g);
 }

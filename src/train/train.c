@@ -131,25 +131,32 @@ const char *mg_trainer_sampler_name(const mg_train_cfg *tc)
 static void draw_real(mg_trainer *t)
 {
     double t0 = mg_now();
-    if (t->loader) {
-        t->real_batch = mg_loader_next(t->loader, NULL);
+    if (t->loader) { /* the loader keeps labels with their samples: both samplers, prefetch, resume */
+        t->real_batch = mg_loader_next(t->loader, t->y_real);
     } else {
-        mg_mem_data_fill(t->tc.source, t->real, t->local, t->data_shape, t->tc.seed,
-                         t->data_items + (uint64_t)t->rank * (uint64_t)t->local);
+        mg_mem_data_fill_labelled(t->tc.source, t->real, t->y_real, t->local, t->data_shape, t->tc.seed,
+                                  t->data_items + (uint64_t)t->rank * (uint64_t)t->local);
         t->real_batch = t->real;
     }
     t->data_items += (uint64_t)t->tc.batch;
     t->t_data += mg_now() - t0;
 }
 
+/* G's noise and, for conditional runs, the classes it is to generate (y_fake): with
+ * global streams item g's label comes from its own stream (seed, MG_STREAM_LABELS, g), so
+ * it does not depend on the rank count either; per_rank streams draw them after z. */
 static void draw_noise(mg_trainer *t)
 {
     double t0 = mg_now();
+    const uint64_t first = t->noise_items + (uint64_t)t->rank * (uint64_t)t->local;
     if (t->tc.noise == MG_NOISE_GLOBAL)
-        mg_batch_streams_normals(t->z, t->local, t->noise_dim, t->tc.seed, MG_STREAM_NOISE,
-                                 t->noise_items + (uint64_t)t->rank * (uint64_t)t->local);
+        mg_batch_streams_normals(t->z, t->local, t->noise_dim, t->tc.seed, MG_STREAM_NOISE, first);
     else
         mg_rng_fill_normal(&t->noise_rng, t->z, (size_t)t->local * t->noise_dim, 0.0f, 1.0f);
+    if (t->conditional && t->tc.noise == MG_NOISE_GLOBAL)
+        mg_batch_streams_labels(t->y_fake, t->local, t->n_classes, t->label_cum, t->tc.seed, MG_STREAM_LABELS, first);
+    else if (t->conditional)
+        mg_batch_streams_labels_from(&t->noise_rng, t->y_fake, t->local, t->n_classes, t->label_cum);
     t->noise_items += (uint64_t)t->tc.batch;
     t->t_data += mg_now() - t0;
 }
@@ -250,15 +257,18 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     draw_noise(t);
     memcpy(t->snap_d, D->state, D->n_state * sizeof(float));
     compute_begin(t);
+    mg_net_set_labels(G, t->y_fake); /* NULL for unconditional runs */
     const float *fake = mg_net_forward(G, t->z, t->local, MG_TRAIN);
     mg_net_zero_grad(D);
     /* PacGAN: pack consecutive samples of the NCHW batch are one D input of pack*c
      * channels, so packing is only a smaller batch count over the same memory */
+    mg_net_set_labels(D, t->y_real); /* NULL for unconditional runs: D reads none */
     const float *out = mg_net_forward(D, t->real_batch, t->d_batch, MG_TRAIN);
     float extra[EXTRA] = {0};
     extra[X_LOSS] = mg_d_loss_real(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_REAL] = d_stat(t, out);
     mg_net_backward(D, t->dlogit, true, false);
+    mg_net_set_labels(D, t->y_fake);
     out = mg_net_forward(D, fake, t->d_batch, MG_TRAIN);
     extra[X_LOSS] += mg_d_loss_fake(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_FAKE] = d_stat(t, out);
@@ -302,9 +312,12 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
     if (!t->tc.g_reuse_fakes)
         draw_noise(t);
     compute_begin(t);
+    mg_net_set_labels(G, t->y_fake);
     /* reuse: G's activations of the last D update's fake batch are still in place */
     const float *fake = t->tc.g_reuse_fakes ? G->act[G->n_layers - 1] : mg_net_forward(G, t->z, t->local, MG_TRAIN);
     mg_net_zero_grad(G);
+    /* the fakes' classes: reused with the fakes, or drawn with the fresh noise */
+    mg_net_set_labels(D, t->y_fake);
     const float *out = mg_net_forward(D, fake, t->d_batch, MG_TRAIN);
     float extra[EXTRA] = {0};
     extra[X_LOSS] = mg_g_loss(t->tc.loss, out, t->d_batch, t->dlogit);

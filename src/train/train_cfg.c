@@ -27,6 +27,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     static const char *const bn_names[] = {"sync", "local"};
     static const char *const nan_names[] = {"stop", "skip"};
     static const char *const noise_names[] = {"global", "per_rank"};
+    static const char *const fake_label_names[] = {"uniform", "data"};
     mg_cfg_expect_mapping(train);
     tc->loss = (mg_gan_loss)mg_cfg_choice(train, "loss", mg_gan_loss_names, MG_GAN_LOSS_COUNT, -1);
     tc->n_critic = (int)mg_cfg_int(train, "n_critic", 1, 1, 1000);
@@ -42,6 +43,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->log_interval = mg_cfg_int(train, "log_interval", 50, 1, 1L << 40);
     tc->nan_stop = mg_cfg_choice(train, "nan_policy", nan_names, 2, 0) == 0;
     tc->noise = (mg_noise_streams)mg_cfg_choice(train, "noise_streams", noise_names, 2, 0);
+    tc->fake_labels = (mg_fake_labels)mg_cfg_choice(train, "fake_labels", fake_label_names, 2, 0);
     tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
     tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
     mg_cfg_node overlap = mg_cfg_get(train, "overlap");
@@ -297,6 +299,7 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
     if (tc->ema.on)
         mg_text_put(&t, "  ema: {decay: %s, start: %ld}\n", float_text(tc->ema.decay, clip), tc->ema.start);
     mg_text_put(&t, "  pack: %d\n", tc->pack);
+    mg_text_put(&t, "  fake_labels: %s\n", tc->fake_labels == MG_FAKE_LABELS_DATA ? "data" : "uniform");
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);

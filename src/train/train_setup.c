@@ -6,6 +6,7 @@
 
 #include "mg_blas_threads.h"
 #include "mg_convert.h"
+#include "mg_h5schema.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_mem_data.h"
@@ -43,6 +44,107 @@ static void setup_ema(mg_trainer *t, bool resumed)
     if (resumed && t->rank == 0)
         fprintf(stderr, "mpigan: the checkpoint has no EMA generator; train.ema starts from G at step %ld\n",
                 t->step);
+}
+
+/* Class counts of the HDF5 data's label column (rank 0 reads it, every rank gets it):
+ * counts[k] for k < K, and the verdict (the first label outside 0 .. K-1, or -1). */
+static int64_t file_class_counts(const char *path, int K, uint64_t *counts)
+{
+    const size_t words = (size_t)K + 1;
+    double *buf = mg_alloc(sizeof(double) * words, "class counts");
+    memset(buf, 0, sizeof(double) * words);
+    buf[K] = -1;
+    if (mg_dist_rank() == 0) {
+        mg_data_info info;
+        mg_h5_file *f = mg_h5_open_or_fail(path, &info);
+        int32_t *labels = mg_alloc(sizeof(int32_t) * (size_t)info.n, "data labels");
+        mg_h5_read_labels(f, 0, info.n, labels);
+        for (int64_t i = 0; i < info.n; i++) {
+            if (labels[i] < 0 || labels[i] >= K) {
+                buf[K] = (double)labels[i];
+                break;
+            }
+            buf[labels[i]] += 1;
+        }
+        mg_free(labels);
+        mg_h5_close(f);
+        mg_data_info_free(&info);
+    }
+    mg_dist_bcast(buf, sizeof(double) * words); /* the same verdict everywhere */
+    const int64_t bad = (int64_t)buf[K];
+    for (int k = 0; k < K; k++)
+        counts[k] = (uint64_t)buf[k];
+    mg_free(buf);
+    return bad;
+}
+
+/* Class-conditional networks: the data must have labels, and as many classes as every
+ * conditional network's `classes`; G's labels are then drawn (fake_labels) and D's come
+ * with the real batch. */
+static void setup_classes(mg_trainer *t, mg_cfg_node gspec, mg_cfg_node dspec)
+{
+    mg_train_cfg *tc = &t->tc;
+    t->conditional = t->G.conditional || t->D.conditional;
+    if (!t->conditional)
+        return;
+    const mg_net *nets[2] = {&t->G, &t->D};
+    const mg_cfg_node specs[2] = {gspec, dspec};
+    const char *where = tc->source == MG_DATA_HDF5 ? tc->loader.path : "the in-memory source";
+    int K = 0;
+    if (tc->source == MG_DATA_HDF5) {
+        const mg_data_info *info = mg_loader_info(t->loader);
+        MG_CHECK(info->has_labels, tc->loader.path,
+                 "class-conditional networks need a data file with a labels dataset (`mpigan data fmnist` "
+                 "or a PNG folder per class writes one), or drop their conditional layers",
+                 "the data file has no labels");
+        K = info->n_classes;
+    } else {
+        K = mg_mem_data_classes(tc->source);
+        MG_CHECK(K > 0, "data.source", "use ring8 or grid25 (labelled by mode), or an HDF5 file with labels",
+                 "class-conditional networks need labelled data; this source has no labels");
+    }
+    for (int i = 0; i < 2; i++) {
+        const mg_net *net = nets[i];
+        if (!net->conditional)
+            continue;
+        if (K > 0 && net->n_classes != K)
+            mg_cfg_fail(mg_cfg_get(specs[i], "classes"), "set classes to the data's class count",
+                        "%s has %d classes, %s has %d", net->name, net->n_classes, where, K);
+        if (K == 0) /* a file that names no classes: its labels must fit the config's */
+            K = net->n_classes;
+    }
+    if (t->G.conditional && t->D.conditional && t->G.n_classes != t->D.n_classes)
+        mg_cfg_fail(mg_cfg_get(dspec, "classes"), "give G and D the same classes", "G has %d classes, D has %d",
+                    t->G.n_classes, t->D.n_classes);
+    if (t->D.conditional && tc->pack > 1)
+        mg_cfg_fail(mg_cfg_root(t->cfg), "use train.pack: 1 with a conditional discriminator",
+                    "a class-conditional D cannot judge packs of samples (train.pack %d)", tc->pack);
+    t->n_classes = K;
+    t->y_real = mg_alloc(sizeof(int) * (size_t)t->local, "real labels");
+    t->y_fake = mg_alloc(sizeof(int) * (size_t)t->local, "fake labels");
+    for (int i = 0; i < t->local; i++)
+        t->y_real[i] = t->y_fake[i] = 0;
+    uint64_t *counts = mg_alloc(sizeof(uint64_t) * (size_t)K, "class counts");
+    if (tc->source == MG_DATA_HDF5) {
+        const int64_t bad = file_class_counts(tc->loader.path, K, counts);
+        MG_CHECK(bad < 0, tc->loader.path, "the labels must be 0 .. classes-1",
+                 "label %lld is outside the %d classes", (long long)bad, K);
+    } else {
+        for (int k = 0; k < K; k++) /* the mixtures pick modes uniformly */
+            counts[k] = 1;
+    }
+    if (tc->fake_labels == MG_FAKE_LABELS_DATA) {
+        t->label_cum = counts;
+        for (int k = 1; k < K; k++)
+            t->label_cum[k] += t->label_cum[k - 1];
+        MG_CHECK(t->label_cum[K - 1] > 0, where, NULL, "no labelled samples to take class frequencies from");
+    } else {
+        mg_free(counts);
+    }
+    if (t->verbose && t->rank == 0)
+        printf("class-conditional: %d classes (%s%s), fake labels %s\n", K, t->G.conditional ? "G" : "",
+               t->G.conditional && t->D.conditional ? ", D" : t->D.conditional ? "D" : "",
+               tc->fake_labels == MG_FAKE_LABELS_DATA ? "from the data's class frequencies" : "uniform");
 }
 
 mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
@@ -98,6 +200,7 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
                    mg_trainer_sampler_name(tc), tc->loader.prefetch ? ", prefetch" : "");
         }
     }
+    setup_classes(t, gspec, dspec);
     t->noise_dim = mg_shape_size(t->G.in);
     if (verbose && t->rank == 0 && tc->pack > 1)
         printf("PacGAN: D judges packs of %d samples (input %dx%dx%d), %d per rank\n", tc->pack, t->D.in.c, t->D.in.h,
@@ -165,7 +268,9 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         MG_CHECK(t->metrics, path, "check run_dir", "cannot write: %s", strerror(errno));
         if (tc->sample_interval > 0 && mg_sample_grid_drawable(&t->G)) {
             snprintf(path, sizeof path, "%s/samples", tc->run_dir);
-            mg_sample_grid_init(&t->grid, &t->G, 64, tc->seed, path);
+            /* a conditional G: a K x K grid, one class per row (at most 16 x 16) */
+            const int K = t->G.conditional ? t->G.n_classes : 0;
+            mg_sample_grid_init(&t->grid, &t->G, K ? (K <= 16 ? K * K : 256) : 64, tc->seed, path);
             t->grid_on = true;
         }
     }
@@ -197,6 +302,9 @@ void mg_trainer_free(mg_trainer *t)
     mg_free(t->real);
     mg_free(t->z);
     mg_free(t->dlogit);
+    mg_free(t->y_real);
+    mg_free(t->y_fake);
+    mg_free(t->label_cum);
     mg_replica_free(&t->rep_d);
     mg_replica_free(&t->rep_g);
     mg_free(t->snap_d);

@@ -36,6 +36,13 @@ struct mg_trainer {
     size_t noise_dim;
     mg_loader *loader;           /* HDF5 data; NULL for in-memory sources */
     float *real, *z, *dlogit;    /* local batch (local, ...); real: in-memory sources */
+    /* class conditioning (G or D reads labels): the data's classes, this rank's real and
+     * fake labels (local each; G's labels are y_fake), and with fake_labels: data the
+     * file's cumulative class counts (n_classes; the last is the total) */
+    int n_classes;
+    bool conditional;
+    int *y_real, *y_fake;
+    uint64_t *label_cum;
     const float *real_batch;     /* this D update's real samples (real, or the loader's buffer) */
     mg_replica rep_d, rep_g;     /* each update's reduction: [gradient | EXTRA | averaged states] */
     size_t avg_d, avg_g;         /* bn: local: state floats averaged in D's (D) and G's (G, D) reduction */

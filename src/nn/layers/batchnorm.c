@@ -24,7 +24,14 @@
  * rounding: the layers after BatchNorm have kinks (ReLU at 0), and a value rounded to
  * either side of one takes a different branch of the gradient.
  *
- * param: gamma (C), beta (C)   state: running_mean (C), running_var (C)
+ * Conditional BatchNorm (`conditional: true`; de Vries et al. 2017, as in BigGAN): the gain
+ * and bias are looked up per sample from tables indexed by its class (the network's labels),
+ * gamma[y] and beta[y]; the statistics and the running statistics are the unconditional
+ * ones. Backward is then that of BatchNorm with dx_hat = gamma[y_i] dy: the same sums taken
+ * over g = gamma[y_i] dy (in the workspace) with unit gain.
+ *
+ * param: gamma (C), beta (C), or conditional gamma (K, C), beta (K, C)
+ * state: running_mean (C), running_var (C)
  * cache (fixed): sums for reductions (2C + 1 doubles), mean (C), inv_std (C), the last
  *                mode (1), backward coefficients (3C) */
 #include <math.h>
@@ -33,7 +40,7 @@
 #include "mg_error.h"
 #include "mg_layers.h"
 
-typedef struct { float momentum, eps; } bn_impl;
+typedef struct { float momentum, eps; bool conditional; } bn_impl;
 
 /* Float offsets in the cache; the doubles come first, on the block's 64-byte alignment. */
 #define SUMS_FLOATS(C) (2 * (2 * (size_t)(C) + 1))
@@ -230,14 +237,28 @@ static void bn_forward(mg_layer *l, const float *x, float *y, int n, mg_mode mod
             inv_std[c] = 1.0f / sqrtf(run_var[c] + p->eps);
         }
     }
+    l->cache[MODE_SLOT(C)] = (float)mode;
+    if (p->conditional) { /* the same map with sample i's class's gamma and beta */
+        const float *gammas = l->param, *betas = l->param + (size_t)l->n_classes * C;
+        for (int i = 0; i < n; i++) {
+            const float *g = gammas + (size_t)l->labels[i] * C, *be = betas + (size_t)l->labels[i] * C;
+            for (int c = 0; c < C; c++) {
+                a[c] = g[c] * inv_std[c];
+                b[c] = be[c] - a[c] * mean[c];
+            }
+            channel_affine(x + (size_t)i * C * P, y + (size_t)i * C * P, a, b, 1, C, P);
+        }
+        return;
+    }
     /* y = gamma (x - mean) inv_std + beta = a x + b per channel */
     for (int c = 0; c < C; c++) {
         a[c] = gamma[c] * inv_std[c];
         b[c] = beta[c] - a[c] * mean[c];
     }
     channel_affine(x, y, a, b, n, C, P);
-    l->cache[MODE_SLOT(C)] = (float)mode;
 }
+
+static void cbn_backward(mg_layer *l, const float *x, const float *dy, float *dx, int n, bool param_grads);
 
 /* With x_hat = (x - mean) inv_std and sums over the (global) batch of M values:
  *   dgamma = sum dy x_hat, dbeta = sum dy,
@@ -250,9 +271,14 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
                         bool param_grads)
 {
     (void)y;
+    const bn_impl *p = l->impl;
     const int C = l->in.c;
     const size_t P = (size_t)l->in.h * l->in.w;
     const float *gamma = l->param;
+    if (p->conditional) {
+        cbn_backward(l, x, dy, dx, n, param_grads);
+        return;
+    }
     const float *mean = l->cache + MEAN_SLOT(C), *inv_std = l->cache + INV_STD_SLOT(C);
     const bool train = l->cache[MODE_SLOT(C)] == (float)MG_TRAIN;
     float *coef_a = l->cache + COEF_SLOT(C), *coef_e = coef_a + C, *coef_f = coef_e + C;
@@ -303,9 +329,79 @@ static void bn_backward(mg_layer *l, const float *x, const float *y, const float
     }
 }
 
-static void bn_init(mg_layer *l, const mg_init *init, mg_rng *rng)
+/* Conditional BatchNorm's backward (see the top): per-class parameter gradients, then
+ * dx as unconditional BatchNorm's with unit gain and g = gamma[y_i] dy for dy. */
+static void cbn_backward(mg_layer *l, const float *x, const float *dy, float *dx, int n, bool param_grads)
 {
     const int C = l->in.c;
+    const size_t P = (size_t)l->in.h * l->in.w;
+    const float *gammas = l->param;
+    const float *mean = l->cache + MEAN_SLOT(C), *inv_std = l->cache + INV_STD_SLOT(C);
+    const bool train = l->cache[MODE_SLOT(C)] == (float)MG_TRAIN;
+    if (param_grads) { /* dgamma[y_i, c] += sum_q dy x_hat, dbeta[y_i, c] += sum_q dy */
+        float *dgammas = l->grad, *dbetas = l->grad + (size_t)l->n_classes * C;
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < C; c++) {
+                const size_t base = ((size_t)i * C + c) * P;
+                double s_dy = 0, s_dyx = 0;
+                for (size_t q = 0; q < P; q++) {
+                    s_dy += dy[base + q];
+                    s_dyx += dy[base + q] * (x[base + q] - mean[c]);
+                }
+                const size_t k = (size_t)l->labels[i] * C + c;
+                dgammas[k] += (float)s_dyx * inv_std[c];
+                dbetas[k] += (float)s_dy;
+            }
+    }
+    if (!dx)
+        return;
+    float *g = l->work; /* (n, C, P): gamma[y_i] dy */
+    for (int i = 0; i < n; i++)
+        channel_affine(dy + (size_t)i * C * P, g + (size_t)i * C * P, gammas + (size_t)l->labels[i] * C, NULL, 1,
+                       C, P);
+    float *coef_a = l->cache + COEF_SLOT(C), *coef_e = coef_a + C, *coef_f = coef_e + C;
+    if (!train) {
+        channel_affine(g, dx, inv_std, NULL, n, C, P);
+        return;
+    }
+    double *sums = sums_of(l), *sum_g = sums, *sum_g_xc = sums + C;
+    channel_sums(SUMS_DY, sum_g, sum_g_xc, x, g, mean, n, C, P);
+    double count = (double)((size_t)n * P);
+    if (l->reduce) {
+        sums[2 * C] = count;
+        reduce(l, sums, 2 * C + 1);
+        count = sums[2 * C];
+    }
+    for (int c = 0; c < C; c++) { /* as bn_backward's coefficients with gamma 1 */
+        const float a = inv_std[c];
+        coef_a[c] = a;
+        coef_e[c] = -a * inv_std[c] * inv_std[c] * (float)(sum_g_xc[c] / count);
+        coef_f[c] = -a * (float)(sum_g[c] / count) - coef_e[c] * mean[c];
+    }
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            const size_t base = ((size_t)i * C + c) * P;
+            for (size_t q = 0; q < P; q++)
+                dx[base + q] = coef_a[c] * g[base + q] + coef_e[c] * x[base + q] + coef_f[c];
+        }
+}
+
+static void bn_init(mg_layer *l, const mg_init *init, mg_rng *rng)
+{
+    const bn_impl *p = l->impl;
+    const int C = l->in.c;
+    if (p->conditional) { /* per-class gains 1 and biases 0: every class starts as plain BN */
+        const size_t K = (size_t)l->n_classes;
+        for (size_t k = 0; k < K * (size_t)C; k++) {
+            l->param[k] = 1.0f;
+            l->param[K * C + k] = 0.0f;
+        }
+        for (int c = 0; c < C; c++) {
+            l->state[c] = 0.0f;
+            l->state[C + c] = 1.0f;
+        }
+        return;
+    }
     if (init->bn_std > 0)
         mg_rng_fill_normal(rng, l->param, (size_t)C, 1.0f, init->bn_std);
     else
@@ -335,9 +431,28 @@ void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps)
     l->macs = 0;
 }
 
+void mg_batchnorm_make_conditional(mg_layer *l, mg_shape in, float momentum, float eps)
+{
+    MG_CHECK(l->n_classes > 0, l->name, "give the network classes: K (the data's class count)",
+             "conditional BatchNorm in a network without 'classes'");
+    mg_batchnorm_make(l, in, momentum, eps);
+    ((bn_impl *)l->impl)->conditional = true;
+    l->needs_labels = true;
+    l->n_param = 2 * (size_t)l->n_classes * (size_t)in.c;
+    l->n_work = mg_shape_size(in); /* backward's gamma[y_i] dy */
+}
+
 void mg_batchnorm_from_cfg(mg_layer *l, mg_cfg_node spec, mg_shape in)
 {
     float momentum = (float)mg_cfg_real(spec, "momentum", 0.1, 0.0, 1.0);
     float eps = (float)mg_cfg_real(spec, "eps", 1e-5, 1e-12, 1.0);
-    mg_batchnorm_make(l, in, momentum, eps);
+    mg_cfg_node cond = mg_cfg_get(spec, "conditional");
+    if (mg_cfg_bool(spec, "conditional", false)) {
+        if (l->n_classes <= 0)
+            mg_cfg_fail(cond, "add classes: K (the data's class count) to this network",
+                        "conditional BatchNorm needs the network's 'classes'");
+        mg_batchnorm_make_conditional(l, in, momentum, eps);
+    } else {
+        mg_batchnorm_make(l, in, momentum, eps);
+    }
 }
