@@ -244,6 +244,15 @@ static void test_fmnist_cgan_sn(void **state)
               "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
 }
 
+/* its data.limit, scaled to the small file */
+static void test_fmnist_diffaug(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    train_gan("fmnist_diffaug.yaml", data, "data.limit=64", "train.sample_interval=2", NULL);
+}
+
 static void test_toy(void **state)
 {
     (void)state;
@@ -269,6 +278,7 @@ static const char *const covered[] = {
     "fmnist_lsgan.yaml",
     "fmnist_minimax.yaml",
     "fmnist_cgan_sn.yaml",
+    "fmnist_diffaug.yaml",
     "toy.yaml",
 };
 
@@ -308,6 +318,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fmnist_dcgan), cmocka_unit_test(test_fmnist_wgan),
         cmocka_unit_test(test_fmnist_hinge), cmocka_unit_test(test_fmnist_lsgan),
         cmocka_unit_test(test_fmnist_minimax), cmocka_unit_test(test_fmnist_cgan_sn),
+        cmocka_unit_test(test_fmnist_diffaug),
         cmocka_unit_test(test_toy),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);

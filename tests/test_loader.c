@@ -328,6 +328,39 @@ static void test_global_epochs_are_permutations(void **state)
     agree("global epochs");
 }
 
+/* data.limit: only the file's first samples, each once per epoch, with either sampler;
+ * more than the file holds is an error naming the file. */
+static void test_limit(void **state)
+{
+    (void)state;
+    const int64_t limit = 100;
+    const mg_sampler samplers[2] = {MG_SAMPLER_GLOBAL, MG_SAMPLER_SHARD};
+    for (int k = 0; k < 2; k++) {
+        mg_loader_cfg c = cfg_for(good, samplers[k], 1 << 20, false, 3);
+        c.limit = limit;
+        mg_loader *R = mg_loader_open_as(&c, SHAPE, 10, 0, 1);
+        check(mg_loader_info(R)->n == limit, "info.n %lld with limit %lld", (long long)mg_loader_info(R)->n,
+              (long long)limit);
+        int seen[N_SAMPLES] = {0};
+        for (int t = 0; t < 2 * limit / 10; t++) {
+            mg_loader_next(R, NULL);
+            const int64_t *idx = mg_loader_last_indices(R);
+            for (int i = 0; i < 10; i++) {
+                check(idx[i] >= 0 && idx[i] < limit, "sampler %d: sample %lld beyond the limit", k, (long long)idx[i]);
+                if (idx[i] >= 0 && idx[i] < N_SAMPLES)
+                    seen[idx[i]]++;
+            }
+        }
+        for (int i = 0; i < limit; i++)
+            check(seen[i] == 2, "sampler %d: sample %d seen %d times in 2 epochs", k, i, seen[i]);
+        mg_loader_close(R);
+    }
+    mg_loader_cfg c = cfg_for(good, MG_SAMPLER_GLOBAL, 1 << 20, false, 3);
+    c.limit = N_SAMPLES + 1;
+    MG_EXPECT_FATAL(mg_loader_open(&c, SHAPE, 12), "data.limit 1004 is more than the 1003 samples");
+    agree("limit");
+}
+
 /* ------------------------------------------------------------------ shard sampler */
 
 static void shard_exactly_once(size_t memory, bool prefetch)
@@ -621,6 +654,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_global_sampler),
         cmocka_unit_test(test_global_sampler_foreign_layout),
         cmocka_unit_test(test_global_epochs_are_permutations),
+        cmocka_unit_test(test_limit),
         cmocka_unit_test(test_shard_resident),
         cmocka_unit_test(test_shard_small_budget),
         cmocka_unit_test(test_vectors),

@@ -323,18 +323,36 @@ static int compare_step(const char *path, const step_record *s, int batch)
     return result;
 }
 
-static void test_reference_config_first_step(void **state)
+/* configs/fmnist_dcgan.yaml with train_extra (YAML lines of the train section) added */
+static mg_cfg *reference_config(const char *train_extra)
 {
-    (void)state;
-    static const int batches[] = {32, 40, 44, 48, 64, 80, 96, 128};
-    const int n_cases = (int)(sizeof batches / sizeof *batches), size = mg_dist_size();
+    if (!train_extra)
+        return mg_cfg_load_file("configs/fmnist_dcgan.yaml");
+    FILE *f = fopen("configs/fmnist_dcgan.yaml", "rb");
+    assert_non_null(f);
+    static char text[16384], edited[17000];
+    const size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *train = strstr(text, "\ntrain:\n");
+    assert_non_null(train);
+    train += strlen("\ntrain:\n");
+    snprintf(edited, sizeof edited, "%.*s%s%s", (int)(train - text), text, train_extra, train);
+    return mg_cfg_parse(edited, "configs/fmnist_dcgan.yaml (edited)");
+}
+
+/* The reference config's first step at each batch of batches (n_cases) on this rank count,
+ * saved (np 1) or compared with np 1's; tag names the variant's files. */
+static void check_first_steps(const char *tag, const char *train_extra, const int *batches, int n_cases)
+{
+    const int size = mg_dist_size();
     make_fmnist();
     int excused = 0;
     for (int c = 0; c < n_cases; c++) {
         const int batch = batches[c];
-        mg_cfg *cfg = mg_cfg_load_file("configs/fmnist_dcgan.yaml");
+        mg_cfg *cfg = reference_config(train_extra);
         char set[256];
-        snprintf(set, sizeof set, "run_dir=" REF_WORK "/run_b%d_np%d", batch, size);
+        snprintf(set, sizeof set, "run_dir=" REF_WORK "/run_%s_b%d_np%d", tag, batch, size);
         mg_cfg_override(cfg, set);
         snprintf(set, sizeof set, "train.batch=%d", batch);
         mg_cfg_override(cfg, set);
@@ -361,7 +379,7 @@ static void test_reference_config_first_step(void **state)
             s.n_grad[k] = nets[k]->n_param;
         }
         char path[200];
-        snprintf(path, sizeof path, REF_WORK "/step1_b%d_np1.bin", batch);
+        snprintf(path, sizeof path, REF_WORK "/step1_%s_b%d_np1.bin", tag, batch);
         int failed = 0;
         if (mg_dist_rank() == 0) {
             if (size == 1) {
@@ -384,7 +402,25 @@ static void test_reference_config_first_step(void **state)
     }
     /* a test that excuses most batches no longer tests */
     if (mg_dist_any(4 * excused > n_cases))
-        fail_msg("%d of %d batches excused by kink sign changes: too many to trust the comparison", excused, n_cases);
+        fail_msg("%s: %d of %d batches excused by kink sign changes: too many to trust the comparison", tag, excused,
+                 n_cases);
+}
+
+static void test_reference_config_first_step(void **state)
+{
+    (void)state;
+    static const int batches[] = {32, 40, 44, 48, 64, 80, 96, 128};
+    check_first_steps("plain", NULL, batches, (int)(sizeof batches / sizeof *batches));
+}
+
+/* With DiffAugment on all three policies: every sample is augmented alike on any rank
+ * count, and G's gradient comes back through the augmentation. */
+static void test_reference_config_diffaugment_first_step(void **state)
+{
+    (void)state;
+    static const int batches[] = {32, 48, 64, 96};
+    check_first_steps("diffaug", "  augment: {policy: [color, translation, cutout], p: 0.8}\n", batches,
+                      (int)(sizeof batches / sizeof *batches));
 }
 
 static void test_equivalence(void **state)
@@ -448,6 +484,7 @@ int main(int argc, char **argv)
     mg_dist_init(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_config_first_step),
+        cmocka_unit_test(test_reference_config_diffaugment_first_step),
         cmocka_unit_test(test_equivalence),
         cmocka_unit_test(test_equivalence_pack_mbstd),
         cmocka_unit_test(test_equivalence_spectral_norm),

@@ -49,13 +49,16 @@ typedef struct {
     size_t memory_bytes;    /* shard: budget for this rank's raw sample buffers (config: memory_mb) */
     bool prefetch;
     uint64_t seed;
+    int64_t limit;          /* > 0: only the file's first `limit` samples (config: limit); 0: all */
 } mg_loader_cfg;
 
-/* sampler global, 1024 MiB, prefetch on, seed 0, no path. */
+/* sampler global, 1024 MiB, prefetch on, seed 0, no limit, no path. */
 void mg_loader_cfg_default(mg_loader_cfg *cfg);
 /* Parses the config's data section strictly:
  *   data: { path: FILE (required), sampler: global|shard (global), memory_mb: 1.. (1024),
- *           prefetch: bool (true), seed: int >= 0 (default_seed) }
+ *           prefetch: bool (true), seed: int >= 0 (default_seed),
+ *           limit: int >= 1 (all: train on the file's first `limit` samples, e.g. a
+ *                  limited-data study; more than the file holds is an error) }
  * Marks only these keys as read; other keys of the section are left to their owners. */
 void mg_loader_cfg_from(mg_loader_cfg *cfg, mg_cfg_node data, uint64_t default_seed);
 

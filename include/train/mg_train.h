@@ -25,6 +25,7 @@
 #include "mg_cfg.h"
 #include "mg_ema.h"
 #include "mg_loader.h"
+#include "mg_augment.h"
 #include "mg_loss.h"
 #include "mg_mem_data.h"
 #include "mg_net.h"
@@ -60,6 +61,7 @@ typedef struct {
     bool measure_wait;       /* measure_wait: timed barrier before each gradient reduction (true) */
     int pack;                /* PacGAN: D judges pack samples at once (default 1); divides batch / ranks */
     mg_fake_labels fake_labels; /* fake_labels: uniform (default) | data; conditional networks only */
+    mg_augment_cfg augment;     /* augment: DiffAugment of D's inputs (mg_augment.h); off by default */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;

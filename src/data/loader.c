@@ -144,6 +144,7 @@ void mg_loader_cfg_from(mg_loader_cfg *cfg, mg_cfg_node data, uint64_t default_s
     cfg->prefetch = mg_cfg_bool(data, "prefetch", true);
     mg_cfg_node s = mg_cfg_get(data, "seed");
     cfg->seed = mg_cfg_present(s) ? (uint64_t)mg_cfg_as_int(s, 0, LONG_MAX) : default_seed;
+    cfg->limit = mg_cfg_int(data, "limit", 0, 1, LONG_MAX);
 }
 
 /* ------------------------------------------------------------------ randomness */
@@ -719,9 +720,17 @@ static bool validate(mg_loader *L, const mg_loader_cfg *cfg, mg_shape in, int B)
     mg_h5_file *f = mg_h5_open(cfg->path, &L->info, L->err, sizeof L->err);
     if (!f)
         return false;
-    const mg_data_info *fi = &L->info;
+    mg_data_info *fi = &L->info;
     char what[128];
     bool ok = true;
+    if (cfg->limit > fi->n) {
+        snprintf(L->err, sizeof L->err, "%s: data.limit %lld is more than the %lld samples the file holds", cfg->path,
+                 (long long)cfg->limit, (long long)fi->n);
+        mg_h5_close(f);
+        return false;
+    }
+    if (cfg->limit > 0) /* from here on the file is its first `limit` samples */
+        fi->n = cfg->limit;
     if (fi->kind == MG_DATA_IMAGES && (fi->c != in.c || fi->h != in.h || fi->w != in.w))
         ok = (snprintf(L->err, sizeof L->err,
                        "%s: samples are (%d, %d, %d) (%s) but the model's input is (%d, %d, %d)", cfg->path, fi->c,

@@ -138,6 +138,7 @@ static void draw_real(mg_trainer *t)
                                   t->data_items + (uint64_t)t->rank * (uint64_t)t->local);
         t->real_batch = t->real;
     }
+    t->real_first = t->data_items + (uint64_t)t->rank * (uint64_t)t->local;
     t->data_items += (uint64_t)t->tc.batch;
     t->t_data += mg_now() - t0;
 }
@@ -157,11 +158,26 @@ static void draw_noise(mg_trainer *t)
         mg_batch_streams_labels(t->y_fake, t->local, t->n_classes, t->label_cum, t->tc.seed, MG_STREAM_LABELS, first);
     else if (t->conditional)
         mg_batch_streams_labels_from(&t->noise_rng, t->y_fake, t->local, t->n_classes, t->label_cum);
+    t->fake_first = first;
     t->noise_items += (uint64_t)t->tc.batch;
     t->t_data += mg_now() - t0;
 }
 
 /* ---- one update ---- */
+
+/* What D sees of a batch of this rank's samples: with train.augment, x augmented into
+ * aug_x (draws keyed by the samples' global item indices and by use, so alike on any
+ * number of ranks, and different for the real batch, the D step's and the G step's fakes);
+ * otherwise x itself. */
+enum { AUGMENT_REAL, AUGMENT_FAKE_D, AUGMENT_FAKE_G };
+
+static const float *seen_by_d(mg_trainer *t, const float *x, uint32_t use, uint64_t first)
+{
+    if (!t->tc.augment.on)
+        return x;
+    mg_augment_forward(&t->aug, &t->tc.augment, x, t->aug_x, t->local, t->tc.seed, use, first);
+    return t->aug_x;
+}
 
 /* The tail of a reduction buffer, after net's n_param gradient floats: the EXTRA
  * statistics, then with bn: local the running statistics to average over ranks (D's
@@ -263,13 +279,14 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     /* PacGAN: pack consecutive samples of the NCHW batch are one D input of pack*c
      * channels, so packing is only a smaller batch count over the same memory */
     mg_net_set_labels(D, t->y_real); /* NULL for unconditional runs: D reads none */
-    const float *out = mg_net_forward(D, t->real_batch, t->d_batch, MG_TRAIN);
+    const float *out =
+        mg_net_forward(D, seen_by_d(t, t->real_batch, AUGMENT_REAL, t->real_first), t->d_batch, MG_TRAIN);
     float extra[EXTRA] = {0};
     extra[X_LOSS] = mg_d_loss_real(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_REAL] = d_stat(t, out);
     mg_net_backward(D, t->dlogit, true, false);
     mg_net_set_labels(D, t->y_fake);
-    out = mg_net_forward(D, fake, t->d_batch, MG_TRAIN);
+    out = mg_net_forward(D, seen_by_d(t, fake, AUGMENT_FAKE_D, t->fake_first), t->d_batch, MG_TRAIN);
     extra[X_LOSS] += mg_d_loss_fake(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_FAKE] = d_stat(t, out);
     /* before the last backward, which adds to it, so that overlap sends it too */
@@ -318,13 +335,17 @@ static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
     mg_net_zero_grad(G);
     /* the fakes' classes: reused with the fakes, or drawn with the fresh noise */
     mg_net_set_labels(D, t->y_fake);
-    const float *out = mg_net_forward(D, fake, t->d_batch, MG_TRAIN);
+    const float *out = mg_net_forward(D, seen_by_d(t, fake, AUGMENT_FAKE_G, t->fake_first), t->d_batch, MG_TRAIN);
     float extra[EXTRA] = {0};
     extra[X_LOSS] = mg_g_loss(t->tc.loss, out, t->d_batch, t->dlogit);
     extra[X_STAT_FAKE] = d_stat(t, out);
     extra[X_STOP] = (stop_requested || (t->rank == 0 && t->step + 1 == t->tc.stop_at_step)) ? 1.0f : 0.0f;
     /* (d_batch, pack*c, h, w) is (local, c, h, w): the packed input gradient is G's */
     const float *dfake = mg_net_backward(D, t->dlogit, false, true);
+    if (t->tc.augment.on) { /* back through the augmentation into G's output */
+        mg_augment_backward(&t->aug, dfake, t->aug_dx);
+        dfake = t->aug_dx;
+    }
     final_backward(t, &t->rep_g, &t->ov_g, extra, dfake);
     compute_end(t);
 

@@ -44,6 +44,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->nan_stop = mg_cfg_choice(train, "nan_policy", nan_names, 2, 0) == 0;
     tc->noise = (mg_noise_streams)mg_cfg_choice(train, "noise_streams", noise_names, 2, 0);
     tc->fake_labels = (mg_fake_labels)mg_cfg_choice(train, "fake_labels", fake_label_names, 2, 0);
+    tc->augment = mg_augment_cfg_from(mg_cfg_get(train, "augment"));
     tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
     tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
     mg_cfg_node overlap = mg_cfg_get(train, "overlap");
@@ -300,6 +301,17 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         mg_text_put(&t, "  ema: {decay: %s, start: %ld}\n", float_text(tc->ema.decay, clip), tc->ema.start);
     mg_text_put(&t, "  pack: %d\n", tc->pack);
     mg_text_put(&t, "  fake_labels: %s\n", tc->fake_labels == MG_FAKE_LABELS_DATA ? "data" : "uniform");
+    if (tc->augment.on) {
+        const char *names[3] = {tc->augment.color ? "color" : NULL, tc->augment.translation ? "translation" : NULL,
+                                tc->augment.cutout ? "cutout" : NULL};
+        mg_text_put(&t, "  augment: {policy: [");
+        for (int i = 0, first = 1; i < 3; i++)
+            if (names[i]) {
+                mg_text_put(&t, "%s%s", first ? "" : ", ", names[i]);
+                first = 0;
+            }
+        mg_text_put(&t, "], p: %s}\n", float_text(tc->augment.p, clip));
+    }
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);
     put_schedule(&t, "schedule_g", &tc->sched_g);
@@ -308,9 +320,12 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         const mg_loader_cfg *lc = &tc->loader;
         mg_text_put(&t, "data: {path: ");
         put_scalar(&t, lc->path);
-        mg_text_put(&t, ", sampler: %s, memory_mb: %zu, prefetch: %s, seed: %llu}\n",
+        mg_text_put(&t, ", sampler: %s, memory_mb: %zu, prefetch: %s, seed: %llu",
             lc->sampler == MG_SAMPLER_SHARD ? "shard" : "global", lc->memory_bytes >> 20,
             lc->prefetch ? "true" : "false", (unsigned long long)lc->seed);
+        if (lc->limit > 0)
+            mg_text_put(&t, ", limit: %lld", (long long)lc->limit);
+        mg_text_put(&t, "}\n");
     } else {
         mg_text_put(&t, "data: {source: %s}\n", source_names[tc->source]);
     }

@@ -173,6 +173,10 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         mg_cfg_fail(gspec, "the generator's last layer must produce samples shaped like the data",
                     "G makes %dx%dx%d samples, the data are %dx%dx%d", t->G.out.c, t->G.out.h, t->G.out.w,
                     t->data_shape.c, t->data_shape.h, t->data_shape.w);
+    if (tc->augment.on && t->data_shape.h * t->data_shape.w == 1)
+        mg_cfg_fail(mg_cfg_get(mg_cfg_require(root, "train"), "augment"),
+                    "augmentation transforms images; remove train.augment for vector data",
+                    "the data are %d-vectors, not images", t->data_shape.c);
     mg_cfg_node dspec = mg_cfg_require(root, "discriminator");
     t->d_batch = t->local / tc->pack;
     mg_net_from_cfg_packed(&t->D, "D", dspec, t->data_shape, tc->pack, t->d_batch);
@@ -254,6 +258,11 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
         t->real = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "real batch");
     t->z = mg_alloc_floats((size_t)t->local * t->noise_dim, "noise batch");
     t->dlogit = mg_alloc_floats((size_t)t->local, "loss gradient");
+    if (tc->augment.on) {
+        mg_augment_init(&t->aug, t->data_shape, t->local);
+        t->aug_x = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "augmented batch");
+        t->aug_dx = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "augmentation gradient");
+    }
     t->snap_d = mg_alloc_floats(t->D.n_state + 1, "D state snapshot");
     t->snap_g = mg_alloc_floats(t->G.n_state + 1, "G state snapshot");
 
@@ -307,6 +316,10 @@ void mg_trainer_free(mg_trainer *t)
     mg_free(t->label_cum);
     mg_replica_free(&t->rep_d);
     mg_replica_free(&t->rep_g);
+    if (t->tc.augment.on)
+        mg_augment_free(&t->aug);
+    mg_free(t->aug_x);
+    mg_free(t->aug_dx);
     mg_free(t->snap_d);
     mg_free(t->snap_g);
     mg_free(t);

@@ -46,6 +46,9 @@ struct mg_trainer {
     const float *real_batch;     /* this D update's real samples (real, or the loader's buffer) */
     mg_replica rep_d, rep_g;     /* each update's reduction: [gradient | EXTRA | averaged states] */
     size_t avg_d, avg_g;         /* bn: local: state floats averaged in D's (D) and G's (G, D) reduction */
+    mg_augment aug;              /* train.augment: the last augmented batch's draws */
+    float *aug_x, *aug_dx;       /* D's augmented input, and the G step's gradient through it */
+    uint64_t real_first, fake_first; /* global item index of this rank's first real / fake sample */
     float *snap_d, *snap_g;      /* BatchNorm state before an update, for nan_policy: skip */
     bool verbose, replicas_equal;
     FILE *metrics;
