@@ -110,11 +110,7 @@ bool mg_trainer_check_replicas(mg_trainer *t, const char *when)
         return true;
     t->replicas_equal = false;
     if (t->rank == 0)
-        fprintf(stderr,
-                "mpigan: replicas of G and D differ %s (step %ld): the ranks no longer train one model. "
-                "Stopping without a checkpoint of them; the checkpoints already written are intact. A rank "
-                "that computes differently (a faulty node, a library differing between nodes) is the usual "
-                "cause; `--resume` restarts from the newest checkpoint.\n",
+        fprintf(stderr, "mpigan: replicas of G and D differ %s (step %ld): the ranks no longer train one model\n",
                 when, t->step);
     return false;
 }
@@ -437,6 +433,10 @@ mg_train_result mg_trainer_run(mg_trainer *t)
         /* before every checkpoint too: never save replicas that differ */
         if (((tc->check_replicas && t->step % tc->check_replicas == 0) || save) &&
             !mg_trainer_check_replicas(t, "during training")) {
+            if (t->rank == 0)
+                fprintf(stderr, "mpigan: stopping without a checkpoint of them; the checkpoints already written are "
+                                "intact. A rank that computes differently (a faulty node, a library differing "
+                                "between nodes) is the usual cause; `--resume` restarts from the newest one.\n");
             r.status = MG_TRAIN_DIVERGED;
             break;
         }
