@@ -26,6 +26,7 @@ enum {
     MG_STREAM_DATA = 3,
     MG_STREAM_EVAL = 4,
     MG_STREAM_TEST = 5,
+    MG_STREAM_PENALTY = 16, /* WGAN-GP's interpolation weights (mg_penalty.h); apart from the others on purpose */
 };
 
 static inline uint64_t mg_rng_stream_id(uint32_t purpose, uint32_t rank)

@@ -29,6 +29,7 @@
 #include "mg_mem_data.h"
 #include "mg_net.h"
 #include "mg_optim.h"
+#include "mg_penalty.h"
 #include "mg_sched.h"
 #include "mg_train_eval.h"
 #include "mg_transfer.h"
@@ -56,6 +57,8 @@ typedef struct {
     float bucket_mb;         /* overlap.bucket_mb: bucket size in MiB (4) */
     bool measure_wait;       /* measure_wait: timed barrier before each gradient reduction (true) */
     int pack;                /* PacGAN: D judges pack samples at once (default 1); divides batch / ranks */
+    int accumulate;          /* micro-batches per optimizer step (default 1); divides batch / ranks */
+    mg_penalty_cfg penalty;  /* r1_gamma, r1_every, r2_gamma, gp_lambda (mg_penalty.h) */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;
