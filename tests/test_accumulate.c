@@ -154,7 +154,11 @@ static void check_equal(const char *text, const char *name, double tol, const ch
     compare(a.grad_g, b.grad_g, a.ng, 1e-5, what);
     snprintf(what, sizeof what, "%s: step 1 gradient of D", name);
     compare(a.grad_d, b.grad_d, a.nd, tol, what);
-XX, extra1, extra2, NULL);
+    free_out(&a);
+    free_out(&b);
+    if (tol > 1e-5) /* penalties: Adam turns their rounding in near-zero gradients into whole steps */
+        return;
+    a = run(text, tag1, "train.steps=5", extra1, extra2, NULL);
     b = run(text, tag4, "train.steps=5", "train.accumulate=4", extra1, extra2, NULL);
     snprintf(what, sizeof what, "%s: G after 5 steps", name);
     compare(a.param_g, b.param_g, a.ng, 1e-4, what);
