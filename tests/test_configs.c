@@ -219,6 +219,23 @@ static void test_fmnist_wgan(void **state)
     train_gan("fmnist_wgan", data, "train.sample_interval=2", NULL);
 }
 
+/* the penalty configs; r1_every 1 so that R1 runs in the 2 steps of the test */
+static void test_fmnist_wgan_gp(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    train_gan("fmnist_wgan_gp", data, "train.sample_interval=2", NULL);
+}
+
+static void test_fmnist_dcgan_r1(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    train_gan("fmnist_dcgan_r1", data, "train.sample_interval=2", "train.r1_every=1", NULL);
+}
+
 static void test_toy(void **state)
 {
     (void)state;
@@ -231,7 +248,8 @@ static void test_toy(void **state)
 /* the configs the tests above train */
 static const char *const covered[] = {"tiny",         "ring8",      "ring8_pac",    "ring8_paper",
                                       "grid25",       "grid25_pac", "grid25_paper", "classifier",
-                                      "fmnist_dcgan", "fmnist_wgan", "toy"};
+                                      "fmnist_dcgan", "fmnist_wgan", "toy",        "fmnist_wgan_gp",
+                                      "fmnist_dcgan_r1"};
 
 static void test_every_config_has_a_test(void **state)
 {
@@ -267,7 +285,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grid25),      cmocka_unit_test(test_grid25_pac),
         cmocka_unit_test(test_grid25_paper), cmocka_unit_test(test_classifier),
         cmocka_unit_test(test_fmnist_dcgan), cmocka_unit_test(test_fmnist_wgan),
-        cmocka_unit_test(test_toy),
+        cmocka_unit_test(test_toy),          cmocka_unit_test(test_fmnist_wgan_gp),
+        cmocka_unit_test(test_fmnist_dcgan_r1),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
