@@ -78,9 +78,13 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     t->d_micro = t->d_batch / tc->accumulate;
     mg_net_from_cfg_packed(&t->D, "D", dspec, t->data_shape, tc->pack, t->d_micro);
     char d_batch_why[240];
-    snprintf(d_batch_why, sizeof d_batch_why,
-             "train.batch %d / %d ranks / train.pack %d / train.accumulate %d = %d D inputs per rank and micro-batch",
-             tc->batch, t->size, tc->pack, tc->accumulate, t->d_micro);
+    if (tc->accumulate == 1)
+        snprintf(d_batch_why, sizeof d_batch_why, "train.batch %d / %d ranks / train.pack %d = %d D inputs per rank",
+                 tc->batch, t->size, tc->pack, t->d_batch);
+    else
+        snprintf(d_batch_why, sizeof d_batch_why,
+                 "train.batch %d / %d ranks / train.pack %d / train.accumulate %d = %d D inputs per rank and "
+                 "micro-batch", tc->batch, t->size, tc->pack, tc->accumulate, t->d_micro);
     mg_net_check_batch(&t->D, t->d_micro, d_batch_why);
     if (mg_shape_size(t->D.out) != 1)
         mg_cfg_fail(dspec, "end D with a linear layer of out: 1 (raw score; the loss applies any sigmoid)",
