@@ -33,7 +33,8 @@ USES_eval  := base nn data eval
 USES_train := base nn data eval train
 USES_cli   := $(SUBSYSTEMS)
 ALL_INC  := $(SUBSYSTEMS:%=-Iinclude/%)
-HEADERS  := $(wildcard include/*/*.h)
+# a subsystem's private headers (src/train/trainer.h) count too: a change rebuilds its users
+HEADERS  := $(wildcard include/*/*.h src/*/*.h)
 # the subsystem of src/<subsystem>/...: the second word of the path
 subsystem = $(word 2,$(subst /, ,$1))
 

@@ -253,6 +253,23 @@ static void test_fmnist_diffaug(void **state)
     train_gan("fmnist_diffaug.yaml", data, "data.limit=64", "train.sample_interval=2", NULL);
 }
 
+/* the penalty configs; r1_every 1 so that R1 runs in the 2 steps of the test */
+static void test_fmnist_wgan_gp(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    train_gan("fmnist_wgan_gp.yaml", data, "train.sample_interval=2", NULL);
+}
+
+static void test_fmnist_dcgan_r1(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", train_h5);
+    train_gan("fmnist_dcgan_r1.yaml", data, "train.sample_interval=2", "train.r1_every=1", NULL);
+}
+
 static void test_toy(void **state)
 {
     (void)state;
@@ -279,6 +296,8 @@ static const char *const covered[] = {
     "fmnist_minimax.yaml",
     "fmnist_cgan_sn.yaml",
     "fmnist_diffaug.yaml",
+    "fmnist_wgan_gp.yaml",
+    "fmnist_dcgan_r1.yaml",
     "toy.yaml",
 };
 
@@ -319,6 +338,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fmnist_hinge), cmocka_unit_test(test_fmnist_lsgan),
         cmocka_unit_test(test_fmnist_minimax), cmocka_unit_test(test_fmnist_cgan_sn),
         cmocka_unit_test(test_fmnist_diffaug),
+        cmocka_unit_test(test_fmnist_wgan_gp), cmocka_unit_test(test_fmnist_dcgan_r1),
         cmocka_unit_test(test_toy),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);

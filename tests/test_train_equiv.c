@@ -418,7 +418,7 @@ static void test_reference_config_first_step(void **state)
 static void test_reference_config_diffaugment_first_step(void **state)
 {
     (void)state;
-    static const int batches[] = {32, 48, 64, 96};
+    static const int batches[] = {32, 40, 44, 48, 64, 80, 96, 128};
     check_first_steps("diffaug", "  augment: {policy: [color, translation, cutout], p: 0.8}\n", batches,
                       (int)(sizeof batches / sizeof *batches));
 }

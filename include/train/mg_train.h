@@ -30,6 +30,7 @@
 #include "mg_mem_data.h"
 #include "mg_net.h"
 #include "mg_optim.h"
+#include "mg_penalty.h"
 #include "mg_sched.h"
 #include "mg_train_eval.h"
 #include "mg_transfer.h"
@@ -62,6 +63,8 @@ typedef struct {
     int pack;                /* PacGAN: D judges pack samples at once (default 1); divides batch / ranks */
     mg_fake_labels fake_labels; /* fake_labels: uniform (default) | data; conditional networks only */
     mg_augment_cfg augment;     /* augment: DiffAugment of D's inputs (mg_augment.h); off by default */
+    int accumulate;          /* micro-batches per optimizer step (default 1); divides batch / ranks */
+    mg_penalty_cfg penalty;  /* r1_gamma, r1_every, r2_gamma, gp_lambda (mg_penalty.h) */
     /* optimizer_g, optimizer_d, schedule_g, schedule_d */
     mg_opt_cfg opt_g, opt_d;
     mg_sched sched_g, sched_d;

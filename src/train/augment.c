@@ -9,8 +9,6 @@
 #include "mg_batch_streams.h"
 #include "mg_error.h"
 
-/* the per-item stream purpose of augmentation draws (mg_rng.h lists the others) */
-#define STREAM_AUGMENT 16u
 #define DRAWS 10 /* per sample: 3 gates, 2 shifts, 2 cutout centres, 3 colour factors */
 
 mg_augment_cfg mg_augment_cfg_from(mg_cfg_node node)
@@ -67,7 +65,7 @@ static int uniform_int(float u, int lo, int hi)
 static void draw(mg_augment *a, const mg_augment_cfg *cfg, int i, uint64_t seed, uint32_t use, uint64_t item)
 {
     mg_rng r;
-    mg_batch_streams_rng(&r, seed ^ ((uint64_t)use * 0x9E3779B97F4A7C15ull), STREAM_AUGMENT, item);
+    mg_batch_streams_rng(&r, seed ^ ((uint64_t)use * 0x9E3779B97F4A7C15ull), MG_STREAM_AUGMENT, item);
     float u[DRAWS];
     for (int k = 0; k < DRAWS; k++)
         u[k] = mg_rng_uniform(&r);

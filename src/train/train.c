@@ -91,16 +91,16 @@ static const mg_net *evaluated_G(const mg_trainer *t) { return &t->G; }
 
 static bool bce_type(mg_gan_loss k) { return k == MG_LOSS_MINIMAX || k == MG_LOSS_NONSATURATING; }
 
-/* D's mean output for the log (per D input, i.e. per pack): probability of "real" for BCE
- * losses, raw score otherwise. */
-static float d_stat(const mg_trainer *t, const float *out)
+/* D's mean output over n D inputs for the log (per D input, i.e. per pack): probability of
+ * "real" for BCE losses, raw score otherwise. */
+static float d_stat(const mg_trainer *t, const float *out, int n)
 {
     if (bce_type(t->tc.loss))
-        return mg_mean_sigmoid(out, t->d_batch);
+        return mg_mean_sigmoid(out, n);
     double s = 0;
-    for (int i = 0; i < t->d_batch; i++)
+    for (int i = 0; i < n; i++)
         s += out[i];
-    return (float)(s / t->d_batch);
+    return (float)(s / n);
 }
 
 bool mg_trainer_check_replicas(mg_trainer *t, const char *when)
@@ -161,18 +161,18 @@ static void draw_noise(mg_trainer *t)
 
 /* ---- one update ---- */
 
-/* What D sees of a batch of this rank's samples: with train.augment, x augmented into
- * aug_x (draws keyed by the samples' global item indices and by use, so alike on any
+/* What D sees of a micro-batch of this rank's samples: with train.augment, x augmented
+ * into out (draws keyed by the samples' global item indices and by use, so alike on any
  * number of ranks, and different for the real batch, the D step's and the G step's fakes);
  * otherwise x itself. */
 enum { AUGMENT_REAL, AUGMENT_FAKE_D, AUGMENT_FAKE_G };
 
-static const float *seen_by_d(mg_trainer *t, const float *x, uint32_t use, uint64_t first)
+static const float *seen_by_d(mg_trainer *t, const float *x, uint32_t use, uint64_t first, float *out)
 {
     if (!t->tc.augment.on)
         return x;
-    mg_augment_forward(&t->aug, &t->tc.augment, x, t->aug_x, t->local, t->tc.seed, use, first);
-    return t->aug_x;
+    mg_augment_forward(&t->aug, &t->tc.augment, x, out, t->micro, t->tc.seed, use, first);
+    return out;
 }
 
 /* The tail of a reduction buffer, after net's n_param gradient floats: the EXTRA
@@ -261,34 +261,80 @@ static bool bad_update(mg_trainer *t, const char *net, long step)
     return t->tc.nan_stop;
 }
 
-/* One D update; returns false when nan_policy says stop. */
-static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
+/* train.accumulate: a micro-batch's loss gradient and statistics weigh 1/k, so that the
+ * k micro-batches' sum is the mean over the rank's whole slice. */
+static float micro_weight(const mg_trainer *t, float *dlogit, int n)
+{
+    const float w = 1.0f / (float)t->tc.accumulate;
+    if (t->tc.accumulate > 1)
+        for (int i = 0; i < n; i++)
+            dlogit[i] *= w;
+    return w;
+}
+
+/* The labels of a micro-batch starting at sample `at` of the rank's slice (NULL:
+ * unconditional run). */
+static const int *labels_at(const int *y, size_t at) { return y ? y + at : NULL; }
+
+/* Micro-batch j (of train.accumulate; the whole slice when 1) of a D update: samples
+ * j*micro .. (j+1)*micro - 1 of the rank's slice (so the union over j, and over ranks, is
+ * the same global batch for every k). G forward on its noise and classes; what D judges
+ * (augmented with train.augment); D's penalties; D forward/backward on its real, then its
+ * fake samples; gradients add into D->grad. */
+static void d_micro(mg_trainer *t, int j, long d_index, float extra[EXTRA])
 {
     mg_net *G = &t->G, *D = &t->D;
-    draw_real(t);
-    draw_noise(t);
-    memcpy(t->snap_d, D->state, D->n_state * sizeof(float));
-    compute_begin(t);
-    mg_net_set_labels(G, t->y_fake); /* NULL for unconditional runs */
-    const float *fake = mg_net_forward(G, t->z, t->local, MG_TRAIN);
-    mg_net_zero_grad(D);
+    const int n = t->d_micro, last = j == t->tc.accumulate - 1;
+    const size_t at = (size_t)j * t->micro;
+    mg_net_set_labels(G, labels_at(t->y_fake, at));
+    const float *fake = mg_net_forward(G, t->z + at * t->noise_dim, t->micro, MG_TRAIN);
+    const float *real = seen_by_d(t, t->real_batch + at * mg_shape_size(t->data_shape), AUGMENT_REAL,
+                                  t->real_first + at, t->aug_real);
+    fake = seen_by_d(t, fake, AUGMENT_FAKE_D, t->fake_first + at, t->aug_fake);
+    if (mg_penalty_any(&t->tc.penalty)) { /* GP's interpolation streams: global index of the D input */
+        const uint64_t first = (t->real_first + at) / (uint64_t)t->tc.pack;
+        bool ran;
+        const float v = (float)mg_penalty_d(&t->pen, &t->tc.penalty, real, fake, n, d_index, t->tc.seed, first,
+                                            1.0 / t->tc.accumulate, &ran);
+        extra[X_PENALTY] += v / (float)t->tc.accumulate;
+    }
     /* PacGAN: pack consecutive samples of the NCHW batch are one D input of pack*c
      * channels, so packing is only a smaller batch count over the same memory */
-    mg_net_set_labels(D, t->y_real); /* NULL for unconditional runs: D reads none */
-    const float *out =
-        mg_net_forward(D, seen_by_d(t, t->real_batch, AUGMENT_REAL, t->real_first), t->d_batch, MG_TRAIN);
-    float extra[EXTRA] = {0};
-    extra[X_LOSS] = mg_d_loss_real(t->tc.loss, out, t->d_batch, t->dlogit);
-    extra[X_STAT_REAL] = d_stat(t, out);
+    mg_net_set_labels(D, labels_at(t->y_real, at));
+    const float *out = mg_net_forward(D, real, n, MG_TRAIN);
+    float loss = mg_d_loss_real(t->tc.loss, out, n, t->dlogit);
+    float w = micro_weight(t, t->dlogit, n);
+    extra[X_LOSS] += w * loss;
+    extra[X_STAT_REAL] += w * d_stat(t, out, n);
     mg_net_backward(D, t->dlogit, true, false);
-    mg_net_set_labels(D, t->y_fake);
-    out = mg_net_forward(D, seen_by_d(t, fake, AUGMENT_FAKE_D, t->fake_first), t->d_batch, MG_TRAIN);
-    extra[X_LOSS] += mg_d_loss_fake(t->tc.loss, out, t->d_batch, t->dlogit);
-    extra[X_STAT_FAKE] = d_stat(t, out);
+    mg_net_set_labels(D, labels_at(t->y_fake, at));
+    out = mg_net_forward(D, fake, n, MG_TRAIN);
+    loss = mg_d_loss_fake(t->tc.loss, out, n, t->dlogit);
+    micro_weight(t, t->dlogit, n);
+    extra[X_LOSS] += w * loss;
+    extra[X_STAT_FAKE] += w * d_stat(t, out, n);
+    if (!last) {
+        mg_net_backward(D, t->dlogit, true, false);
+        return;
+    }
     /* before the last backward, which adds to it, so that overlap sends it too */
     if (t->step == t->tc.inject_nan_at_step && t->rank == t->size - 1)
         D->grad[0] = NAN;
     final_backward(t, &t->rep_d, &t->ov_d, extra, t->dlogit);
+}
+
+/* One D update (the critic-th of its step); returns false when nan_policy says stop. */
+static bool d_update(mg_trainer *t, step_stats *s, long *skipped, int critic)
+{
+    mg_net *D = &t->D;
+    draw_real(t);
+    draw_noise(t);
+    memcpy(t->snap_d, D->state, D->n_state * sizeof(float));
+    compute_begin(t);
+    mg_net_zero_grad(D);
+    float extra[EXTRA] = {0};
+    for (int j = 0; j < t->tc.accumulate; j++)
+        d_micro(t, j, t->step * t->tc.n_critic + critic, extra);
     compute_end(t);
 
     bool ok = reduce_update(t, &t->rep_d, &t->ov_d, extra, &s->norm_d);
@@ -296,6 +342,8 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     s->loss_d = reduced[X_LOSS];
     s->d_real = reduced[X_STAT_REAL];
     s->d_fake = reduced[X_STAT_FAKE];
+    if (reduced[X_PENALTY] != 0) /* 0: no penalty ran (lazy R1 between its updates) */
+        t->penalty_d = reduced[X_PENALTY];
     if (!ok) {
         if (bad_update(t, "D", t->step))
             return false;
@@ -318,31 +366,57 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped)
     return true;
 }
 
-/* The G update through a frozen D; returns false when nan_policy says stop. */
-static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
+/* Micro-batch j of the G update: G's fakes (with reused noise and accumulate 1 still in
+ * place from the D update; with accumulate k, G runs again on micro-batch j's noise, which
+ * gives the same fakes, and its running statistics are put back after, so that they move
+ * once per step as without accumulation), D forward (on the augmented fakes with
+ * train.augment) and backward into its input (frozen), back through the augmentation, G
+ * backward. The fakes keep their classes: reused with the fakes, or drawn with fresh noise. */
+static void g_micro(mg_trainer *t, int j, float extra[EXTRA])
 {
     mg_net *G = &t->G, *D = &t->D;
-    if (!t->tc.g_reuse_fakes)
-        draw_noise(t);
-    compute_begin(t);
-    mg_net_set_labels(G, t->y_fake);
-    /* reuse: G's activations of the last D update's fake batch are still in place */
-    const float *fake = t->tc.g_reuse_fakes ? G->act[G->n_layers - 1] : mg_net_forward(G, t->z, t->local, MG_TRAIN);
-    mg_net_zero_grad(G);
-    /* the fakes' classes: reused with the fakes, or drawn with the fresh noise */
-    mg_net_set_labels(D, t->y_fake);
-    const float *out = mg_net_forward(D, seen_by_d(t, fake, AUGMENT_FAKE_G, t->fake_first), t->d_batch, MG_TRAIN);
-    float extra[EXTRA] = {0};
-    extra[X_LOSS] = mg_g_loss(t->tc.loss, out, t->d_batch, t->dlogit);
-    extra[X_STAT_FAKE] = d_stat(t, out);
-    extra[X_STOP] = (stop_requested || (t->rank == 0 && t->step + 1 == t->tc.stop_at_step)) ? 1.0f : 0.0f;
+    const int k = t->tc.accumulate, n = t->d_micro, last = j == k - 1;
+    const size_t at = (size_t)j * t->micro;
+    const bool keep = t->tc.g_reuse_fakes && k > 1;
+    if (keep && j == 0)
+        memcpy(t->g_state_keep, G->state, G->n_state * sizeof(float));
+    mg_net_set_labels(G, labels_at(t->y_fake, at));
+    const float *fake = t->tc.g_reuse_fakes && k == 1 ? G->act[G->n_layers - 1]
+                                                      : mg_net_forward(G, t->z + at * t->noise_dim, t->micro, MG_TRAIN);
+    mg_net_set_labels(D, labels_at(t->y_fake, at));
+    const float *out =
+        mg_net_forward(D, seen_by_d(t, fake, AUGMENT_FAKE_G, t->fake_first + at, t->aug_fake), n, MG_TRAIN);
+    const float loss = mg_g_loss(t->tc.loss, out, n, t->dlogit);
+    const float w = micro_weight(t, t->dlogit, n);
+    extra[X_LOSS] += w * loss;
+    extra[X_STAT_FAKE] += w * d_stat(t, out, n);
     /* (d_batch, pack*c, h, w) is (local, c, h, w): the packed input gradient is G's */
     const float *dfake = mg_net_backward(D, t->dlogit, false, true);
     if (t->tc.augment.on) { /* back through the augmentation into G's output */
         mg_augment_backward(&t->aug, dfake, t->aug_dx);
         dfake = t->aug_dx;
     }
+    if (!last) {
+        mg_net_backward(G, dfake, true, false);
+        return;
+    }
+    if (keep) /* before final_backward, whose overlap sends the state with bn: local */
+        memcpy(G->state, t->g_state_keep, G->n_state * sizeof(float));
     final_backward(t, &t->rep_g, &t->ov_g, extra, dfake);
+}
+
+/* The G update through a frozen D; returns false when nan_policy says stop. */
+static bool g_update(mg_trainer *t, step_stats *s, long *skipped)
+{
+    mg_net *G = &t->G;
+    if (!t->tc.g_reuse_fakes)
+        draw_noise(t);
+    compute_begin(t);
+    mg_net_zero_grad(G);
+    float extra[EXTRA] = {0};
+    extra[X_STOP] = (stop_requested || (t->rank == 0 && t->step + 1 == t->tc.stop_at_step)) ? 1.0f : 0.0f;
+    for (int j = 0; j < t->tc.accumulate; j++)
+        g_micro(t, j, extra);
     compute_end(t);
 
     bool ok = reduce_update(t, &t->rep_g, &t->ov_g, extra, &s->norm_g);
@@ -376,7 +450,7 @@ static bool train_step(mg_trainer *t, step_stats *s, mg_train_result *r)
     memcpy(t->snap_g, t->G.state, t->G.n_state * sizeof(float));
     bool go = true;
     for (int k = 0; k < t->tc.n_critic && go; k++)
-        go = d_update(t, s, &r->skipped_d);
+        go = d_update(t, s, &r->skipped_d, k);
     return go && g_update(t, s, &r->skipped_g);
 }
 

@@ -60,16 +60,32 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
         mg_cfg_fail(pack, "choose train.pack dividing train.batch / ranks (packs never span ranks)",
                     "train.pack %d does not divide the per-rank batch %d (train.batch %d / %d ranks)", tc->pack,
                     tc->batch / n_ranks, tc->batch, n_ranks);
+    /* gradient accumulation: micro-batches are cut from the rank's slice */
+    mg_cfg_node acc = mg_cfg_get(train, "accumulate");
+    tc->accumulate = mg_cfg_present(acc) ? (int)mg_cfg_as_int(acc, 1, 1 << 20) : 1;
+    if ((tc->batch / n_ranks) % (tc->accumulate * tc->pack))
+        mg_cfg_fail(acc, "choose train.accumulate so that train.batch / ranks / accumulate is a whole number of packs",
+                    "train.accumulate %d does not divide the per-rank batch %d (train.batch %d / %d ranks%s)",
+                    tc->accumulate, tc->batch / n_ranks, tc->batch, n_ranks,
+                    tc->pack > 1 ? ", into whole packs of train.pack" : "");
+    tc->penalty = mg_penalty_cfg_from(train);
     /* WGAN needs a Lipschitz constraint: clip must be stated (0 turns clipping off on
-     * purpose); the other losses take no clipping. */
+     * purpose) unless the gradient penalty (gp_lambda) is that constraint; the other
+     * losses take no clipping. */
     mg_cfg_node clip = mg_cfg_get(train, "clip");
-    if (tc->loss == MG_LOSS_WASSERSTEIN && !mg_cfg_present(clip))
-        mg_cfg_fail(train, "add clip: 0.01 (weight clipping as in Arjovsky et al.), or clip: 0 to train unclipped",
+    const bool gp = tc->penalty.gp_lambda > 0;
+    if (tc->loss == MG_LOSS_WASSERSTEIN && !mg_cfg_present(clip) && !gp)
+        mg_cfg_fail(train,
+                    "add clip: 0.01 (weight clipping as in Arjovsky et al.), gp_lambda: 10 (WGAN-GP), or clip: 0 to "
+                    "train unclipped",
                     "loss wasserstein needs an explicit 'clip'");
     tc->clip = mg_cfg_present(clip) ? (float)mg_cfg_as_real(clip, 0, 1e3) : 0.0f;
     if (tc->loss != MG_LOSS_WASSERSTEIN && tc->clip != 0)
         mg_cfg_fail(clip, "weight clipping belongs to loss: wasserstein", "clip %g given for loss %s", tc->clip,
                     mg_gan_loss_names[tc->loss]);
+    if (gp && tc->clip != 0)
+        mg_cfg_fail(clip, "WGAN-GP replaces weight clipping: drop clip (or set clip: 0)",
+                    "clip %g with gp_lambda %g", tc->clip, tc->penalty.gp_lambda);
 }
 
 /* data: {source: ring8|grid25|synthetic} (in memory) or the HDF5 loader's section
@@ -299,7 +315,14 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
     if (tc->ema.on)
         mg_text_put(&t, "  ema: {decay: %s, start: %ld}\n", float_text(tc->ema.decay, clip), tc->ema.start);
-    mg_text_put(&t, "  pack: %d\n", tc->pack);
+    mg_text_put(&t, "  pack: %d\n  accumulate: %d\n", tc->pack, tc->accumulate);
+    const mg_penalty_cfg *pc = &tc->penalty;
+    if (pc->r1_gamma > 0)
+        mg_text_put(&t, "  r1_gamma: %s\n  r1_every: %d\n", float_text(pc->r1_gamma, clip), pc->r1_every);
+    if (pc->r2_gamma > 0)
+        mg_text_put(&t, "  r2_gamma: %s\n", float_text(pc->r2_gamma, clip));
+    if (pc->gp_lambda > 0)
+        mg_text_put(&t, "  gp_lambda: %s\n", float_text(pc->gp_lambda, clip));
     mg_text_put(&t, "  fake_labels: %s\n", tc->fake_labels == MG_FAKE_LABELS_DATA ? "data" : "uniform");
     if (tc->augment.on) {
         const char *names[3] = {tc->augment.color ? "color" : NULL, tc->augment.translation ? "translation" : NULL,

@@ -63,6 +63,8 @@ void mg_trainer_log_step(mg_trainer *t, const step_stats *s, long steps_in_windo
     mg_json_num(&j, "d_fake", s->d_fake);
     mg_json_num(&j, "grad_norm_d", s->norm_d);
     mg_json_num(&j, "grad_norm_g", s->norm_g);
+    if (mg_penalty_any(&t->tc.penalty))
+        mg_json_num(&j, "penalty_d", t->penalty_d);
     mg_json_num(&j, "lr_d", s->lr_d);
     mg_json_num(&j, "lr_g", s->lr_g);
     mg_json_num(&j, "images_per_s", ips);

@@ -166,7 +166,8 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
 
     mg_cfg_node root = mg_cfg_root(cfg);
     mg_cfg_node gspec = mg_cfg_require(root, "generator");
-    mg_net_from_cfg(&t->G, "G", gspec, (mg_shape){0, 0, 0}, t->local);
+    /* train.accumulate: the networks hold one micro-batch (local / k) at a time */
+    mg_net_from_cfg(&t->G, "G", gspec, (mg_shape){0, 0, 0}, t->local / tc->accumulate);
     /* HDF5 data: D's input is G's output; the loader checks the file against it */
     t->data_shape = tc->source == MG_DATA_HDF5 ? t->G.out : mg_mem_data_shape(tc->source, t->G.out);
     if (mg_shape_size(t->G.out) != mg_shape_size(t->data_shape) || t->G.out.c != t->data_shape.c)
@@ -179,14 +180,29 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
                     "the data are %d-vectors, not images", t->data_shape.c);
     mg_cfg_node dspec = mg_cfg_require(root, "discriminator");
     t->d_batch = t->local / tc->pack;
-    mg_net_from_cfg_packed(&t->D, "D", dspec, t->data_shape, tc->pack, t->d_batch);
-    char d_batch_why[200];
-    snprintf(d_batch_why, sizeof d_batch_why, "train.batch %d / %d ranks / train.pack %d = %d D inputs per rank",
-             tc->batch, t->size, tc->pack, t->d_batch);
-    mg_net_check_batch(&t->D, t->d_batch, d_batch_why);
+    t->micro = t->local / tc->accumulate;
+    t->d_micro = t->d_batch / tc->accumulate;
+    mg_net_from_cfg_packed(&t->D, "D", dspec, t->data_shape, tc->pack, t->d_micro);
+    char d_batch_why[240];
+    if (tc->accumulate == 1)
+        snprintf(d_batch_why, sizeof d_batch_why, "train.batch %d / %d ranks / train.pack %d = %d D inputs per rank",
+                 tc->batch, t->size, tc->pack, t->d_batch);
+    else
+        snprintf(d_batch_why, sizeof d_batch_why,
+                 "train.batch %d / %d ranks / train.pack %d / train.accumulate %d = %d D inputs per rank and "
+                 "micro-batch", tc->batch, t->size, tc->pack, tc->accumulate, t->d_micro);
+    mg_net_check_batch(&t->D, t->d_micro, d_batch_why);
     if (mg_shape_size(t->D.out) != 1)
         mg_cfg_fail(dspec, "end D with a linear layer of out: 1 (raw score; the loss applies any sigmoid)",
                     "D gives %zu values per sample, expected 1", mg_shape_size(t->D.out));
+    if (mg_penalty_any(&tc->penalty)) {
+        static const char *const keys[] = {"r1_gamma", "r2_gamma", "gp_lambda"};
+        const float on[] = {tc->penalty.r1_gamma, tc->penalty.r2_gamma, tc->penalty.gp_lambda};
+        for (int i = 0; i < 3; i++)
+            if (on[i] > 0)
+                mg_penalty_check_net(&t->D, mg_cfg_get(mg_cfg_get(root, "train"), keys[i]), keys[i]);
+        mg_penalty_init(&t->pen, &t->D);
+    }
     mg_cfg_check_unused(cfg);
     /* before the loader and any training state: a bad extractor fails the start, not step K */
     mg_train_eval_target target = {.gspec = gspec, .G = &t->G, .run_dir = tc->run_dir,
@@ -260,11 +276,14 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     t->dlogit = mg_alloc_floats((size_t)t->local, "loss gradient");
     if (tc->augment.on) {
         mg_augment_init(&t->aug, t->data_shape, t->local);
-        t->aug_x = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "augmented batch");
+        t->aug_real = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "augmented real batch");
+        t->aug_fake = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "augmented fake batch");
         t->aug_dx = mg_alloc_floats((size_t)t->local * mg_shape_size(t->data_shape), "augmentation gradient");
     }
     t->snap_d = mg_alloc_floats(t->D.n_state + 1, "D state snapshot");
     t->snap_g = mg_alloc_floats(t->G.n_state + 1, "G state snapshot");
+    if (tc->accumulate > 1 && tc->g_reuse_fakes)
+        t->g_state_keep = mg_alloc_floats(t->G.n_state + 1, "G state around re-forwards");
 
     if (t->rank == 0) {
         char path[1100];
@@ -318,9 +337,13 @@ void mg_trainer_free(mg_trainer *t)
     mg_replica_free(&t->rep_g);
     if (t->tc.augment.on)
         mg_augment_free(&t->aug);
-    mg_free(t->aug_x);
+    mg_free(t->aug_real);
+    mg_free(t->aug_fake);
     mg_free(t->aug_dx);
     mg_free(t->snap_d);
     mg_free(t->snap_g);
+    mg_free(t->g_state_keep);
+    if (mg_penalty_any(&t->tc.penalty))
+        mg_penalty_free(&t->pen);
     mg_free(t);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "mg_grad_overlap.h"
+#include "mg_penalty.h"
 #include "mg_replica.h"
 #include "mg_sample_grid.h"
 #include "mg_train.h"
@@ -17,9 +18,10 @@
 #include "mg_transfer.h"
 
 /* What each update's reduction carries after the gradient (mg_replica_tail): the loss,
- * D's mean outputs on real and fake samples, and the stop request every rank must agree
- * on; with bn: local, the running statistics to average follow. */
-enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, EXTRA };
+ * D's mean outputs on real and fake samples, the stop request every rank must agree
+ * on, D's gradient penalty (D updates); with bn: local, the running statistics to average
+ * follow. */
+enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, X_PENALTY, EXTRA };
 
 struct mg_trainer {
     mg_cfg *cfg;
@@ -27,6 +29,8 @@ struct mg_trainer {
     char *resolved;              /* resolved config text (checkpoints, run_dir/config.yaml) */
     int rank, size, local;       /* local = batch / size */
     int d_batch;                 /* D's inputs per rank: local / pack (PacGAN packs of samples) */
+    int micro, d_micro;          /* train.accumulate: samples and D inputs per micro-batch (local / k,
+                                    d_batch / k); G and D are built for these */
     mg_net G, D;
     mg_optim opt_g, opt_d;
     mg_rng noise_rng;            /* noise_streams: per_rank only */
@@ -47,7 +51,8 @@ struct mg_trainer {
     mg_replica rep_d, rep_g;     /* each update's reduction: [gradient | EXTRA | averaged states] */
     size_t avg_d, avg_g;         /* bn: local: state floats averaged in D's (D) and G's (G, D) reduction */
     mg_augment aug;              /* train.augment: the last augmented batch's draws */
-    float *aug_x, *aug_dx;       /* D's augmented input, and the G step's gradient through it */
+    float *aug_real, *aug_fake;  /* train.augment: what D judges of a micro-batch */
+    float *aug_dx;               /* the G step's gradient back through the augmentation */
     uint64_t real_first, fake_first; /* global item index of this rank's first real / fake sample */
     float *snap_d, *snap_g;      /* BatchNorm state before an update, for nan_policy: skip */
     bool verbose, replicas_equal;
@@ -66,6 +71,9 @@ struct mg_trainer {
     mg_ema ema;                         /* train.ema: the averaged G (tc.ema.on) */
     bool ema_resumed;                   /* rank 0: the EMA came from the checkpoint */
     mg_frozen frozen_g, frozen_d;       /* frozen layers' parameters, kept through the steps */
+    mg_penalty pen;                     /* D's gradient penalties (tc.penalty), when any is on */
+    double penalty_d;                   /* the last reduced penalty value (metrics: penalty_d) */
+    float *g_state_keep;                /* accumulate > 1 with reused fakes: G's state around re-forwards */
 };
 
 
