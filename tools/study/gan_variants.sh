@@ -1,0 +1,48 @@
+#!/bin/sh
+# The GAN variants of configs/ side by side at equal steps: each config trained STEPS steps
+# on NP ranks for each seed, scored at the end by the run's own evaluation (FID, IS, KID,
+# class coverage; class accuracy and intra-FID for conditional generators where the
+# evaluation gives them), one line per run in OUT/results.tsv.
+#
+# usage: tools/study/gan_variants.sh OUT [STEPS [NP [SEEDS]]]     (defaults 2000 2 "1")
+# Needs data/fashion-mnist-train.h5 (`mpigan data fmnist --out data/`) and the extractor
+# runs/classifier/classifier.h5 (`mpigan classifier train configs/classifier.yaml`).
+# The variants: DCGAN (non-saturating, the baseline), conditional SN-hinge, WGAN with
+# clipping, WGAN-GP, DCGAN + R1, and on 10% of the data DiffAugment against the same
+# DCGAN without it.
+set -eu
+out=${1:?usage: tools/study/gan_variants.sh OUT [STEPS [NP [SEEDS]]]}
+steps=${2:-2000}
+np=${3:-2}
+seeds=${4:-1}
+mkdir -p "$out"
+[ -f data/fashion-mnist-train.h5 ] || { echo "gan_variants: no data/fashion-mnist-train.h5" >&2; exit 1; }
+[ -f runs/classifier/classifier.h5 ] || { echo "gan_variants: no runs/classifier/classifier.h5" >&2; exit 1; }
+printf 'variant\tseed\tsteps\tseconds\teval\n' > "$out/results.tsv"
+
+run() { # name config seed [--set ...]
+    name=$1 config=$2 seed=$3
+    shift 3
+    dir="$out/$name-s$seed"
+    rm -rf "$dir"
+    t0=$(date +%s)
+    if tools/mpirun.sh "$np" build/mpigan train "$config" --set train.steps="$steps" --set train.seed="$seed" \
+        --set eval.interval="$steps" --set eval.samples=5000 --set train.sample_interval="$steps" \
+        --set run_dir="$dir" "$@" > "$dir.log" 2>&1; then
+        line=$(grep '^eval ' "$dir.log" | tail -n 1 | sed 's/^eval *//')
+    else
+        line="FAILED (see $dir.log)"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$seed" "$steps" "$(( $(date +%s) - t0 ))" "$line" >> "$out/results.tsv"
+    echo "$name seed $seed: $line"
+}
+
+for seed in $seeds; do
+    run dcgan configs/fmnist_dcgan.yaml "$seed"
+    run cgan_sn_hinge configs/fmnist_cgan_sn.yaml "$seed"
+    run wgan_clip configs/fmnist_wgan.yaml "$seed"
+    run wgan_gp configs/fmnist_wgan_gp.yaml "$seed"
+    run dcgan_r1 configs/fmnist_dcgan_r1.yaml "$seed"
+    run dcgan_10pct configs/fmnist_dcgan.yaml "$seed" --set data.limit=6000
+    run diffaug_10pct configs/fmnist_diffaug.yaml "$seed"
+done
