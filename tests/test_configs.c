@@ -136,10 +136,20 @@ static void train_gan(const char *name, ...)
     mg_cfg *cfg = load(name, "train.steps=2", "train.batch=16", "train.log_interval=1", NULL);
     snprintf(set, sizeof set, "run_dir=%s", run_dir);
     mg_cfg_override(cfg, set);
-    /* a config that evaluates during training does so at the last step */
+    /* a config that evaluates during training does so at the last step, with the extractor
+     * test_classifier trained and sizes that fit the small file */
     bool evaluates = mg_cfg_present(mg_cfg_get(mg_cfg_root(cfg), "eval"));
-    if (evaluates)
-        mg_cfg_override(cfg, "eval.interval=2");
+    if (evaluates) {
+        char ex[500], cache[500];
+        snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
+        snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
+        static const char *const small[] = {"eval.interval=2", "eval.samples=140", "eval.batch=70", "eval.splits=2",
+                                            "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL};
+        for (const char *const *o = small; *o; o++)
+            mg_cfg_override(cfg, *o);
+        mg_cfg_override(cfg, ex);
+        mg_cfg_override(cfg, cache);
+    }
     va_list ap;
     va_start(ap, name);
     for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
