@@ -2,7 +2,10 @@
  * its model file (round trip, checksum, corruption), the reference-statistics cache
  * (reuse, and recomputation when the extractor or the data file changes), FID/IS/KID/
  * coverage of real data, a generator and a samples file computed over the ranks equal to
- * one process's computation, --save-features, and mode counting on a real mixture.
+ * one process's computation, --save-features, mode counting on a real mixture, and the
+ * conditional metrics (class accuracy, per-class FID, intra-FID) of a class-conditional
+ * generator and of labelled real data, against one process's computation; a generator
+ * that ignores labels, or has other classes than the extractor, gets none.
  * mpirun-np: 1 2 */
 #include <fcntl.h>
 #include <hdf5.h>
@@ -311,6 +314,10 @@ static void test_real_data_and_features_file(void **state)
     mg_evaluator_save_features(e, feats);
     mg_eval_result r = mg_evaluator_run_file(e, test_path, true, 0, 7);
     mg_evaluator_free(e);
+    mg_extractor ex; /* the classifier's test accuracy (collective: counts summed over ranks) */
+    mg_extractor_load(&ex, model_path, 64);
+    const double accuracy = mg_classifier_accuracy(&ex.net, test_path);
+    mg_extractor_free(&ex);
     if (mg_dist_rank() != 0)
         return;
     /* real test data against real training data: a small FID, a confident classifier's IS
@@ -332,6 +339,15 @@ static void test_real_data_and_features_file(void **state)
     mg_eval_result s;
     serial_metrics(&c, x, 300, 7, &s);
     expect_same(&r, &s, "real test data");
+    /* the test file's labels: the class accuracy is the classifier's test accuracy, and
+     * real against real data per class gives a small intra-FID */
+    assert_true(r.labelled && r.class_fid_done);
+    MG_ASSERT_CLOSE(r.class_accuracy, accuracy, 0, 1e-12, "real class accuracy");
+    double mean = 0;
+    for (int y = 0; y < CLASSES; y++)
+        mean += r.class_fid[y] / CLASSES;
+    MG_ASSERT_CLOSE(r.intra_fid, mean, 1e-12, 1e-12, "intra-FID of real data");
+    assert_true(isfinite(r.intra_fid) && r.intra_fid >= 0);
     /* the features file holds what FID was computed from */
     hid_t h = H5Fopen(feats, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(h >= 0);
@@ -407,6 +423,166 @@ static void test_generator_and_samples_file(void **state)
     mg_cfg_free(gcfg);
 }
 
+/* A tiny generator of 8x8 images: noise (8) -> 64 -> tanh; `extra` adds lines to its
+ * config (classes, condition). */
+static void make_generator(mg_net *G, mg_cfg **cfg, const char *extra)
+{
+    char text[600];
+    snprintf(text, sizeof text,
+             "generator:\n  input: [8]\n%s  layers:\n"
+             "    - {kind: linear, out: 64, activation: tanh}\n"
+             "    - {kind: reshape, shape: [1, 8, 8]}\n",
+             extra);
+    *cfg = mg_cfg_parse(text, "g.yaml");
+    mg_net_from_cfg(G, "G", mg_cfg_require(mg_cfg_root(*cfg), "generator"), (mg_shape){0, 0, 0}, 64);
+    mg_rng rng;
+    mg_rng_init(&rng, 9, mg_rng_stream_id(MG_STREAM_INIT, 0));
+    mg_net_init_params(G, &rng);
+}
+
+/* Features, probabilities and labels of all of a labelled data file, by one process. */
+static int64_t extract_file(mg_extractor *ex, const char *path, float **feats, float **probs, int **labels)
+{
+    mg_data_info info;
+    mg_h5_file *f = mg_h5_open_or_fail(path, &info);
+    const int64_t n = info.n, sz = SIDE * SIDE;
+    unsigned char *raw = malloc((size_t)(n * sz));
+    float *x = malloc(sizeof(float) * (size_t)(n * sz));
+    int32_t *y32 = malloc(sizeof(int32_t) * (size_t)n);
+    mg_h5_read_samples(f, 0, n, raw);
+    mg_h5_read_labels(f, 0, n, y32);
+    mg_h5_close(f);
+    mg_data_info_free(&info);
+    for (int64_t i = 0; i < n * sz; i++)
+        x[i] = (float)raw[i] / 127.5f - 1.0f;
+    *feats = malloc(sizeof(float) * (size_t)(n * ex->dim));
+    *probs = malloc(sizeof(float) * (size_t)(n * ex->n_classes));
+    *labels = malloc(sizeof(int) * (size_t)n);
+    mg_extractor_run(ex, x, n, *feats, *probs);
+    for (int64_t i = 0; i < n; i++)
+        (*labels)[i] = y32[i];
+    free(raw);
+    free(x);
+    free(y32);
+    return n;
+}
+
+/* A class-conditional generator: its labels drawn per item as `mpigan eval` draws them;
+ * class accuracy, per-class FID and intra-FID over the ranks equal one process's, and
+ * the fields are in the JSON report. */
+static void test_conditional_generator(void **state)
+{
+    (void)state;
+    mg_net G;
+    mg_cfg *gcfg;
+    make_generator(&G, &gcfg, "  classes: 4\n  condition: {kind: concat, dim: 3}\n");
+    assert_true(G.conditional);
+    mg_eval_cfg c = eval_cfg(model_path);
+    mg_evaluator *e = mg_evaluator_create(&c);
+    const int64_t n = 601;
+    const uint64_t seed = 13;
+    mg_eval_result r = mg_evaluator_run_generator(e, &G, n, seed);
+    mg_evaluator_free(e);
+    if (mg_dist_rank() == 0) {
+        assert_true(r.labelled && r.class_fid_done);
+        assert_true(r.class_accuracy >= 0 && r.class_accuracy <= 1);
+        assert_true(isfinite(r.intra_fid));
+        double mean = 0, count = 0;
+        for (int y = 0; y < CLASSES; y++)
+            mean += r.class_fid[y] / CLASSES, count += r.class_count[y];
+        MG_ASSERT_CLOSE(r.intra_fid, mean, 1e-12, 1e-12, "intra-FID = mean of the per-class FIDs");
+        MG_ASSERT_CLOSE(count, (double)n, 0, 0, "labelled samples");
+        /* one process: the same noise and labels, the extractor, the labelled sums */
+        float *z = malloc(sizeof(float) * (size_t)n * 8), *x = malloc(sizeof(float) * (size_t)n * 64);
+        int *y = malloc(sizeof(int) * (size_t)n);
+        mg_batch_streams_normals(z, (int)n, 8, seed, MG_STREAM_EVAL, 0);
+        mg_batch_streams_labels(y, (int)n, CLASSES, NULL, seed, MG_STREAM_LABELS, 0);
+        for (int64_t s = 0; s < n; s += 64) {
+            const int m = (int)(n - s < 64 ? n - s : 64);
+            mg_net_set_labels(&G, y + s);
+            memcpy(x + s * 64, mg_net_forward(&G, z + s * 8, m, MG_EVAL), sizeof(float) * (size_t)m * 64);
+        }
+        mg_net_set_labels(&G, NULL);
+        mg_extractor ex;
+        mg_extractor_load(&ex, model_path, 64);
+        const int d = ex.dim;
+        float *sf = malloc(sizeof(float) * (size_t)n * d), *sp = malloc(sizeof(float) * (size_t)n * CLASSES);
+        mg_extractor_run(&ex, x, n, sf, sp);
+        float *rf, *rp;
+        int *ry;
+        const int64_t nr = extract_file(&ex, train_path, &rf, &rp, &ry);
+        mg_eval_sums smp, ref;
+        mg_eval_sums_init_labelled(&smp, d, CLASSES, 0, 0, CLASSES);
+        mg_eval_sums_init_labelled(&ref, d, CLASSES, 0, 0, CLASSES);
+        mg_eval_sums_add_labels(&smp, sf, sp, y, n, "samples");
+        mg_eval_sums_add_labels(&ref, rf, rp, ry, nr, "reference");
+        double ref_mu[CLASSES * 12], ref_cov[CLASSES * 144], fid[CLASSES];
+        for (int k = 0; k < CLASSES; k++)
+            mg_gaussian_from_sums(ref.label_count[k], ref.label_feat_sum + k * d, ref.label_feat_outer + k * d * d, d,
+                                  ref_mu + k * d, ref_cov + k * d * d, "reference class");
+        const double intra = mg_class_fids(&smp, ref.label_count, ref_mu, ref_cov, fid);
+        MG_ASSERT_CLOSE(r.intra_fid, intra, 1e-12, 1e-9, "intra-FID, ranks vs one process");
+        for (int k = 0; k < CLASSES; k++)
+            MG_ASSERT_CLOSE(r.class_fid[k], fid[k], 1e-12, 1e-9, "per-class FID, ranks vs one process");
+        MG_ASSERT_CLOSE(r.class_accuracy, mg_label_accuracy(&smp, NULL), 0, 0, "class accuracy, ranks vs one process");
+        char *json = mg_eval_result_json(&r);
+        assert_non_null(strstr(json, "\"class_accuracy\": "));
+        assert_non_null(strstr(json, "\"intra_fid\": "));
+        assert_non_null(strstr(json, "\"class_fid\": ["));
+        assert_non_null(strstr(json, "\"class_accuracy_per_class\": ["));
+        assert_null(strstr(json, "conditional_note"));
+        mg_free(json);
+        char *text = mg_eval_result_text(&r);
+        assert_non_null(strstr(text, "intra-FID"));
+        mg_free(text);
+        mg_eval_sums_free(&smp);
+        mg_eval_sums_free(&ref);
+        mg_extractor_free(&ex);
+        free(z), free(x), free(y), free(sf), free(sp), free(rf), free(rp), free(ry);
+    }
+    mg_net_free(&G);
+    mg_cfg_free(gcfg);
+}
+
+/* No conditional fields for a generator that ignores labels (classes declared, no layer
+ * reads them), and a skip with the reason for one with other classes than the extractor. */
+static void test_generator_without_usable_labels(void **state)
+{
+    (void)state;
+    mg_eval_cfg c = eval_cfg(model_path);
+    mg_evaluator *e = mg_evaluator_create(&c);
+    mg_net G;
+    mg_cfg *gcfg;
+    make_generator(&G, &gcfg, "  classes: 4\n");
+    assert_false(G.conditional);
+    mg_eval_result r = mg_evaluator_run_generator(e, &G, 200, 3);
+    mg_net_free(&G);
+    mg_cfg_free(gcfg);
+    if (mg_dist_rank() == 0) {
+        assert_false(r.labelled);
+        char *json = mg_eval_result_json(&r);
+        assert_null(strstr(json, "class_accuracy"));
+        assert_null(strstr(json, "intra_fid"));
+        assert_null(strstr(json, "class_fid"));
+        assert_null(strstr(json, "conditional_note"));
+        mg_free(json);
+    }
+    make_generator(&G, &gcfg, "  classes: 3\n  condition: {kind: concat, dim: 2}\n");
+    r = mg_evaluator_run_generator(e, &G, 200, 3);
+    mg_net_free(&G);
+    mg_cfg_free(gcfg);
+    mg_evaluator_free(e);
+    if (mg_dist_rank() == 0) {
+        assert_false(r.labelled);
+        assert_non_null(strstr(r.conditional_note, "the generator has 3 classes"));
+        assert_non_null(strstr(r.conditional_note, "classifies into 4"));
+        char *json = mg_eval_result_json(&r);
+        assert_null(strstr(json, "intra_fid"));
+        assert_non_null(strstr(json, "\"conditional_note\": "));
+        mg_free(json);
+    }
+}
+
 static void test_mixture_modes(void **state)
 {
     (void)state;
@@ -444,6 +620,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reference_cache),
         cmocka_unit_test(test_real_data_and_features_file),
         cmocka_unit_test(test_generator_and_samples_file),
+        cmocka_unit_test(test_conditional_generator),
+        cmocka_unit_test(test_generator_without_usable_labels),
         cmocka_unit_test(test_mixture_modes),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);

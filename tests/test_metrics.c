@@ -1,5 +1,5 @@
 /* Evaluation metrics against closed forms and hand-made cases (FID, IS, KID, class
- * coverage, mixture mode counting), and the distributed path: sums reduced over ranks
+ * coverage, mixture mode counting, class accuracy and per-class FID), and the distributed path: sums reduced over ranks
  * give the numbers of one process to 1e-9.
  * mpirun-np: 1 2 */
 #include <cblas.h>
@@ -328,6 +328,137 @@ static void test_mode_counting(void **state)
     mg_eval_sums_free(&s);
 }
 
+/* Labels of the per-class tests: sample g's class from its own stream (uneven counts). */
+static int label_of(int64_t g, int k) { return (int)((g * 7 + g / 5) % k); }
+
+/* Features of class c: make_features shifted by 1.5 (c + 1) in coordinate c. */
+static void make_labelled(float *f, int *y, int64_t n, int d, int k, uint64_t seed)
+{
+    make_features(f, 0, n, d, seed);
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = label_of(i, k);
+        f[(size_t)i * d + (size_t)y[i]] += 1.5f * (float)(y[i] + 1);
+    }
+}
+
+/* Per-class FID against known answers: (1) each class's value equals mg_fid of that
+ * class's own samples gathered by hand; (2) against a reference that is each class's own
+ * Gaussian with the mean moved by delta_c, FID_c = |delta_c|^2 and intra-FID their mean;
+ * (3) class accuracy counts; (4) a class with <= d samples has no FID (NaN); (5) the
+ * labelled sums reduced over ranks give the same numbers as one process. */
+static void test_per_class_fid(void **state)
+{
+    (void)state;
+    enum { D = 6, K = 3, N = 901 };
+    float *f = malloc(sizeof(float) * N * D), *p = calloc((size_t)N * K, sizeof(float));
+    int *y = malloc(sizeof(int) * N);
+    make_labelled(f, y, N, D, K, 41);
+    /* predictions: the label, except every 4th sample (the next class) */
+    double want_correct[K] = {0}, want_count[K] = {0};
+    for (int i = 0; i < N; i++) {
+        const bool right = i % 4 != 0;
+        p[(size_t)i * K + (size_t)(right ? y[i] : (y[i] + 1) % K)] = 1.0f;
+        want_count[y[i]] += 1;
+        want_correct[y[i]] += right;
+    }
+    mg_eval_sums s;
+    mg_eval_sums_init_labelled(&s, D, K, 0, 0, K);
+    mg_eval_sums_add(&s, f, p, NULL, N, "labelled");
+    mg_eval_sums_add_labels(&s, f, p, y, N, "labelled");
+    double per[K];
+    const double acc = mg_label_accuracy(&s, per);
+    MG_ASSERT_CLOSE(acc, (want_correct[0] + want_correct[1] + want_correct[2]) / N, 0, 1e-15, "class accuracy");
+    for (int c = 0; c < K; c++) {
+        MG_ASSERT_CLOSE(s.label_count[c], want_count[c], 0, 0, "class count");
+        MG_ASSERT_CLOSE(per[c], want_correct[c] / want_count[c], 0, 1e-15, "per-class accuracy");
+    }
+
+    /* (1) by hand: each class's rows into unlabelled sums; reference = the whole set */
+    double ref_n[K], ref_mu[K * D], ref_cov[K * D * D], mu[D], cov[D * D], fid[K];
+    mg_eval_sums all;
+    mg_eval_sums_init(&all, D, 0, 0, 0);
+    mg_eval_sums_add(&all, f, NULL, NULL, N, "all");
+    for (int c = 0; c < K; c++) {
+        ref_n[c] = N;
+        mg_gaussian_from_sums(all.count[0], all.feat_sum, all.feat_outer, D, ref_mu + c * D, ref_cov + c * D * D, "all");
+    }
+    const double intra = mg_class_fids(&s, ref_n, ref_mu, ref_cov, fid);
+    double sum = 0;
+    for (int c = 0; c < K; c++) {
+        float *rows = malloc(sizeof(float) * N * D);
+        int m = 0;
+        for (int i = 0; i < N; i++)
+            if (y[i] == c)
+                memcpy(rows + (size_t)m++ * D, f + (size_t)i * D, sizeof(float) * D);
+        mg_eval_sums one;
+        mg_eval_sums_init(&one, D, 0, 0, 0);
+        mg_eval_sums_add(&one, rows, NULL, NULL, m, "one class");
+        mg_gaussian_from_sums(one.count[0], one.feat_sum, one.feat_outer, D, mu, cov, "one class");
+        const double want = mg_fid(mu, cov, ref_mu + c * D, ref_cov + c * D * D, D).fid;
+        MG_ASSERT_CLOSE(fid[c], want, 1e-12, 1e-9, "per-class FID vs the class's own samples");
+        assert_true(fid[c] > 0.5); /* a shifted class is far from the mixture of all */
+        sum += want;
+        mg_eval_sums_free(&one);
+        free(rows);
+    }
+    MG_ASSERT_CLOSE(intra, sum / K, 1e-12, 1e-12, "intra-FID = mean of the per-class FIDs");
+
+    /* (2) reference = each class's own Gaussian, mean moved by delta_c: FID_c = |delta_c|^2 */
+    double want_intra = 0;
+    for (int c = 0; c < K; c++) {
+        mg_gaussian_from_sums(s.label_count[c], s.label_feat_sum + c * D, s.label_feat_outer + c * D * D, D,
+                              ref_mu + c * D, ref_cov + c * D * D, "class");
+        double delta2 = 0;
+        for (int j = 0; j < D; j++) {
+            const double delta = 0.1 * (c + 1) * (j % 2 ? 1 : -1);
+            ref_mu[c * D + j] += delta;
+            delta2 += delta * delta;
+        }
+        ref_n[c] = 1000;
+        fid[c] = NAN;
+        want_intra += delta2 / K;
+        const double got = (mg_class_fids(&s, ref_n, ref_mu, ref_cov, fid), fid[c]);
+        MG_ASSERT_CLOSE(got, delta2, 1e-9, 0, "per-class FID with equal covariances = squared mean shift");
+    }
+    MG_ASSERT_CLOSE(mg_class_fids(&s, ref_n, ref_mu, ref_cov, fid), want_intra, 1e-9, 0, "intra-FID, closed form");
+
+    /* (4) a reference class with d samples: no covariance, NaN, and intra-FID NaN */
+    ref_n[1] = D;
+    assert_true(isnan(mg_class_fids(&s, ref_n, ref_mu, ref_cov, fid)));
+    assert_true(isnan(fid[1]) && isfinite(fid[0]) && isfinite(fid[2]));
+    ref_n[1] = 1000;
+
+    /* bad labels and sizes */
+    int bad[1] = {K};
+    MG_EXPECT_FATAL(mg_eval_sums_add_labels(&s, f, p, bad, 1, "bad label"), "label 3 of sample 0 is outside 0 .. 2");
+    mg_eval_sums wrong;
+    MG_EXPECT_FATAL(mg_eval_sums_init_labelled(&wrong, D, K, 0, 0, K + 1), "4 label classes");
+
+    /* (5) distributed: each rank a contiguous slice, one reduction of the whole buffer */
+    const int rank = mg_dist_rank(), size = mg_dist_size();
+    const int64_t lo = (int64_t)N * rank / size, hi = (int64_t)N * (rank + 1) / size;
+    mg_eval_sums dist;
+    mg_eval_sums_init_labelled(&dist, D, K, 0, 0, K);
+    mg_eval_sums_add(&dist, f + lo * D, p + lo * K, NULL, hi - lo, "slice");
+    mg_eval_sums_add_labels(&dist, f + lo * D, p + lo * K, y + lo, hi - lo, "slice");
+    mg_dist_reduce_sum_f64_root(dist.buf, dist.n_values);
+    if (rank == 0) {
+        double fid_dist[K];
+        MG_ASSERT_CLOSE(mg_label_accuracy(&dist, NULL), acc, 0, 0, "class accuracy, reduced vs serial");
+        const double a = mg_class_fids(&s, ref_n, ref_mu, ref_cov, fid);
+        const double b = mg_class_fids(&dist, ref_n, ref_mu, ref_cov, fid_dist);
+        MG_ASSERT_CLOSE(b, a, 1e-10, 1e-9, "intra-FID, reduced vs serial");
+        for (int c = 0; c < K; c++)
+            MG_ASSERT_CLOSE(fid_dist[c], fid[c], 1e-10, 1e-9, "per-class FID, reduced vs serial");
+    }
+    mg_eval_sums_free(&dist);
+    mg_eval_sums_free(&all);
+    mg_eval_sums_free(&s);
+    free(f);
+    free(p);
+    free(y);
+}
+
 /* Every metric from sums reduced over the ranks (each rank holding a contiguous slice of
  * the samples) equals the one-process computation to 1e-9 relative. */
 static void test_distributed_equals_serial(void **state)
@@ -474,6 +605,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kid),
         cmocka_unit_test(test_mode_counting),
         cmocka_unit_test(test_distributed_equals_serial),
+        cmocka_unit_test(test_per_class_fid),
         cmocka_unit_test(test_blas_checked),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,6 +102,31 @@ static mg_cfg *image_gan(int side, const char *data, const char *run)
     return mg_cfg_parse(text, "image_gan.yaml");
 }
 
+/* The same with a class-conditional G (4 classes, a class embedding concatenated to z). */
+static mg_cfg *cond_image_gan(const char *run)
+{
+    char text[3000], cond[3200];
+    snprintf(text, sizeof text, image_gan_yaml, 64, 8, 8, 8, 8, data8, dir, run);
+    const char *at = strstr(text, "generator:\n") + strlen("generator:\n");
+    snprintf(cond, sizeof cond, "%.*s  classes: 4\n  condition: {kind: concat, dim: 2}\n%s", (int)(at - text), text, at);
+    return mg_cfg_parse(cond, "cond_image_gan.yaml");
+}
+
+/* Rank 0: whether any line of run's metrics.jsonl holds `field`. */
+static bool metrics_have(const char *run, const char *field)
+{
+    char path[512], line[8192], key[64];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, run);
+    snprintf(key, sizeof key, "\"%s\": ", field);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    bool found = false;
+    while (fgets(line, sizeof line, f))
+        found = found || strstr(line, key) != NULL;
+    fclose(f);
+    return found;
+}
+
 static mg_cfg *ring_gan(const char *run)
 {
     char run_dir[400];
@@ -235,6 +260,33 @@ static void test_image_eval_lines_and_bitwise_training(void **state)
         assert_int_equal(steps[2], 12);
         assert_int_equal(eval_steps("img_on", "classes_over_1pct", steps, 8), 3);
         assert_int_equal(eval_steps("img_on", "kid_mean", steps, 8), 3);
+        /* an unconditional G: no conditional metrics */
+        assert_false(metrics_have("img_on", "class_accuracy"));
+        assert_false(metrics_have("img_on", "intra_fid"));
+    }
+}
+
+/* A conditional G: class accuracy and intra-FID in every eval line (headline and report). */
+static void test_conditional_eval_lines(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = cond_image_gan("cond_on");
+    char set[400];
+    snprintf(set, sizeof set, "eval.extractor=%s", model_path);
+    mg_cfg_override(cfg, set);
+    mg_cfg_override(cfg, "eval.interval=6");
+    mg_cfg_override(cfg, "eval.samples=240");
+    mg_cfg_override(cfg, "eval.batch=24");
+    mg_cfg_override(cfg, "eval.kid_subsets=3");
+    weights w = train(cfg); /* not compared here */
+    free(w.g), free(w.d);
+    if (mg_dist_rank() == 0) {
+        long steps[8];
+        assert_int_equal(eval_steps("cond_on", "class_accuracy", steps, 8), 2);
+        assert_int_equal(eval_steps("cond_on", "intra_fid", steps, 8), 2);
+        assert_int_equal(eval_steps("cond_on", "class_fid", steps, 8), 2);
+        assert_int_equal(steps[1], 12);
+        assert_false(metrics_have("cond_on", "conditional_note"));
     }
 }
 
@@ -293,6 +345,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mixture_eval_lines_and_bitwise_training),
         cmocka_unit_test(test_image_eval_lines_and_bitwise_training),
+        cmocka_unit_test(test_conditional_eval_lines),
         cmocka_unit_test(test_bad_extractor_fails_at_start),
         cmocka_unit_test(test_config_errors),
     };

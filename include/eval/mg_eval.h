@@ -11,6 +11,14 @@
  * comes from its own stream (seed, g) and its IS split from a seeded permutation of
  * the N indices, so the numbers do not depend on the number of ranks.
  *
+ * Conditional generators (G->conditional: its labels are drawn uniformly per item from
+ * (seed, MG_STREAM_LABELS, g)) and real data files with labels: when the label classes
+ * are the extractor's classes, the labelled parts of the sums (mg_metrics.h) give the
+ * class accuracy and, against the reference's per-class statistics, per-class FID and
+ * intra-FID. When the class counts differ the conditional metrics are skipped, with the
+ * reason in conditional_note (printed once when verbose): an extractor over other classes
+ * cannot say whether a sample shows its requested class.
+ *
  * Reference statistics (mean and covariance of the real data's features in float64, their
  * class histogram, the features themselves for KID) are computed once per extractor and
  * data file and cached in HDF5 (mg_eval_files.h); a cache whose key does not match is
@@ -68,6 +76,16 @@ typedef struct {
     int64_t reference_n;
     double reference_is_mean, reference_is_std;
     bool reference_recomputed;
+    /* labelled samples: a conditional generator's requested classes, or a real data file's
+     * labels, over the extractor's classes (docs/evaluation.md, "Conditional generators") */
+    bool labelled;                                    /* the fields below are set */
+    double class_accuracy;                            /* argmax class == label, over all */
+    double class_accuracy_per[MG_EVAL_MAX_CLASSES];   /* per label (NAN: no samples) */
+    double class_count[MG_EVAL_MAX_CLASSES];          /* samples per label */
+    bool class_fid_done;                              /* the reference has per-class statistics */
+    double class_fid[MG_EVAL_MAX_CLASSES];            /* per label (NAN: <= dim samples on a side) */
+    double intra_fid;                                 /* mean of class_fid (NAN if any is) */
+    char conditional_note[300];                       /* why conditional metrics are missing, or "" */
     /* mixtures */
     mg_mode_report modes;
     char mixture_generator[16];

@@ -16,7 +16,12 @@
  * of a real data set, computed once per (extractor, data file):
  *   /mu f64 (d)  /cov f64 (d, d)  /class_hist f64 (k)  /features f32 (n, d)
  *   root attributes: format, format_version, the key (extractor_checksum, data_path as
- *   an absolute path, data_bytes, data_mtime_ns), n, is_mean, is_std.
+ *   an absolute path, data_bytes, data_mtime_ns), n, is_mean, is_std, labelled_classes.
+ *   Since format version 2, when the data file has labels (labelled_classes = k > 0),
+ *   the per-class statistics for per-class FID:
+ *   /class_n f64 (k)  /class_mu f64 (k, d)  /class_cov f64 (k, d, d)
+ *   (a class with at most d samples has no covariance: its mu and cov are zeros).
+ *   A version-1 file (no labelled_classes) is not read: it is recomputed, once.
  *
  * Per-sample features (format "mpigan-features", `mpigan eval --save-features`):
  *   /features f32 (n, d)  /probs f32 (n, k)
@@ -67,7 +72,7 @@ void mg_model_file_free(mg_model_file *m);
 
 /* ---- reference statistics cache ---- */
 
-#define MG_REFSTATS_FORMAT_VERSION 1
+#define MG_REFSTATS_FORMAT_VERSION 2
 
 /* What identifies the statistics: the extractor and the data file's identity. */
 typedef struct {
@@ -84,6 +89,10 @@ typedef struct {
     double *mu, *cov, *class_hist; /* owned: (dim), (dim, dim), (n_classes) */
     float *features;               /* owned: (n, dim) */
     double is_mean, is_std;        /* the data's own Inception Score (informative) */
+    /* per-class statistics of labelled data (labelled_classes = n_classes), else 0 and NULL:
+     * class_n (K) samples, class_mu (K, dim), class_cov (K, dim, dim); owned */
+    int labelled_classes;
+    double *class_n, *class_mu, *class_cov;
 } mg_refstats;
 
 /* The key of data_path for an extractor (stat(2) and realpath(3); fatal if missing). */

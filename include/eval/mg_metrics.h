@@ -42,15 +42,26 @@
  *   split_prob[n_splits * n_classes] sum of p(y|x) per split
  *   split_plogp[n_splits]           sum over the split of sum_y p log p (0 log 0 = 0)
  *   class_hist[n_classes]           samples per predicted class (argmax, first maximum)
- *   mode_hist[n_modes]              high-quality samples per nearest mixture mode */
+ *   mode_hist[n_modes]              high-quality samples per nearest mixture mode
+ * and for labelled samples (n_labels = K > 0: each sample comes with a class label, the
+ * class a conditional generator was asked for, or a real sample's class):
+ *   label_count[K]                  samples per label
+ *   label_correct[K]                of them, those whose argmax class equals the label
+ *   label_feat_sum[K * dim]         sum of x per label
+ *   label_feat_outer[K * dim * dim] sum of x x^T per label (lower triangles, as above) */
 typedef struct {
-    int dim, n_classes, n_splits, n_modes;
+    int dim, n_classes, n_splits, n_modes, n_labels;
     size_t n_values;  /* doubles in buf */
     double *buf;      /* owned; the views below point into it */
     double *count, *feat_sum, *feat_outer, *split_count, *split_prob, *split_plogp, *class_hist, *mode_hist;
+    double *label_count, *label_correct, *label_feat_sum, *label_feat_outer;
 } mg_eval_sums;
 
+/* Sums without the labelled parts (n_labels = 0). */
 void mg_eval_sums_init(mg_eval_sums *s, int dim, int n_classes, int n_splits, int n_modes);
+/* Sums with the labelled parts for n_labels classes; n_labels > 0 needs
+ * n_labels == n_classes (the extractor classifies over the labels' classes). */
+void mg_eval_sums_init_labelled(mg_eval_sums *s, int dim, int n_classes, int n_splits, int n_modes, int n_labels);
 void mg_eval_sums_zero(mg_eval_sums *s);
 void mg_eval_sums_free(mg_eval_sums *s);
 
@@ -59,6 +70,12 @@ void mg_eval_sums_free(mg_eval_sums *s);
  * is 0). Non-finite features or probabilities are a fatal error naming `what`. */
 void mg_eval_sums_add(mg_eval_sums *s, const float *feats, const float *probs, const int *split, int64_t n,
                       const char *what);
+
+/* Adds the labelled parts of n samples (count them with mg_eval_sums_add as well):
+ * feats (n, dim), probs (n, n_classes), labels (n) in 0 .. n_labels-1. A label out of
+ * range or a non-finite feature is a fatal error naming `what`. */
+void mg_eval_sums_add_labels(mg_eval_sums *s, const float *feats, const float *probs, const int *labels, int64_t n,
+                             const char *what);
 
 /* Adds n 2-D points x (n, 2) to count and the mode histogram: means (n_modes, 2),
  * sigma > 0. For sums made with dim = n_classes = n_splits = 0. */
@@ -103,6 +120,21 @@ typedef struct {
 } mg_coverage;
 
 mg_coverage mg_class_coverage(const mg_eval_sums *s);
+
+/* ---- labelled samples: class accuracy and per-class FID ---- */
+
+/* Fraction of the labelled samples whose argmax class equals their label (NAN when there
+ * are none); per_class (n_labels, may be NULL) gets the same per label (NAN for a label
+ * with no samples). */
+double mg_label_accuracy(const mg_eval_sums *s, double *per_class);
+
+/* Per-class FID: for each label k, the FID between the Gaussian of the samples labelled k
+ * (from s's labelled sums) and the reference Gaussian of class k: ref_n (K) samples,
+ * ref_mu (K, d), ref_cov (K, d, d). fid (K) gets the values; a class with at most d
+ * samples on either side has no covariance and gets NAN. Returns intra-FID, the mean
+ * over the K classes (NAN when any class has none). */
+double mg_class_fids(const mg_eval_sums *s, const double *ref_n, const double *ref_mu, const double *ref_cov,
+                     double *fid);
 
 typedef struct {
     int n_modes;

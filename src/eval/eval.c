@@ -49,7 +49,10 @@ typedef struct {
     mg_net *G;               /* generator */
     uint64_t seed;
     float *z;
-    int *y;                  /* class-conditional G: the classes asked for (uniform per item) */
+    int *y;                  /* the last fill's labels: a class-conditional G's requested classes
+                              * (uniform per item), or a labelled real file's labels; else NULL */
+    int n_label_classes;     /* classes of y: G's `classes`, the data file's (-1: it names none) */
+    int32_t *labels32;       /* real data: labels as read */
     mg_samples_file *samples;
     mg_h5_file *real;        /* real data file (training format) */
     mg_data_info info;
@@ -66,8 +69,10 @@ static void source_open_generator(source *s, mg_net *G, uint64_t seed, int batch
     s->available = -1;
     snprintf(s->what, sizeof s->what, "generator");
     s->z = mg_alloc_floats((size_t)batch * mg_shape_size(G->in), "evaluation noise");
-    if (G->conditional)
+    if (G->conditional) {
         s->y = mg_alloc(sizeof(int) * (size_t)batch, "evaluation labels");
+        s->n_label_classes = G->n_classes;
+    }
 }
 
 static void source_open_file(source *s, const char *path, bool real, int batch)
@@ -81,6 +86,11 @@ static void source_open_file(source *s, const char *path, bool real, int batch)
         s->available = s->info.n;
         if (s->info.kind == MG_DATA_IMAGES)
             s->raw = mg_alloc((size_t)batch * mg_shape_size(s->shape), "real images");
+        if (s->info.kind == MG_DATA_IMAGES && s->info.has_labels) { /* per-class statistics need them */
+            s->y = mg_alloc(sizeof(int) * (size_t)batch, "real labels");
+            s->labels32 = mg_alloc(sizeof(int32_t) * (size_t)batch, "real labels");
+            s->n_label_classes = s->info.n_classes > 0 ? s->info.n_classes : -1;
+        }
         snprintf(s->what, sizeof s->what, "real %s", path);
     } else {
         s->kind = SRC_SAMPLES;
@@ -118,6 +128,11 @@ static void source_fill(source *s, int64_t start, int count, float *dst)
             mg_h5_read_samples(s->real, start, count, s->raw);
             for (size_t i = 0; i < (size_t)count * size; i++)
                 dst[i] = (float)s->raw[i] / 127.5f - 1.0f; /* the loader's mapping */
+            if (s->y) {
+                mg_h5_read_labels(s->real, start, count, s->labels32);
+                for (int i = 0; i < count; i++)
+                    s->y[i] = s->labels32[i];
+            }
         } else {
             mg_h5_read_samples(s->real, start, count, dst); /* float32 vectors */
         }
@@ -132,6 +147,7 @@ static void source_close(source *s)
     if (s->G)
         mg_net_set_labels(s->G, NULL); /* they pointed into y */
     mg_free(s->raw);
+    mg_free(s->labels32);
     if (s->samples)
         mg_samples_close(s->samples);
     if (s->real) {
@@ -155,6 +171,22 @@ static int64_t samples_to_use(const source *s, int64_t n)
     return n;
 }
 
+/* Whether the source's labels can be scored by an extractor over k classes: they must
+ * be the same classes (a data file naming no classes is taken at its word, its labels
+ * checked per sample). When not, why says so for a conditional generator ("" for a
+ * source without labels: nothing was asked of it). */
+static bool labels_usable(const source *s, int k, const char *extractor, char *why, size_t size)
+{
+    why[0] = 0;
+    if (!s->y)
+        return false;
+    if (s->n_label_classes < 0 || s->n_label_classes == k)
+        return true;
+    snprintf(why, size, "%s has %d classes, the extractor %s classifies into %d: no class accuracy or per-class FID",
+             s->kind == SRC_GENERATOR ? "the generator" : s->what, s->n_label_classes, extractor, k);
+    return false;
+}
+
 /* ---- the evaluator ---- */
 
 struct mg_evaluator {
@@ -162,6 +194,7 @@ struct mg_evaluator {
     mg_extractor ex;
     mg_refstats ref;           /* mu, cov, class_hist: rank 0; features, n: every rank */
     bool recomputed;
+    bool noted;                /* a conditional_note was printed already (verbose, once) */
     double reference_seconds;
     char save_features[1024];
 };
@@ -180,14 +213,16 @@ static void my_share(int64_t n, int batch, int64_t *lo, int64_t *hi)
 }
 
 typedef struct {
-    mg_eval_sums sums;
+    mg_eval_sums sums;         /* with labelled parts when labelled */
+    bool labelled;
     float *feats, *probs;    /* this rank's share: (hi - lo, dim), (hi - lo, k) */
     int64_t lo, hi;
     double t_generate, t_features;
 } share;
 
-/* Makes and extracts this rank's share of n samples of src; IS splits from seed. */
-static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed, share *sh)
+/* Makes and extracts this rank's share of n samples of src; IS splits from seed; with
+ * labelled, the source's labels go into the labelled sums too. */
+static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed, bool labelled, share *sh)
 {
     const mg_shape in = e->ex.net.in;
     MG_CHECK(src->shape.c == in.c && src->shape.h == in.h && src->shape.w == in.w, src->what,
@@ -198,7 +233,8 @@ static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed
     memset(sh, 0, sizeof *sh);
     my_share(n, batch, &sh->lo, &sh->hi);
     const int64_t local = sh->hi - sh->lo;
-    mg_eval_sums_init(&sh->sums, d, k, e->cfg.splits, 0);
+    sh->labelled = labelled;
+    mg_eval_sums_init_labelled(&sh->sums, d, k, e->cfg.splits, 0, labelled ? k : 0);
     sh->feats = mg_alloc_floats((size_t)(local > 0 ? local : 1) * (size_t)d, "features");
     sh->probs = mg_alloc_floats((size_t)(local > 0 ? local : 1) * (size_t)k, "class probabilities");
     int *split = mg_alloc(sizeof(int) * (size_t)n, "IS splits");
@@ -212,6 +248,8 @@ static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed
         float *f = sh->feats + (size_t)(start - sh->lo) * d, *p = sh->probs + (size_t)(start - sh->lo) * k;
         mg_extractor_run(&e->ex, x, m, f, p);
         mg_eval_sums_add(&sh->sums, f, p, split + start, m, src->what);
+        if (labelled)
+            mg_eval_sums_add_labels(&sh->sums, f, p, src->y, m, src->what);
         const double t2 = mg_now();
         sh->t_generate += t1 - t0;
         sh->t_features += t2 - t1;
@@ -233,8 +271,10 @@ static void compute_reference(mg_evaluator *e, const mg_refstats_key *key, const
     source src;
     source_open_file(&src, e->cfg.reference, true, e->cfg.batch);
     const int64_t n = src.available;
+    char why[600];
+    const bool labelled = labels_usable(&src, e->ex.n_classes, e->ex.path, why, sizeof why);
     share sh;
-    extract_share(e, &src, n, 0, &sh);
+    extract_share(e, &src, n, 0, labelled, &sh);
     source_close(&src);
     mg_dist_reduce_sum_f64_root(sh.sums.buf, sh.sums.n_values);
     mg_refstats *r = &e->ref;
@@ -252,6 +292,22 @@ static void compute_reference(mg_evaluator *e, const mg_refstats_key *key, const
                               e->cfg.reference);
         mg_inception_score(&sh.sums, &r->is_mean, &r->is_std);
         memcpy(r->class_hist, sh.sums.class_hist, (size_t)r->n_classes * sizeof(double));
+        if (labelled) { /* per-class Gaussians; a class with too few samples for one keeps zeros */
+            const size_t k = (size_t)r->n_classes;
+            r->labelled_classes = r->n_classes;
+            r->class_n = mg_alloc(k * sizeof(double), "reference class counts");
+            r->class_mu = mg_alloc(k * d * sizeof(double), "reference class means");
+            r->class_cov = mg_alloc(k * d * d * sizeof(double), "reference class covariances");
+            memset(r->class_mu, 0, k * d * sizeof(double));
+            memset(r->class_cov, 0, k * d * d * sizeof(double));
+            for (size_t c = 0; c < k; c++) {
+                r->class_n[c] = sh.sums.label_count[c];
+                if (r->class_n[c] > r->dim)
+                    mg_gaussian_from_sums(r->class_n[c], sh.sums.label_feat_sum + c * d,
+                                          sh.sums.label_feat_outer + c * d * d, r->dim, r->class_mu + c * d,
+                                          r->class_cov + c * d * d, e->cfg.reference);
+            }
+        }
         mg_refstats_write(cache_path, r);
     }
     share_free(&sh);
@@ -379,8 +435,10 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     e->recomputed = false;
     e->reference_seconds = 0;
 
+    const bool labelled =
+        labels_usable(src, e->ex.n_classes, e->ex.path, r.conditional_note, sizeof r.conditional_note);
     share sh;
-    extract_share(e, src, n, seed, &sh);
+    extract_share(e, src, n, seed, labelled, &sh);
     const int d = e->ex.dim, k = e->ex.n_classes;
     const int64_t local = sh.hi - sh.lo;
     r.time_generate = mg_dist_max(sh.t_generate);
@@ -423,6 +481,21 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
         r.is_splits = e->cfg.splits;
         r.coverage = mg_class_coverage(&sh.sums);
         memcpy(r.class_hist, sh.sums.class_hist, sizeof(double) * (size_t)k);
+        if (labelled) {
+            r.labelled = true;
+            r.class_accuracy = mg_label_accuracy(&sh.sums, r.class_accuracy_per);
+            memcpy(r.class_count, sh.sums.label_count, sizeof(double) * (size_t)k);
+            r.class_fid_done = e->ref.labelled_classes == k;
+            if (r.class_fid_done)
+                r.intra_fid = mg_class_fids(&sh.sums, e->ref.class_n, e->ref.class_mu, e->ref.class_cov, r.class_fid);
+            else
+                snprintf(r.conditional_note, sizeof r.conditional_note,
+                         "the reference %s has no labels: no per-class FID or intra-FID", e->cfg.reference);
+        }
+        if (r.conditional_note[0] && e->cfg.verbose && !e->noted) {
+            fprintf(stderr, "eval: note: %s\n", r.conditional_note);
+            e->noted = true;
+        }
         r.time_linalg = mg_now() - t0;
         mg_free(mu);
         mg_free(cov);
@@ -562,6 +635,27 @@ char *mg_eval_result_json(const mg_eval_result *r)
         mg_json_int(&j, "classes_over_1pct", r->coverage.classes_over_1pct);
         mg_json_int(&j, "classes_seen", r->coverage.classes_seen);
         mg_json_end(&j);
+        if (r->labelled) { /* conditional metrics: only for labelled samples */
+            mg_json_num(&j, "class_accuracy", r->class_accuracy);
+            if (r->class_fid_done)
+                mg_json_num(&j, "intra_fid", r->intra_fid);
+            mg_json_array(&j, "class_counts");
+            for (int y = 0; y < r->n_classes; y++)
+                mg_json_fmt(&j, NULL, "%.0f", r->class_count[y]);
+            mg_json_end(&j);
+            mg_json_array(&j, "class_accuracy_per_class");
+            for (int y = 0; y < r->n_classes; y++)
+                mg_json_num(&j, NULL, r->class_accuracy_per[y]);
+            mg_json_end(&j);
+            if (r->class_fid_done) {
+                mg_json_array(&j, "class_fid");
+                for (int y = 0; y < r->n_classes; y++)
+                    mg_json_num(&j, NULL, r->class_fid[y]);
+                mg_json_end(&j);
+            }
+        }
+        if (r->conditional_note[0])
+            mg_json_str(&j, "conditional_note", r->conditional_note);
         mg_json_str(&j, "extractor", r->extractor);
         char hex[32];
         snprintf(hex, sizeof hex, "%016llx", (unsigned long long)r->extractor_checksum);
@@ -604,6 +698,17 @@ char *mg_eval_result_text(const mg_eval_result *r)
                 r->kid_mean, r->kid_std);
     mg_text_put(&t, "  class coverage: %d / %d classes >= 1%%, entropy %.4f of %.4f nats\n",
                 r->coverage.classes_over_1pct, r->n_classes, r->coverage.entropy, r->coverage.entropy_max);
+    if (r->labelled) {
+        mg_text_put(&t, "  conditional: class accuracy %.4f", r->class_accuracy);
+        if (r->class_fid_done) {
+            mg_text_put(&t, "   intra-FID %.4f   per class:", r->intra_fid);
+            for (int y = 0; y < r->n_classes; y++)
+                mg_text_put(&t, " %.3f", r->class_fid[y]);
+        }
+        mg_text_put(&t, "\n");
+    }
+    if (r->conditional_note[0])
+        mg_text_put(&t, "  note: %s\n", r->conditional_note);
     if (r->fid.clamped)
         mg_text_put(&t, "  note: %d negative eigenvalue(s) clamped to 0 (most negative %.3g)\n", r->fid.clamped,
                     r->fid.most_negative);

@@ -21,7 +21,8 @@
 static const char eval_usage[] =
     "usage: mpigan eval [CHECKPOINT.h5 | --samples FILE.h5 | --real FILE.h5] [options]\n"
     "Scores samples with the feature extractor (`mpigan classifier train`): FID and KID against the\n"
-    "reference data's statistics (cached), Inception Score and class coverage; for 2-D vectors (ring8,\n"
+    "reference data's statistics (cached), Inception Score and class coverage, and for a conditional\n"
+    "generator (or labelled real data) class accuracy, per-class FID and intra-FID; for 2-D vectors (ring8,\n"
     "grid25) mode counting and a scatter plot instead. Work is shared over the MPI ranks.\n"
     "input (one of):\n"
     "  CHECKPOINT.h5         a training checkpoint's generator (also --checkpoint CHECKPOINT.h5)\n"

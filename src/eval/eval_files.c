@@ -169,7 +169,8 @@ bool mg_refstats_read(const char *path, const mg_refstats_key *want, mg_refstats
     const int64_t version = mg_h5_attr_read_i64(f, path, ".", "format_version", hint);
     if (strcmp(format, REFSTATS_FORMAT) != 0 || version != MG_REFSTATS_FORMAT_VERSION) {
         H5_OK(H5Fclose(f), path, "/");
-        snprintf(why, why_size, "the cache file is format '%s' version %lld", format, (long long)version);
+        snprintf(why, why_size, "the cache file is format '%s' version %lld, this build writes '%s' version %d", format,
+                 (long long)version, REFSTATS_FORMAT, MG_REFSTATS_FORMAT_VERSION);
         return false;
     }
     mg_refstats_key *k = &r->key;
@@ -204,6 +205,20 @@ bool mg_refstats_read(const char *path, const mg_refstats_key *want, mg_refstats
     mg_h5_read_array(f, path, "cov", H5T_NATIVE_DOUBLE, 2, dcov, r->cov, hint);
     mg_h5_read_array(f, path, "class_hist", H5T_NATIVE_DOUBLE, 1, dk, r->class_hist, hint);
     mg_h5_read_array(f, path, "features", H5T_NATIVE_FLOAT, 2, dfeat, r->features, hint);
+    const int64_t labelled = mg_h5_attr_read_i64(f, path, ".", "labelled_classes", hint);
+    MG_CHECK(labelled == 0 || labelled == r->n_classes, path, hint, "labelled_classes %lld, but %d classes",
+             (long long)labelled, r->n_classes);
+    if (labelled > 0) {
+        const size_t k = (size_t)labelled;
+        r->labelled_classes = (int)labelled;
+        r->class_n = mg_alloc(k * sizeof(double), "reference class counts");
+        r->class_mu = mg_alloc(k * d * sizeof(double), "reference class means");
+        r->class_cov = mg_alloc(k * d * d * sizeof(double), "reference class covariances");
+        hsize_t dcn[1] = {k}, dcmu[2] = {k, d}, dccov[3] = {k, d, d};
+        mg_h5_read_array(f, path, "class_n", H5T_NATIVE_DOUBLE, 1, dcn, r->class_n, hint);
+        mg_h5_read_array(f, path, "class_mu", H5T_NATIVE_DOUBLE, 2, dcmu, r->class_mu, hint);
+        mg_h5_read_array(f, path, "class_cov", H5T_NATIVE_DOUBLE, 3, dccov, r->class_cov, hint);
+    }
     H5_OK(H5Fclose(f), path, "/");
     return true;
 }
@@ -227,6 +242,14 @@ void mg_refstats_write(const char *path, const mg_refstats *r)
     mg_h5_write_array(f, tmp, "cov", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dcov, r->cov);
     mg_h5_write_array(f, tmp, "class_hist", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dk, r->class_hist);
     mg_h5_write_array(f, tmp, "features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dfeat, r->features);
+    mg_h5_attr_write_i64(f, tmp, "labelled_classes", r->labelled_classes);
+    if (r->labelled_classes > 0) {
+        const hsize_t k = (hsize_t)r->labelled_classes;
+        hsize_t dcn[1] = {k}, dcmu[2] = {k, d}, dccov[3] = {k, d, d};
+        mg_h5_write_array(f, tmp, "class_n", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dcn, r->class_n);
+        mg_h5_write_array(f, tmp, "class_mu", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dcmu, r->class_mu);
+        mg_h5_write_array(f, tmp, "class_cov", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dccov, r->class_cov);
+    }
     mg_h5_commit(f, tmp, path);
 }
 
@@ -236,6 +259,9 @@ void mg_refstats_free(mg_refstats *r)
     mg_free(r->cov);
     mg_free(r->class_hist);
     mg_free(r->features);
+    mg_free(r->class_n);
+    mg_free(r->class_mu);
+    mg_free(r->class_cov);
     memset(r, 0, sizeof *r);
 }
 

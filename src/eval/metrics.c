@@ -29,13 +29,20 @@ extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a,
 
 void mg_eval_sums_init(mg_eval_sums *s, int dim, int n_classes, int n_splits, int n_modes)
 {
+    mg_eval_sums_init_labelled(s, dim, n_classes, n_splits, n_modes, 0);
+}
+
+void mg_eval_sums_init_labelled(mg_eval_sums *s, int dim, int n_classes, int n_splits, int n_modes, int n_labels)
+{
+    MG_CHECK(n_labels == 0 || n_labels == n_classes, "evaluation sums", NULL,
+             "%d label classes, but the extractor classifies into %d", n_labels, n_classes);
     MG_CHECK(dim >= 0 && n_classes >= 0 && n_splits >= 0 && n_modes >= 0 && (n_splits == 0 || n_classes > 0),
              "evaluation sums", NULL, "bad sizes dim %d, classes %d, splits %d, modes %d", dim, n_classes,
              n_splits, n_modes);
     memset(s, 0, sizeof *s);
-    s->dim = dim, s->n_classes = n_classes, s->n_splits = n_splits, s->n_modes = n_modes;
-    const size_t d = (size_t)dim, k = (size_t)n_classes, S = (size_t)n_splits;
-    s->n_values = 1 + d + d * d + S + S * k + S + k + (size_t)n_modes;
+    s->dim = dim, s->n_classes = n_classes, s->n_splits = n_splits, s->n_modes = n_modes, s->n_labels = n_labels;
+    const size_t d = (size_t)dim, k = (size_t)n_classes, S = (size_t)n_splits, L = (size_t)n_labels;
+    s->n_values = 1 + d + d * d + S + S * k + S + k + (size_t)n_modes + L * (2 + d + d * d);
     s->buf = mg_alloc(s->n_values * sizeof(double), "evaluation sums");
     double *p = s->buf;
     s->count = p, p += 1;
@@ -45,7 +52,12 @@ void mg_eval_sums_init(mg_eval_sums *s, int dim, int n_classes, int n_splits, in
     s->split_prob = p, p += S * k;
     s->split_plogp = p, p += S;
     s->class_hist = p, p += k;
-    s->mode_hist = p;
+    s->mode_hist = p, p += n_modes;
+    /* labelled parts last: one flat buffer, so one reduction still sums everything */
+    s->label_count = p, p += L;
+    s->label_correct = p, p += L;
+    s->label_feat_sum = p, p += L * d;
+    s->label_feat_outer = p;
 }
 
 void mg_eval_sums_zero(mg_eval_sums *s) { memset(s->buf, 0, s->n_values * sizeof(double)); }
@@ -110,6 +122,59 @@ void mg_eval_sums_add(mg_eval_sums *s, const float *feats, const float *probs, c
             }
         }
     }
+}
+
+/* Index of the largest of p[0..k) (the first one on ties), as class_hist counts it. */
+static int argmax(const float *p, int k)
+{
+    int best = 0;
+    for (int y = 1; y < k; y++)
+        if (p[y] > p[best])
+            best = y;
+    return best;
+}
+
+void mg_eval_sums_add_labels(mg_eval_sums *s, const float *feats, const float *probs, const int *labels, int64_t n,
+                             const char *what)
+{
+    const int d = s->dim, L = s->n_labels;
+    MG_CHECK(L > 0, what, NULL, "a bug: labelled samples added to sums made without label classes");
+    for (int64_t i = 0; i < n; i++) {
+        MG_CHECK(labels[i] >= 0 && labels[i] < L, what, "labels must be classes the extractor knows",
+                 "label %d of sample %lld is outside 0 .. %d", labels[i], (long long)i, L - 1);
+        s->label_count[labels[i]] += 1;
+        if (probs && argmax(probs + (size_t)i * (size_t)s->n_classes, s->n_classes) == labels[i])
+            s->label_correct[labels[i]] += 1;
+    }
+    if (d == 0)
+        return;
+    /* per block of rows: each label's rows gathered into one matrix, then one dsyrk per
+     * label into its outer-product sum (as the unlabelled sum, not a rank-1 update per row) */
+    double *block = mg_alloc((size_t)OUTER_BLOCK * (size_t)d * sizeof(double), "labelled feature block");
+    for (int64_t start = 0; start < n; start += OUTER_BLOCK) {
+        const int rows = (int)(n - start < OUTER_BLOCK ? n - start : OUTER_BLOCK);
+        for (int c = 0; c < L; c++) {
+            int m = 0;
+            for (int r = 0; r < rows; r++) {
+                if (labels[start + r] != c)
+                    continue;
+                const float *src = feats + (size_t)(start + r) * (size_t)d;
+                double *dst = block + (size_t)m * (size_t)d;
+                for (int j = 0; j < d; j++) {
+                    if (!isfinite(src[j]))
+                        MG_FAIL(what, "the samples or the extractor produce NaN/Inf", "feature %d of sample %lld is %g",
+                                j, (long long)(start + r), (double)src[j]);
+                    dst[j] = src[j];
+                    s->label_feat_sum[(size_t)c * (size_t)d + (size_t)j] += dst[j];
+                }
+                m++;
+            }
+            if (m > 0)
+                mg_dsyrk_checked(what, "per-class feature outer products", CblasTrans, d, m, 1.0, block, d, 1.0,
+                                 s->label_feat_outer + (size_t)c * (size_t)d * (size_t)d, d);
+        }
+    }
+    mg_free(block);
 }
 
 void mg_eval_sums_add_points(mg_eval_sums *s, const float *x, int64_t n, const double (*means)[2], double sigma)
@@ -307,6 +372,45 @@ mg_coverage mg_class_coverage(const mg_eval_sums *s)
             c.classes_over_1pct++;
     }
     return c;
+}
+
+/* ---- labelled samples ---- */
+
+double mg_label_accuracy(const mg_eval_sums *s, double *per_class)
+{
+    double count = 0, correct = 0;
+    for (int c = 0; c < s->n_labels; c++) {
+        count += s->label_count[c];
+        correct += s->label_correct[c];
+        if (per_class)
+            per_class[c] = s->label_count[c] > 0 ? s->label_correct[c] / s->label_count[c] : NAN;
+    }
+    return count > 0 ? correct / count : NAN;
+}
+
+double mg_class_fids(const mg_eval_sums *s, const double *ref_n, const double *ref_mu, const double *ref_cov,
+                     double *fid)
+{
+    const int d = s->dim, L = s->n_labels;
+    const size_t dd = (size_t)d * (size_t)d;
+    double *mu = mg_alloc((size_t)d * sizeof(double), "class mean");
+    double *cov = mg_alloc(dd * sizeof(double), "class covariance");
+    double total = 0;
+    for (int c = 0; c < L; c++) {
+        /* a covariance needs more samples than dimensions on both sides */
+        if (!(s->label_count[c] > d && ref_n[c] > d)) {
+            fid[c] = NAN;
+            total = NAN;
+            continue;
+        }
+        mg_gaussian_from_sums(s->label_count[c], s->label_feat_sum + (size_t)c * (size_t)d,
+                              s->label_feat_outer + (size_t)c * dd, d, mu, cov, "per-class FID");
+        fid[c] = mg_fid(mu, cov, ref_mu + (size_t)c * (size_t)d, ref_cov + (size_t)c * dd, d).fid;
+        total += fid[c];
+    }
+    mg_free(mu);
+    mg_free(cov);
+    return L > 0 ? total / L : NAN;
 }
 
 mg_mode_report mg_mode_report_from(const mg_eval_sums *s)

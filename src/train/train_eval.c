@@ -184,6 +184,11 @@ static void write_metrics_line(FILE *f, const mg_eval_result *r, long step)
         mg_json_num(&j, "is_mean", r->is_mean);
         mg_json_num(&j, "kid_mean", r->kid_mean);
         mg_json_int(&j, "classes_over_1pct", r->coverage.classes_over_1pct);
+        if (r->labelled) { /* a conditional generator scored by an extractor over its classes */
+            mg_json_num(&j, "class_accuracy", r->class_accuracy);
+            if (r->class_fid_done)
+                mg_json_num(&j, "intra_fid", r->intra_fid);
+        }
     }
     char *json = mg_eval_result_json(r);
     mg_json_raw(&j, "eval", json);
@@ -207,6 +212,11 @@ static void print_progress(const mg_eval_result *r, long step, double seconds)
         printf(" +- %.3f", r->is_std);
         put_value("  %s %.5f", "KID", r->kid_mean);
         printf("  classes >= 1%%: %d/%d", r->coverage.classes_over_1pct, r->n_classes);
+        if (r->labelled) {
+            put_value("  %s %.4f", "class acc", r->class_accuracy);
+            if (r->class_fid_done)
+                put_value("  %s %.3f", "intra-FID", r->intra_fid);
+        }
     }
     printf("  (%lld samples, %.1f s)\n", (long long)r->n, seconds);
     fflush(stdout);
