@@ -210,84 +210,29 @@ static void test_classifier(void **state)
         fail_msg("configs/classifier.yaml: no model file %s", extractor);
 }
 
-static void test_fmnist_dcgan(void **state)
+/* a Fashion-MNIST config on the small file with the overrides (NULL-terminated) */
+static void train_fmnist(const char *name, const char *extra)
 {
-    (void)state;
-    char data[400], ex[400], cache[400];
-    snprintf(data, sizeof data, "data.path=%s", train_h5);
-    snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
-    snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
-    train_gan("fmnist_dcgan.yaml", data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70",
-              "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
-}
-
-static void test_fmnist_wgan(void **state)
-{
-    (void)state;
     char data[400];
     snprintf(data, sizeof data, "data.path=%s", train_h5);
-    train_gan("fmnist_wgan.yaml", data, "train.sample_interval=2", NULL);
+    train_gan(name, data, "train.sample_interval=2", extra, NULL);
 }
 
+static void test_fmnist_dcgan(void **state) { (void)state; train_fmnist("fmnist_dcgan.yaml", NULL); }
+static void test_fmnist_wgan(void **state) { (void)state; train_fmnist("fmnist_wgan.yaml", NULL); }
 /* the DCGAN recipe with the other losses: only train.loss differs */
-static void train_fmnist_loss(const char *name)
-{
-    /* their eval: sections name runs/classifier/classifier.h5, absent in a fresh checkout:
-     * the extractor trained above instead, as for fmnist_dcgan */
-    char data[400], ex[400], cache[400];
-    snprintf(data, sizeof data, "data.path=%s", train_h5);
-    snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
-    snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
-    train_gan(name, data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70", "eval.splits=2",
-              "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
-}
-
-static void test_fmnist_hinge(void **state) { (void)state; train_fmnist_loss("fmnist_hinge.yaml"); }
-static void test_fmnist_lsgan(void **state) { (void)state; train_fmnist_loss("fmnist_lsgan.yaml"); }
-static void test_fmnist_minimax(void **state) { (void)state; train_fmnist_loss("fmnist_minimax.yaml"); }
-
-/* Class-conditional: the Fashion-MNIST-format file has labels, and 10 class names; the
- * evaluation draws G's classes uniformly. */
-static void test_fmnist_cgan_sn(void **state)
-{
-    (void)state;
-    char data[400], ex[400], cache[400];
-    snprintf(data, sizeof data, "data.path=%s", train_h5);
-    snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
-    snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
-    train_gan("fmnist_cgan_sn.yaml", data, "train.sample_interval=2", ex, cache, "eval.samples=140", "eval.batch=70",
-              "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
-}
-
+static void test_fmnist_hinge(void **state) { (void)state; train_fmnist("fmnist_hinge.yaml", NULL); }
+static void test_fmnist_lsgan(void **state) { (void)state; train_fmnist("fmnist_lsgan.yaml", NULL); }
+static void test_fmnist_minimax(void **state) { (void)state; train_fmnist("fmnist_minimax.yaml", NULL); }
+/* class-conditional: the small file has labels and 10 class names; the evaluation draws
+ * G's classes uniformly */
+static void test_fmnist_cgan_sn(void **state) { (void)state; train_fmnist("fmnist_cgan_sn.yaml", NULL); }
 /* its data.limit, scaled to the small file */
-static void test_fmnist_diffaug(void **state)
-{
-    (void)state;
-    char data[400];
-    snprintf(data, sizeof data, "data.path=%s", train_h5);
-    char ex[400], cache[400]; /* the extractor trained above, as for fmnist_dcgan */
-    snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
-    snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
-    train_gan("fmnist_diffaug.yaml", data, "data.limit=64", "train.sample_interval=2", ex, cache, "eval.samples=140",
-              "eval.batch=70", "eval.splits=2", "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL);
-}
+static void test_fmnist_diffaug(void **state) { (void)state; train_fmnist("fmnist_diffaug.yaml", "data.limit=64"); }
 
 /* the penalty configs; r1_every 1 so that R1 runs in the 2 steps of the test */
-static void test_fmnist_wgan_gp(void **state)
-{
-    (void)state;
-    char data[400];
-    snprintf(data, sizeof data, "data.path=%s", train_h5);
-    train_gan("fmnist_wgan_gp.yaml", data, "train.sample_interval=2", NULL);
-}
-
-static void test_fmnist_dcgan_r1(void **state)
-{
-    (void)state;
-    char data[400];
-    snprintf(data, sizeof data, "data.path=%s", train_h5);
-    train_gan("fmnist_dcgan_r1.yaml", data, "train.sample_interval=2", "train.r1_every=1", NULL);
-}
+static void test_fmnist_wgan_gp(void **state) { (void)state; train_fmnist("fmnist_wgan_gp.yaml", NULL); }
+static void test_fmnist_dcgan_r1(void **state) { (void)state; train_fmnist("fmnist_dcgan_r1.yaml", "train.r1_every=1"); }
 
 static void test_toy(void **state)
 {
