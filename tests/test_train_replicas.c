@@ -11,6 +11,8 @@
  *   (global sampler, global noise streams) and leaves its step-10 checkpoint; the 2-rank
  *   run resumes from that checkpoint and ends within 1e-4 relative of the one-rank run's
  *   step 20 (the equivalence tolerance of tests/test_train_equiv.c).
+ * - Gradient penalties (R1, R2, WGAN-GP) give the one-rank run's first D gradient on two
+ *   ranks, to their central differences' rounding.
  * mpirun-np: 1 2 */
 #include <math.h>
 #include <stdio.h>
@@ -208,6 +210,64 @@ static void test_resume_on_another_rank_count(void **state)
                  "(-1: no reference " REF_PARAMS ")", size, worst);
 }
 
+/* Gradient penalties on another rank count: the first step's D gradient (D's Adam with
+ * eps 1, so that its update is smooth in the gradient) agrees with the one-rank run's
+ * within 1e-3 of its largest element. The penalties' second-order term is a central
+ * difference whose rounding, ~1e-4 of the gradient (docs/training.md), depends on the
+ * split like every sum; a scaling error over the ranks would be of order 1. */
+static void check_penalty_gradient(const char *tag, const char *const *sets)
+{
+    char dir[160], ref[200];
+    const int size = mg_dist_size();
+    snprintf(dir, sizeof dir, WORK "/penalty_%s_np%d", tag, size);
+    snprintf(ref, sizeof ref, WORK "/penalty_%s_np1.bin", tag);
+    mg_test_clean_dir(dir);
+    mg_cfg *cfg = tiny(dir, NULL, sets);
+    mg_trainer *t = mg_trainer_create(cfg, false, false);
+    assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
+    const mg_net *D = mg_trainer_D(t);
+    const float *g = mg_trainer_last_gradient(t, D);
+    double worst = 0, scale = 0;
+    int missing = 0;
+    if (mg_dist_rank() == 0) {
+        if (size == 1) {
+            FILE *f = fopen(ref, "wb");
+            assert_non_null(f);
+            assert_int_equal(fwrite(g, sizeof(float), D->n_param, f), D->n_param);
+            assert_int_equal(fclose(f), 0);
+        } else {
+            FILE *f = fopen(ref, "rb");
+            float *r = malloc(D->n_param * sizeof(float));
+            missing = !f || fread(r, sizeof(float), D->n_param, f) != D->n_param;
+            for (size_t i = 0; !missing && i < D->n_param; i++)
+                scale = fmax(scale, fabs((double)r[i]));
+            for (size_t i = 0; !missing && i < D->n_param; i++)
+                worst = fmax(worst, fabs((double)g[i] - r[i]) / scale);
+            if (f)
+                fclose(f);
+            free(r);
+            print_message("%s: np=%d step-1 D gradient within %.2g of its largest element\n", tag, size, worst);
+        }
+    }
+    mg_trainer_free(t);
+    mg_cfg_free(cfg);
+    if (mg_dist_any(missing || worst > 1e-3))
+        fail_msg("%s: np=%d step-1 D gradient differs from the one-rank run by %.3g of its largest element "
+                 "(or no reference %s: run np 1 first)", tag, size, worst, ref);
+}
+
+static void test_penalties_on_another_rank_count(void **state)
+{
+    (void)state;
+    static const char *const r1[] = {"train.steps=1", "optimizer_d.eps=1", "train.r1_gamma=1", NULL};
+    static const char *const r2[] = {"train.steps=1", "optimizer_d.eps=1", "train.r2_gamma=1", NULL};
+    static const char *const gp[] = {"train.steps=1", "optimizer_d.eps=1", "train.loss=wasserstein",
+                                     "train.gp_lambda=1", NULL};
+    check_penalty_gradient("r1", r1);
+    check_penalty_gradient("r2", r2);
+    check_penalty_gradient("gp", gp);
+}
+
 int main(int argc, char **argv)
 {
     mg_dist_init(&argc, &argv);
@@ -215,6 +275,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_resume_on_another_rank_count),
         cmocka_unit_test(test_bn_local_keeps_replicas_and_resumes),
         cmocka_unit_test(test_diverged_replicas_stop_the_run),
+        cmocka_unit_test(test_penalties_on_another_rank_count),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
