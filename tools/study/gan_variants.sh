@@ -10,6 +10,9 @@
 # The variants: DCGAN (non-saturating, the baseline), conditional SN-hinge, WGAN with
 # clipping, WGAN-GP, DCGAN + R1, and on 10% of the data DiffAugment against the same
 # DCGAN without it.
+# The study may be split over several sittings: a run whose line is already in
+# OUT/results.tsv (and did not fail) is not run again, and VARIANTS="dcgan wgan_gp ..."
+# runs only those variants (default: all, cheapest first).
 set -eu
 out=${1:?usage: tools/study/gan_variants.sh OUT [STEPS [NP [SEEDS]]]}
 steps=${2:-2000}
@@ -18,11 +21,19 @@ seeds=${4:-1}
 mkdir -p "$out"
 [ -f data/fashion-mnist-train.h5 ] || { echo "gan_variants: no data/fashion-mnist-train.h5" >&2; exit 1; }
 [ -f runs/classifier/classifier.h5 ] || { echo "gan_variants: no runs/classifier/classifier.h5" >&2; exit 1; }
-printf 'variant\tseed\tsteps\tseconds\teval\n' > "$out/results.tsv"
+[ -f "$out/results.tsv" ] || printf 'variant\tseed\tsteps\tseconds\teval\n' > "$out/results.tsv"
+variants=${VARIANTS:-"dcgan cgan_sn_hinge dcgan_r1 dcgan_10pct diffaug_10pct wgan_clip wgan_gp"}
 
 run() { # name config seed [--set ...]
     name=$1 config=$2 seed=$3
     shift 3
+    case " $variants " in *" $name "*) ;; *) return 0 ;; esac
+    if awk -F'\t' -v n="$name" -v s="$seed" -v k="$steps" \
+        '$1 == n && $2 == s && $3 == k && $5 !~ /^FAILED/ { found = 1 } END { exit !found }' \
+        "$out/results.tsv"; then
+        echo "$name seed $seed: done already"
+        return 0
+    fi
     dir="$out/$name-s$seed"
     rm -rf "$dir"
     t0=$(date +%s)
@@ -40,9 +51,9 @@ run() { # name config seed [--set ...]
 for seed in $seeds; do
     run dcgan configs/fmnist_dcgan.yaml "$seed"
     run cgan_sn_hinge configs/fmnist_cgan_sn.yaml "$seed"
-    run wgan_clip configs/fmnist_wgan.yaml "$seed"
-    run wgan_gp configs/fmnist_wgan_gp.yaml "$seed"
     run dcgan_r1 configs/fmnist_dcgan_r1.yaml "$seed"
     run dcgan_10pct configs/fmnist_dcgan.yaml "$seed" --set data.limit=6000
     run diffaug_10pct configs/fmnist_diffaug.yaml "$seed"
+    run wgan_clip configs/fmnist_wgan.yaml "$seed"
+    run wgan_gp configs/fmnist_wgan_gp.yaml "$seed"
 done
