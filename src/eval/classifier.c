@@ -151,7 +151,11 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     if (c.bn_sync)
         mg_net_set_reduce(&net, mg_dist_reduce_sum_cb, NULL);
 
+    char where[300];
+    mg_error_set_context(mg_cfg_where(mg_cfg_require(mg_cfg_require(mg_cfg_root(cfg), "model"), "input"), where,
+                                      sizeof where)); /* a data file of another shape names the model's input */
     mg_loader *L = mg_loader_open(&c.data, net.in, c.batch);
+    mg_error_set_context(NULL);
     const mg_data_info *info = mg_loader_info(L);
     MG_CHECK(info->kind == MG_DATA_IMAGES && info->has_labels, c.data.path, "train the classifier on labelled images",
              "the data file has no labels");

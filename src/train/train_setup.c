@@ -212,7 +212,13 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
                                    .data_path = tc->source == MG_DATA_HDF5 ? tc->loader.path : NULL};
     t->eval = mg_train_eval_create(&tc->eval, &target, verbose);
     if (tc->source == MG_DATA_HDF5) {
+        /* a data file of another shape is refused naming the generator whose output it must match */
+        char where[300], context[400];
+        snprintf(context, sizeof context, "%s: its output is the model's input",
+                 mg_cfg_where(gspec, where, sizeof where));
+        mg_error_set_context(context);
         t->loader = mg_loader_open(&tc->loader, t->data_shape, tc->batch);
+        mg_error_set_context(NULL);
         if (verbose && t->rank == 0) {
             char what[160];
             printf("data: %s, %s, sampler %s%s\n", tc->loader.path,
