@@ -3,8 +3,10 @@
  * test must change, the way a user would with --set: run_dir, steps, batch, intervals,
  * and for the Fashion-MNIST configs data paths pointing at a small file of the same
  * format that this test makes itself (IDX files written here, converted by
- * `mpigan data fmnist`'s converter). The classifier trained from configs/classifier.yaml
- * is the extractor of fmnist_dcgan's evaluation during training.
+ * `mpigan data fmnist`'s converter), and for the colour configs (shapes, CIFAR-10) small
+ * 3x64x64 and 3x32x32 labelled files written here in the data format. The classifier
+ * trained from each classifier config is the extractor of its GAN configs' evaluation
+ * during training.
  * A config added to configs/ needs its test here: test_every_config_has_a_test fails until
  * it is in the list `covered`.
  * mpirun-np: 2 */
@@ -20,6 +22,8 @@
 #include "mg_classifier.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
+#include "mg_h5schema.h"
+#include "mg_rng.h"
 #include "mg_test.h"
 #include "mg_testenv.h"
 #include "mg_toy.h"
@@ -29,6 +33,9 @@
 #define N_TEST 40
 
 static char base[256], train_h5[320], test_h5[320], extractor[320];
+/* the colour stand-ins: shapes (3x64x64, 4 classes) and CIFAR-10 (3x32x32, 10 classes) */
+static char shapes_train[320], shapes_test[320], shapes_extractor[320];
+static char cifar_train[320], cifar_test[320], cifar_extractor[320];
 
 /* An IDX file (gzip) as Fashion-MNIST ships it: magic 0x000008NN (unsigned bytes, NN
  * dimensions), big-endian 32-bit sizes, then the bytes. */
@@ -72,6 +79,43 @@ static void write_split(const char *dir, const char *prefix, int n, unsigned see
     free(lab);
 }
 
+/* n side x side RGB images of K classes in the data format: class k is a block of its own
+ * colour at its own place over dim noise. */
+static void write_rgb(const char *path, int side, int K, int n, uint64_t seed)
+{
+    mg_data_info info = {0};
+    info.kind = MG_DATA_IMAGES;
+    info.n = n, info.c = 3, info.h = side, info.w = side;
+    info.has_labels = true;
+    info.value_range[1] = 255;
+    snprintf(info.source, sizeof info.source, "test_configs colour stand-in");
+    const size_t plane = (size_t)side * side, size = 3 * plane;
+    unsigned char *x = malloc((size_t)n * size);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    assert_non_null(x);
+    assert_non_null(y);
+    mg_rng r;
+    mg_rng_init(&r, seed, mg_rng_stream_id(MG_STREAM_TEST, 0));
+    const int b = side / 4;
+    for (int i = 0; i < n; i++) {
+        const int k = i % K;
+        y[i] = k;
+        unsigned char *img = x + (size_t)i * size;
+        for (size_t p = 0; p < size; p++)
+            img[p] = (unsigned char)mg_rng_below(&r, 64);
+        const int oy = (k % 3) * b + (int)mg_rng_below(&r, 2), ox = (k / 3 % 3) * b + (int)mg_rng_below(&r, 2);
+        for (int ch = 0; ch < 3; ch++)
+            for (int a = 0; a < b; a++)
+                for (int c = 0; c < b; c++)
+                    img[(size_t)ch * plane + (size_t)(oy + a) * side + ox + c] = (unsigned char)(80 + 50 * ((k + ch) % 4));
+    }
+    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
+    mg_h5_write_rows(w, 0, n, x, y);
+    mg_h5_writer_close(w);
+    free(x);
+    free(y);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -79,6 +123,12 @@ static int setup(void **state)
     snprintf(train_h5, sizeof train_h5, "%s/%s", base, MG_FMNIST_TRAIN_FILE);
     snprintf(test_h5, sizeof test_h5, "%s/%s", base, MG_FMNIST_TEST_FILE);
     snprintf(extractor, sizeof extractor, "%s/classifier/classifier.h5", base);
+    snprintf(shapes_train, sizeof shapes_train, "%s/shapes-train.h5", base);
+    snprintf(shapes_test, sizeof shapes_test, "%s/shapes-test.h5", base);
+    snprintf(shapes_extractor, sizeof shapes_extractor, "%s/classifier-shapes/classifier.h5", base);
+    snprintf(cifar_train, sizeof cifar_train, "%s/cifar10-train.h5", base);
+    snprintf(cifar_test, sizeof cifar_test, "%s/cifar10-test.h5", base);
+    snprintf(cifar_extractor, sizeof cifar_extractor, "%s/classifier-cifar10/classifier.h5", base);
     if (mg_dist_rank() == 0) {
         char idx[300];
         snprintf(idx, sizeof idx, "%s/idx", base);
@@ -86,6 +136,10 @@ static int setup(void **state)
         write_split(idx, "train", N_TRAIN, 1);
         write_split(idx, "t10k", N_TEST, 2);
         mg_convert_fmnist(idx, base);
+        write_rgb(shapes_train, 64, 4, N_TRAIN, 3);
+        write_rgb(shapes_test, 64, 4, N_TEST, 4);
+        write_rgb(cifar_train, 32, 10, N_TRAIN, 5);
+        write_rgb(cifar_test, 32, 10, N_TEST, 6);
     }
     mg_dist_barrier();
     return 0;
@@ -126,10 +180,10 @@ static bool has_eval_line(const char *run_dir)
     return found;
 }
 
-/* Trains configs/<name> for 2 steps at a small batch, with the extra overrides
- * (NULL-terminated); the run must complete with finite losses and identical replicas,
- * and leave its final checkpoint and, when the config evaluates, an evaluation line. */
-static void train_gan(const char *name, ...)
+/* Trains configs/<name> for 2 steps at a small batch, with the extra overrides (ap); the
+ * run must complete with finite losses and identical replicas, and leave its final
+ * checkpoint and, when the config evaluates, an evaluation line (features from ex). */
+static void train_gan_ap(const char *name, const char *ex_path, va_list ap)
 {
     char run_dir[400], set[500];
     snprintf(run_dir, sizeof run_dir, "%s/%s", base, name);
@@ -141,7 +195,7 @@ static void train_gan(const char *name, ...)
     bool evaluates = mg_cfg_present(mg_cfg_get(mg_cfg_root(cfg), "eval"));
     if (evaluates) {
         char ex[500], cache[500];
-        snprintf(ex, sizeof ex, "eval.extractor=%s", extractor);
+        snprintf(ex, sizeof ex, "eval.extractor=%s", ex_path);
         snprintf(cache, sizeof cache, "eval.cache_dir=%s/eval_cache", base);
         static const char *const small[] = {"eval.interval=2", "eval.samples=140", "eval.batch=70", "eval.splits=2",
                                             "eval.kid_subsets=2", "eval.kid_subset_size=20", NULL};
@@ -150,11 +204,8 @@ static void train_gan(const char *name, ...)
         mg_cfg_override(cfg, ex);
         mg_cfg_override(cfg, cache);
     }
-    va_list ap;
-    va_start(ap, name);
     for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
         mg_cfg_override(cfg, s);
-    va_end(ap);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     mg_train_result r = mg_trainer_run(t);
     mg_trainer_free(t);
@@ -174,6 +225,24 @@ static void train_gan(const char *name, ...)
         fail_msg("configs/%s: no evaluation in %s/metrics.jsonl", name, run_dir);
 }
 
+/* train_gan_ap with the Fashion-MNIST extractor and the overrides (NULL-terminated) */
+static void train_gan(const char *name, ...)
+{
+    va_list ap;
+    va_start(ap, name);
+    train_gan_ap(name, extractor, ap);
+    va_end(ap);
+}
+
+/* the same with the extractor ex_path */
+static void train_gan_with(const char *name, const char *ex_path, ...)
+{
+    va_list ap;
+    va_start(ap, ex_path);
+    train_gan_ap(name, ex_path, ap);
+    va_end(ap);
+}
+
 static void test_tiny(void **state) { (void)state; train_gan("tiny.yaml", NULL); }
 static void test_ring8(void **state) { (void)state; train_gan("ring8.yaml", NULL); }
 static void test_ring8_pac(void **state) { (void)state; train_gan("ring8_pac.yaml", NULL); }
@@ -182,18 +251,18 @@ static void test_grid25(void **state) { (void)state; train_gan("grid25.yaml", NU
 static void test_grid25_pac(void **state) { (void)state; train_gan("grid25_pac.yaml", NULL); }
 static void test_grid25_paper(void **state) { (void)state; train_gan("grid25_paper.yaml", NULL); }
 
-/* configs/classifier.yaml: one epoch on the small file; its model is the extractor the
- * Fashion-MNIST GAN below evaluates with. */
-static void test_classifier(void **state)
+/* configs/<name>: one epoch on the small files train and test, its model written to out,
+ * the extractor the GAN configs of that data evaluate with. */
+static void train_classifier(const char *name, const char *train, const char *test, const char *out, int classes)
 {
-    (void)state;
-    char data[400], test[400], out[400];
-    snprintf(data, sizeof data, "data.path=%s", train_h5);
-    snprintf(test, sizeof test, "classifier.test_data=%s", test_h5);
-    snprintf(out, sizeof out, "classifier.out=%s", extractor);
-    mg_cfg *cfg = load("classifier.yaml", data, test, out, "classifier.epochs=1", "classifier.batch=32",
+    char data[400], test_set[400], out_set[400], path[300];
+    snprintf(data, sizeof data, "data.path=%s", train);
+    snprintf(test_set, sizeof test_set, "classifier.test_data=%s", test);
+    snprintf(out_set, sizeof out_set, "classifier.out=%s", out);
+    mg_cfg *cfg = load(name, data, test_set, out_set, "classifier.epochs=1", "classifier.batch=32",
                        "classifier.log_interval=1", NULL);
-    FILE *f = fopen("configs/classifier.yaml", "rb");
+    snprintf(path, sizeof path, "configs/%s", name);
+    FILE *f = fopen(path, "rb");
     assert_non_null(f);
     static char text[16384];
     size_t n = fread(text, 1, sizeof text - 1, f);
@@ -203,11 +272,30 @@ static void test_classifier(void **state)
     mg_cfg_free(cfg);
     assert_int_equal(r.steps, N_TRAIN / 32);
     assert_true(r.replicas_equal);
-    assert_int_equal(r.n_classes, 10);
+    assert_int_equal(r.n_classes, classes);
     assert_int_equal(r.feature_dim, 128);
     struct stat st;
-    if (mg_dist_any(stat(extractor, &st) != 0))
-        fail_msg("configs/classifier.yaml: no model file %s", extractor);
+    if (mg_dist_any(stat(out, &st) != 0))
+        fail_msg("configs/%s: no model file %s", name, out);
+}
+
+static void test_classifier(void **state)
+{
+    (void)state;
+    train_classifier("classifier.yaml", train_h5, test_h5, extractor, 10);
+}
+
+/* the colour classifiers on 3x64x64 (4 shape classes) and 3x32x32 (10 classes) stand-ins */
+static void test_classifier_shapes(void **state)
+{
+    (void)state;
+    train_classifier("classifier_shapes.yaml", shapes_train, shapes_test, shapes_extractor, 4);
+}
+
+static void test_classifier_cifar10(void **state)
+{
+    (void)state;
+    train_classifier("classifier_cifar10.yaml", cifar_train, cifar_test, cifar_extractor, 10);
 }
 
 /* a Fashion-MNIST config on the small file with the overrides (NULL-terminated) */
@@ -243,6 +331,69 @@ static void test_toy(void **state)
     assert_true(r.replicas_equal);
 }
 
+/* The colour GANs on their stand-ins, evaluated with the classifiers above, sample grids
+ * on. Every width is divided by 8 through overrides (the shipped widths cost seconds per
+ * step here); the layers, their kinds, shapes and every other key stay as shipped, and
+ * test_colour_networks_as_shipped builds the full-width networks. */
+static void test_shapes_dcgan64(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", shapes_train);
+    train_gan_with("shapes_dcgan64.yaml", shapes_extractor, data, "train.sample_interval=2",
+                   "generator.layers[0].out=1024", "generator.layers[3].shape[0]=64", "generator.layers[4].out=32",
+                   "generator.layers[7].out=16", "generator.layers[10].out=8", "discriminator.layers[0].out=8",
+                   "discriminator.layers[1].out=16", "discriminator.layers[4].out=32",
+                   "discriminator.layers[7].out=64", NULL);
+}
+
+static void test_cifar10_dcgan32(void **state)
+{
+    (void)state;
+    char data[400];
+    snprintf(data, sizeof data, "data.path=%s", cifar_train);
+    train_gan_with("cifar10_dcgan32.yaml", cifar_extractor, data, "train.sample_interval=2",
+                   "generator.layers[0].out=512", "generator.layers[3].shape[0]=32", "generator.layers[4].out=16",
+                   "generator.layers[7].out=8", "discriminator.layers[0].out=8", "discriminator.layers[1].out=16",
+                   "discriminator.layers[4].out=32", NULL);
+}
+
+/* the parameters of net's layers (its flat buffer pads each layer) */
+static size_t layer_params(const mg_net *net)
+{
+    size_t n = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        n += net->layers[i].n_param;
+    return n;
+}
+
+/* The colour GANs' networks at their shipped widths: G makes what D takes, 3 x side x side,
+ * with the parameter counts of DCGAN-64 and the 32x32 DCGAN. */
+static void test_colour_networks_as_shipped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int side;
+        size_t g_params, d_params;
+    } nets[] = {{"shapes_dcgan64.yaml", 64, 3592067, 2765633}, {"cifar10_dcgan32.yaml", 32, 1076611, 663361}};
+    for (int i = 0; i < 2; i++) {
+        mg_cfg *cfg = load(nets[i].name, NULL);
+        mg_net G, D;
+        mg_net_from_cfg(&G, "G", mg_cfg_require(mg_cfg_root(cfg), "generator"), (mg_shape){0, 0, 0}, 2);
+        mg_net_from_cfg(&D, "D", mg_cfg_require(mg_cfg_root(cfg), "discriminator"), G.out, 2);
+        assert_int_equal(G.out.c, 3);
+        assert_int_equal(G.out.h, nets[i].side);
+        assert_int_equal(G.out.w, nets[i].side);
+        assert_int_equal(layer_params(&G), nets[i].g_params);
+        assert_int_equal(layer_params(&D), nets[i].d_params);
+        assert_int_equal(mg_shape_size(D.out), 1);
+        mg_net_free(&G);
+        mg_net_free(&D);
+        mg_cfg_free(cfg);
+    }
+}
+
 /* the configs the tests above train */
 static const char *const covered[] = {
     "tiny.yaml",
@@ -263,6 +414,10 @@ static const char *const covered[] = {
     "fmnist_wgan_gp.yaml",
     "fmnist_dcgan_r1.yaml",
     "toy.yaml",
+    "classifier_shapes.yaml",
+    "classifier_cifar10.yaml",
+    "shapes_dcgan64.yaml",
+    "cifar10_dcgan32.yaml",
 };
 
 static void test_every_config_has_a_test(void **state)
@@ -304,6 +459,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fmnist_diffaug),
         cmocka_unit_test(test_fmnist_wgan_gp), cmocka_unit_test(test_fmnist_dcgan_r1),
         cmocka_unit_test(test_toy),
+        cmocka_unit_test(test_classifier_shapes), cmocka_unit_test(test_classifier_cifar10),
+        cmocka_unit_test(test_shapes_dcgan64), cmocka_unit_test(test_cifar10_dcgan32),
+        cmocka_unit_test(test_colour_networks_as_shipped),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
