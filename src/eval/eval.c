@@ -322,8 +322,9 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
     mg_evaluator *e = mg_alloc(sizeof *e, "evaluator");
     e->cfg = *cfg;
     /* the extractor runs a batch in pieces of at most 64: as fast per sample as larger
-     * pieces (its 25088-wide first activations stay in cache; docs/evaluation.md), and
-     * its activation memory stays ~55 MB whatever the batch */
+     * pieces (the Fashion-MNIST extractor's 25088-wide first activations stay in cache;
+     * docs/evaluation.md), and its activation memory stays bounded whatever the batch
+     * (~55 MB for that extractor) */
     mg_extractor_load(&e->ex, cfg->extractor, cfg->batch < EXTRACTOR_PIECE ? cfg->batch : EXTRACTOR_PIECE);
     MG_CHECK(e->ex.n_classes <= MG_EVAL_MAX_CLASSES, cfg->extractor, NULL, "%d classes, at most %d supported",
              e->ex.n_classes, MG_EVAL_MAX_CLASSES);
