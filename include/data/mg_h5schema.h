@@ -6,6 +6,8 @@
  *   x        float32 (N, D)         vectors, used as they are
  * and optionally
  *   labels   int32   (N)            class of each sample (0 .. K-1)
+ *   factors  int32   (N, F)         per-sample factor labels of synthetic sets, with a
+ *                                   factor_names attribute (F strings); the loader ignores it
  * Datasets are chunked along N only (a chunk is whole samples), uncompressed, with every
  * chunk allocated; root attributes say what the file is (mpigan_format, format_version,
  * kind, source, value_range, class_names, and generator/means/sigma/seed for synthetic
@@ -93,6 +95,11 @@ void mg_h5_raw_free(mg_h5_raw *raw);
  * labels into labels (count int32). Fail through the error path. For tools and tests. */
 void mg_h5_read_samples(mg_h5_file *f, int64_t start, int64_t count, void *dst);
 void mg_h5_read_labels(mg_h5_file *f, int64_t start, int64_t count, int32_t *labels);
+/* Factor columns: F (0 when the file has no factors dataset), the name of column j ("" when
+ * the file names none), and rows [start, start+count) as count * F int32. */
+int mg_h5_n_factors(const mg_h5_file *f);
+const char *mg_h5_factor_name(const mg_h5_file *f, int j);
+void mg_h5_read_factors(mg_h5_file *f, int64_t start, int64_t count, int32_t *factors);
 /* Reads mixture attributes; false when the file is not a synthetic mixture. */
 bool mg_h5_read_mixture(mg_h5_file *f, mg_mixture_info *mix);
 const char *mg_h5_path(const mg_h5_file *f);
@@ -111,6 +118,14 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
  * their labels (count int32; must not be NULL then). */
 void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void *samples,
                       const int32_t *labels);
+/* Adds the factors dataset (N, n_factors) int32, chunked as the samples, with names (n_factors
+ * strings; NULL: no factor_names attribute). Call right after mg_h5_create. */
+void mg_h5_add_factors(mg_h5_writer *w, int n_factors, const char *const *names);
+/* Writes factor rows [start, start+count) (count * F int32). */
+void mg_h5_write_factors(mg_h5_writer *w, int64_t start, int64_t count, const int32_t *factors);
+/* Cuts every dataset to its first n rows (1 <= n <= N): for writers that learn only at the
+ * end how many samples they kept. The file stays readable raw (whole chunks remain). */
+void mg_h5_writer_shrink(mg_h5_writer *w, int64_t n);
 /* Rewrites the value_range attribute (for data whose range is known only once written). */
 void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi);
 /* Closes, checking that every HDF5 object was flushed and released. */

@@ -28,6 +28,8 @@
 #define DS_IMAGES "images"
 #define DS_VECTORS "x"
 #define DS_LABELS "labels"
+#define DS_FACTORS "factors"
+#define AT_FACTOR_NAMES "factor_names"
 #define AT_FORMAT "mpigan_format"
 #define AT_FORMAT_VALUE "mpigan-data"
 #define AT_VERSION "format_version"
@@ -49,12 +51,16 @@
 struct mg_h5_file {
     char *path;
     hid_t file, samples, labels; /* labels < 0 when absent */
+    hid_t factors;               /* < 0 when absent */
+    int n_factors;
+    char **factor_names;         /* n_factors strings ("" when the file names none) */
     mg_data_info info;
 };
 
 struct mg_h5_writer {
     char *path;
-    hid_t file, samples, labels;
+    hid_t file, samples, labels, factors;
+    int n_factors;
     mg_data_info info;
 };
 
@@ -352,7 +358,12 @@ static void close_file(mg_h5_file *f)
 {
     if (!f)
         return;
+    if (f->factors >= 0)
+        H5Dclose(f->factors);
     release_quietly(f->file, f->samples, f->labels);
+    for (int j = 0; j < f->n_factors && f->factor_names; j++)
+        mg_free(f->factor_names[j]);
+    mg_free(f->factor_names);
     mg_data_info_free(&f->info);
     mg_free(f->path);
     mg_free(f);
@@ -385,7 +396,7 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
 
     mg_h5_file *f = mg_alloc(sizeof *f, "HDF5 file");
     f->path = mg_strdup(path);
-    f->samples = f->labels = -1;
+    f->samples = f->labels = f->factors = -1;
     /* No file locks for reading: many ranks open the file at once, and parallel file
      * systems (NFS, Lustre) often refuse flock(2). Writers are single-process converters. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -464,6 +475,29 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
             return bad(err, errlen, "%s: dataset '%s' has %llu entries but '%s' has %lld samples", path, DS_LABELS,
                        (unsigned long long)ld[0], sname, (long long)fi->n), fail_open(f);
         fi->has_labels = true;
+    }
+
+    /* Optional per-sample integer columns (factor labels of synthetic sets). */
+    htri_t has_factors = H5Lexists(f->file, DS_FACTORS, H5P_DEFAULT);
+    if (has_factors > 0) {
+        f->factors = H5Dopen2(f->file, DS_FACTORS, H5P_DEFAULT);
+        hsize_t fd[2] = {0, 0};
+        if (f->factors < 0)
+            return bad(err, errlen, "%s: cannot open dataset '%s': %s", path, DS_FACTORS, h5_detail()),
+                   fail_open(f);
+        if (!check_dataset(f->factors, path, DS_FACTORS, H5T_INTEGER, 4, 1, 2, fd, err, errlen))
+            return fail_open(f);
+        if ((int64_t)fd[0] != fi->n || fd[1] > 4096)
+            return bad(err, errlen, "%s: dataset '%s' is (%llu, %llu) but '%s' has %lld samples (want (N, F), "
+                       "F <= 4096)", path, DS_FACTORS, (unsigned long long)fd[0], (unsigned long long)fd[1],
+                       sname, (long long)fi->n), fail_open(f);
+        f->n_factors = (int)fd[1];
+        f->factor_names = mg_alloc((size_t)f->n_factors * sizeof(char *), "factor names");
+        hssize_t nn = 0;
+        char **names = read_attr_strings(f->factors, AT_FACTOR_NAMES, &nn);
+        for (int j = 0; j < f->n_factors; j++)
+            f->factor_names[j] = mg_strdup(names && nn == f->n_factors ? names[j] : "");
+        free_strings(names, nn);
     }
 
     hid_t dcpl = H5Dget_create_plist(f->samples);
@@ -677,6 +711,20 @@ void mg_h5_read_labels(mg_h5_file *f, int64_t start, int64_t count, int32_t *lab
     read_rows(f, f->labels, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
 }
 
+int mg_h5_n_factors(const mg_h5_file *f) { return f->n_factors; }
+
+const char *mg_h5_factor_name(const mg_h5_file *f, int j)
+{
+    MG_CHECK(j >= 0 && j < f->n_factors, f->path, NULL, "factor %d of %d", j, f->n_factors);
+    return f->factor_names[j];
+}
+
+void mg_h5_read_factors(mg_h5_file *f, int64_t start, int64_t count, int32_t *factors)
+{
+    MG_CHECK(f->factors >= 0, f->path, "this file has no factor labels", "no dataset '%s'", DS_FACTORS);
+    read_rows(f, f->factors, DS_FACTORS, H5T_NATIVE_INT32, start, count, factors);
+}
+
 bool mg_h5_read_mixture(mg_h5_file *f, mg_mixture_info *mix)
 {
     mg_h5_quiet();
@@ -719,7 +767,12 @@ static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int r
      * byte range; no fill values, since every byte is written once by the converter. */
     H5_OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), w->path, name);
     H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->path, name);
-    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT), w->path, name);
+    /* No chunk cache: rows go to the file in H5Dwrite, so a write error (a full disk) is
+     * raised by the write that met it, naming the dataset, and not later while closing. */
+    hid_t dapl = H5_OK(H5Pcreate(H5P_DATASET_ACCESS), w->path, name);
+    H5_OK(H5Pset_chunk_cache(dapl, 0, 0, 1.0), w->path, name);
+    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, dapl), w->path, name);
+    H5_OK(H5Pclose(dapl), w->path, name);
     H5_OK(H5Pclose(dcpl), w->path, name);
     H5_OK(H5Sclose(s), w->path, name);
     return d;
@@ -741,7 +794,7 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
              "vector data must have shape (D, 1, 1)");
     mg_h5_writer *w = mg_alloc(sizeof *w, "HDF5 writer");
     w->path = mg_strdup(path);
-    w->file = w->samples = w->labels = -1;
+    w->file = w->samples = w->labels = w->factors = -1;
     w->info = *info;
     w->info.class_names = NULL;
     w->info.n_classes = 0;
@@ -809,6 +862,53 @@ void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void 
     }
 }
 
+void mg_h5_add_factors(mg_h5_writer *w, int n_factors, const char *const *names)
+{
+    MG_CHECK(w->factors < 0, w->path, NULL, "the file already has '%s'", DS_FACTORS);
+    MG_CHECK(n_factors >= 1 && n_factors <= 4096, w->path, NULL, "%d factor columns (1 to 4096 allowed)",
+             n_factors);
+    hsize_t d[2] = {(hsize_t)w->info.n, (hsize_t)n_factors};
+    w->factors = create_dataset(w, DS_FACTORS, H5T_STD_I32LE, 2, d, w->info.chunk_rows);
+    w->n_factors = n_factors;
+    if (names)
+        mg_h5_attr_write_vstr(w->factors, w->path, AT_FACTOR_NAMES, H5T_CSET_UTF8, n_factors, names);
+}
+
+void mg_h5_write_factors(mg_h5_writer *w, int64_t start, int64_t count, const int32_t *factors)
+{
+    MG_CHECK(w->factors >= 0, w->path, NULL, "the file has no '%s' (mg_h5_add_factors first)", DS_FACTORS);
+    MG_CHECK(start >= 0 && count >= 1 && start + count <= w->info.n, w->path, NULL,
+             "writing factors [%lld, %lld) outside [0, %lld)", (long long)start, (long long)(start + count),
+             (long long)w->info.n);
+    mg_h5_rows_write(w->factors, w->path, DS_FACTORS, H5T_NATIVE_INT32, start, count, factors);
+}
+
+/* New extent along the first dimension (shrinking only: chunks wholly past n are freed,
+ * and the remaining ones keep their full size, which the raw layout expects). */
+static void shrink_dataset(mg_h5_writer *w, hid_t d, const char *name, int64_t n)
+{
+    hsize_t dims[4] = {0};
+    hid_t sp = H5_OK(H5Dget_space(d), w->path, name);
+    H5_OK(H5Sget_simple_extent_dims(sp, dims, NULL), w->path, name);
+    H5_OK(H5Sclose(sp), w->path, name);
+    dims[0] = (hsize_t)n;
+    H5_OK(H5Dset_extent(d, dims), w->path, name);
+}
+
+void mg_h5_writer_shrink(mg_h5_writer *w, int64_t n)
+{
+    MG_CHECK(n >= 1 && n <= w->info.n, w->path, NULL, "cannot shrink %lld samples to %lld", (long long)w->info.n,
+             (long long)n);
+    if (n == w->info.n)
+        return;
+    shrink_dataset(w, w->samples, samples_name(w->info.kind), n);
+    if (w->labels >= 0)
+        shrink_dataset(w, w->labels, DS_LABELS, n);
+    if (w->factors >= 0)
+        shrink_dataset(w, w->factors, DS_FACTORS, n);
+    w->info.n = n;
+}
+
 void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 {
     double r[2] = {lo, hi};
@@ -820,6 +920,10 @@ void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 void mg_h5_writer_close(mg_h5_writer *w)
 {
     const char *path = w->path;
+    if (w->factors >= 0) {
+        H5_OK(H5Dclose(w->factors), path, DS_FACTORS);
+        w->factors = -1;
+    }
     if (w->labels >= 0) {
         H5_OK(H5Dclose(w->labels), path, DS_LABELS);
         w->labels = -1;
@@ -835,6 +939,8 @@ void mg_h5_writer_abandon(mg_h5_writer *w)
 {
     if (!w)
         return;
+    if (w->factors >= 0)
+        H5Dclose(w->factors);
     release_quietly(w->file, w->samples, w->labels);
     mg_data_info_free(&w->info);
     mg_free(w->path);
