@@ -155,6 +155,16 @@ static int cmd_info(int argc, char **argv)
             printf("%s%d=%s", k ? ", " : "", k, info.class_names[k]);
         printf("\n");
     }
+    if (info.n_factors > 0) {
+        int64_t combinations = 1;
+        printf("  factors      ");
+        for (int k = 0; k < info.n_factors; k++) {
+            printf("%s%s (%d)", k ? ", " : "", info.factor_names[k], info.factor_sizes[k]);
+            combinations = combinations > INT64_MAX / info.factor_sizes[k] ? INT64_MAX
+                                                                           : combinations * info.factor_sizes[k];
+        }
+        printf("; %lld combinations\n", (long long)combinations);
+    }
     mg_mixture_info mix;
     if (mg_h5_read_mixture(f, &mix)) {
         printf("  mixture      %s, %d modes, sigma %g, seed %llu\n", mix.generator, mix.n_modes, mix.sigma,

@@ -28,6 +28,7 @@
 #define DS_IMAGES "images"
 #define DS_VECTORS "x"
 #define DS_LABELS "labels"
+#define DS_FACTORS "factors"
 #define AT_FORMAT "mpigan_format"
 #define AT_FORMAT_VALUE "mpigan-data"
 #define AT_VERSION "format_version"
@@ -41,6 +42,9 @@
 #define AT_MEANS "means"
 #define AT_SIGMA "sigma"
 #define AT_SEED "seed"
+#define AT_FACTOR_NAMES "factor_names"   /* on the factors dataset */
+#define AT_FACTOR_SIZES "factor_sizes"
+#define MAX_FACTORS 64
 
 #define MAX_CHUNK_BYTES ((int64_t)4 << 20)
 #define TARGET_CHUNK_BYTES ((int64_t)256 << 10)
@@ -48,13 +52,13 @@
 
 struct mg_h5_file {
     char *path;
-    hid_t file, samples, labels; /* labels < 0 when absent */
+    hid_t file, samples, labels, factors; /* labels, factors < 0 when absent */
     mg_data_info info;
 };
 
 struct mg_h5_writer {
     char *path;
-    hid_t file, samples, labels;
+    hid_t file, samples, labels, factors;
     mg_data_info info;
 };
 
@@ -86,6 +90,10 @@ const char *mg_data_describe(const mg_data_info *info, char *buf, size_t size)
                  info->has_labels ? " + labels" : "");
     else
         snprintf(buf, size, "x (%lld, %d) float32%s", (long long)info->n, info->c, info->has_labels ? " + labels" : "");
+    if (info->n_factors > 0) {
+        const size_t used = strlen(buf);
+        snprintf(buf + used, size - used, " + %d factors", info->n_factors);
+    }
     return buf;
 }
 
@@ -104,7 +112,43 @@ void mg_data_info_set_classes(mg_data_info *info, int n, const char *const *name
     info->n_classes = n;
 }
 
-void mg_data_info_free(mg_data_info *info) { mg_data_info_set_classes(info, 0, NULL); }
+void mg_data_info_set_factors(mg_data_info *info, int n, const char *const *names, const int32_t *sizes)
+{
+    for (int i = 0; i < info->n_factors; i++)
+        mg_free(info->factor_names[i]);
+    mg_free(info->factor_names);
+    mg_free(info->factor_sizes);
+    info->factor_names = NULL;
+    info->factor_sizes = NULL;
+    info->n_factors = 0;
+    if (n <= 0)
+        return;
+    info->factor_names = mg_alloc((size_t)n * sizeof(char *), "factor names");
+    info->factor_sizes = mg_alloc((size_t)n * sizeof(int32_t), "factor sizes");
+    for (int i = 0; i < n; i++) {
+        info->factor_names[i] = mg_strdup(names[i]);
+        info->factor_sizes[i] = sizes[i];
+    }
+    info->n_factors = n;
+}
+
+void mg_data_info_copy(mg_data_info *dst, const mg_data_info *src)
+{
+    *dst = *src;
+    dst->class_names = NULL;
+    dst->n_classes = 0;
+    dst->factor_names = NULL;
+    dst->factor_sizes = NULL;
+    dst->n_factors = 0;
+    mg_data_info_set_classes(dst, src->n_classes, (const char *const *)src->class_names);
+    mg_data_info_set_factors(dst, src->n_factors, (const char *const *)src->factor_names, src->factor_sizes);
+}
+
+void mg_data_info_free(mg_data_info *info)
+{
+    mg_data_info_set_classes(info, 0, NULL);
+    mg_data_info_set_factors(info, 0, NULL, NULL);
+}
 
 static int64_t default_chunk_rows(int64_t row_bytes, int64_t n)
 {
@@ -337,8 +381,10 @@ static bool check_storage(hid_t d, const char *path, const char *name, int rank,
 
 /* Releases whichever handles are open, without checks: for closing after reads and on
  * error paths, where a failed close has nothing left to lose. */
-static void release_quietly(hid_t file, hid_t samples, hid_t labels)
+static void release_quietly(hid_t file, hid_t samples, hid_t labels, hid_t factors)
 {
+    if (factors >= 0)
+        H5Dclose(factors);
     if (labels >= 0)
         H5Dclose(labels);
     if (samples >= 0)
@@ -352,13 +398,62 @@ static void close_file(mg_h5_file *f)
 {
     if (!f)
         return;
-    release_quietly(f->file, f->samples, f->labels);
+    release_quietly(f->file, f->samples, f->labels, f->factors);
     mg_data_info_free(&f->info);
     mg_free(f->path);
     mg_free(f);
 }
 
 static mg_h5_file *fail_open(mg_h5_file *f) { close_file(f); return NULL; }
+
+/* The optional factors dataset: int32 (N, F) stored like the samples, with F names and
+ * F sizes >= 1 as attributes. Values are checked as they are read (mg_h5_read_factors):
+ * checking them here would read the whole column on every open. */
+static bool open_factors(mg_h5_file *f, char *err, size_t errlen)
+{
+    const char *path = f->path;
+    htri_t has = H5Lexists(f->file, DS_FACTORS, H5P_DEFAULT);
+    if (has <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return true;
+    }
+    f->factors = H5Dopen2(f->file, DS_FACTORS, H5P_DEFAULT);
+    if (f->factors < 0)
+        return bad(err, errlen, "%s: cannot open dataset '%s': %s", path, DS_FACTORS, h5_detail());
+    hsize_t d[2] = {0, 0};
+    if (!check_dataset(f->factors, path, DS_FACTORS, H5T_INTEGER, 4, 1, 2, d, err, errlen) ||
+        !check_storage(f->factors, path, DS_FACTORS, 2, d, err, errlen))
+        return false;
+    if ((int64_t)d[0] != f->info.n)
+        return bad(err, errlen, "%s: dataset '%s' has %llu rows but the file has %lld samples", path, DS_FACTORS,
+                   (unsigned long long)d[0], (long long)f->info.n);
+    if (d[1] > MAX_FACTORS)
+        return bad(err, errlen, "%s: dataset '%s' has %llu columns; at most %d factors are supported", path,
+                   DS_FACTORS, (unsigned long long)d[1], MAX_FACTORS);
+    const int F = (int)d[1];
+    hssize_t n_names = 0;
+    char **names = read_attr_strings(f->factors, AT_FACTOR_NAMES, &n_names);
+    int32_t sizes[MAX_FACTORS];
+    double sz[MAX_FACTORS];
+    bool ok = names && n_names == F;
+    if (!ok)
+        bad(err, errlen, "%s: dataset '%s' needs an attribute '%s' of %d strings (one name per column)%s", path,
+            DS_FACTORS, AT_FACTOR_NAMES, F, names ? "" : "; it is missing or not strings");
+    if (ok && !read_attr_doubles(f->factors, AT_FACTOR_SIZES, sz, F))
+        ok = bad(err, errlen, "%s: dataset '%s' needs an attribute '%s' of %d integers (values per column); it is "
+                 "missing or of another length", path, DS_FACTORS, AT_FACTOR_SIZES, F);
+    for (int i = 0; ok && i < F; i++) {
+        if (!(sz[i] >= 1 && sz[i] <= 2147483647.0 && sz[i] == floor(sz[i])))
+            ok = bad(err, errlen, "%s: attribute '%s' of '%s' gives factor '%s' %g values; each needs a whole "
+                     "number >= 1", path, AT_FACTOR_SIZES, DS_FACTORS, names[i], sz[i]);
+        else
+            sizes[i] = (int32_t)sz[i];
+    }
+    if (ok)
+        mg_data_info_set_factors(&f->info, F, (const char *const *)names, sizes);
+    free_strings(names, n_names);
+    return ok;
+}
 
 mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t errlen)
 {
@@ -385,7 +480,7 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
 
     mg_h5_file *f = mg_alloc(sizeof *f, "HDF5 file");
     f->path = mg_strdup(path);
-    f->samples = f->labels = -1;
+    f->samples = f->labels = f->factors = -1;
     /* No file locks for reading: many ranks open the file at once, and parallel file
      * systems (NFS, Lustre) often refuse flock(2). Writers are single-process converters. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -466,6 +561,9 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
         fi->has_labels = true;
     }
 
+    if (!open_factors(f, err, errlen))
+        return fail_open(f);
+
     hid_t dcpl = H5Dget_create_plist(f->samples);
     hsize_t cd[4] = {0};
     fi->chunk_rows = fi->n;
@@ -496,10 +594,7 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
     read_class_names(f->file, fi);
 
     /* The caller's copy shares nothing with ours. */
-    *info = *fi;
-    info->class_names = NULL;
-    info->n_classes = 0;
-    mg_data_info_set_classes(info, fi->n_classes, (const char *const *)fi->class_names);
+    mg_data_info_copy(info, fi);
     return f;
 }
 
@@ -677,6 +772,21 @@ void mg_h5_read_labels(mg_h5_file *f, int64_t start, int64_t count, int32_t *lab
     read_rows(f, f->labels, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
 }
 
+void mg_h5_read_factors(mg_h5_file *f, int64_t start, int64_t count, int32_t *factors)
+{
+    MG_CHECK(f->factors >= 0, f->path, "only synthetic sets such as `mpigan data shapes` store factors",
+             "this file has no dataset '%s'", DS_FACTORS);
+    read_rows(f, f->factors, DS_FACTORS, H5T_NATIVE_INT32, start, count, factors);
+    const int F = f->info.n_factors;
+    for (int64_t i = 0; i < count; i++)
+        for (int j = 0; j < F; j++) {
+            const int32_t v = factors[i * F + j];
+            MG_CHECK(v >= 0 && v < f->info.factor_sizes[j], f->path, "the file is damaged or was written wrongly",
+                     "dataset '%s', sample %lld: factor '%s' is %d, outside 0..%d", DS_FACTORS,
+                     (long long)(start + i), f->info.factor_names[j], v, f->info.factor_sizes[j] - 1);
+        }
+}
+
 bool mg_h5_read_mixture(mg_h5_file *f, mg_mixture_info *mix)
 {
     mg_h5_quiet();
@@ -741,11 +851,8 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
              "vector data must have shape (D, 1, 1)");
     mg_h5_writer *w = mg_alloc(sizeof *w, "HDF5 writer");
     w->path = mg_strdup(path);
-    w->file = w->samples = w->labels = -1;
-    w->info = *info;
-    w->info.class_names = NULL;
-    w->info.n_classes = 0;
-    mg_data_info_set_classes(&w->info, info->n_classes, (const char *const *)info->class_names);
+    w->file = w->samples = w->labels = w->factors = -1;
+    mg_data_info_copy(&w->info, info);
     int64_t row_bytes = mg_data_sample_bytes(info);
     if (w->info.chunk_rows <= 0)
         w->info.chunk_rows = default_chunk_rows(row_bytes, info->n);
@@ -772,6 +879,19 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
     if (info->has_labels) {
         hsize_t d[1] = {(hsize_t)info->n};
         w->labels = create_dataset(w, DS_LABELS, H5T_STD_I32LE, 1, d, w->info.chunk_rows);
+    }
+    if (info->n_factors > 0) {
+        const int F = info->n_factors;
+        MG_CHECK(F <= MAX_FACTORS, path, NULL, "%d factors; at most %d are supported", F, MAX_FACTORS);
+        for (int i = 0; i < F; i++)
+            MG_CHECK(info->factor_sizes[i] >= 1, path, NULL, "factor '%s' has %d values", info->factor_names[i],
+                     info->factor_sizes[i]);
+        hsize_t d[2] = {(hsize_t)info->n, (hsize_t)F}, nf = (hsize_t)F;
+        w->factors = create_dataset(w, DS_FACTORS, H5T_STD_I32LE, 2, d, w->info.chunk_rows);
+        mg_h5_attr_write_vstr(w->factors, path, AT_FACTOR_NAMES, H5T_CSET_UTF8, F,
+                              (const char *const *)info->factor_names);
+        mg_h5_attr_write(w->factors, path, AT_FACTOR_SIZES, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &nf,
+                         info->factor_sizes);
     }
     write_attr_string(w, AT_FORMAT, AT_FORMAT_VALUE);
     int32_t version = MG_H5_FORMAT_VERSION;
@@ -809,6 +929,15 @@ void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void 
     }
 }
 
+void mg_h5_write_factors(mg_h5_writer *w, int64_t start, int64_t count, const int32_t *factors)
+{
+    MG_CHECK(w->factors >= 0, w->path, NULL, "internal: the file was created without factors");
+    MG_CHECK(start >= 0 && count >= 1 && start + count <= w->info.n, w->path, NULL,
+             "writing factors [%lld, %lld) outside [0, %lld)", (long long)start, (long long)(start + count),
+             (long long)w->info.n);
+    mg_h5_rows_write(w->factors, w->path, DS_FACTORS, H5T_NATIVE_INT32, start, count, factors);
+}
+
 void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 {
     double r[2] = {lo, hi};
@@ -820,6 +949,10 @@ void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 void mg_h5_writer_close(mg_h5_writer *w)
 {
     const char *path = w->path;
+    if (w->factors >= 0) {
+        H5_OK(H5Dclose(w->factors), path, DS_FACTORS);
+        w->factors = -1;
+    }
     if (w->labels >= 0) {
         H5_OK(H5Dclose(w->labels), path, DS_LABELS);
         w->labels = -1;
@@ -835,7 +968,7 @@ void mg_h5_writer_abandon(mg_h5_writer *w)
 {
     if (!w)
         return;
-    release_quietly(w->file, w->samples, w->labels);
+    release_quietly(w->file, w->samples, w->labels, w->factors);
     mg_data_info_free(&w->info);
     mg_free(w->path);
     mg_free(w);
