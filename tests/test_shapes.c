@@ -211,9 +211,9 @@ static void write_shapes_file(const char *path, int64_t n, bool factors)
     info.has_labels = true;
     info.value_range[1] = 255;
     mg_data_info_set_classes(&info, MG_SHAPES_N_SHAPES, mg_shapes_shape_names);
-    if (factors)
-        mg_data_info_set_factors(&info, F, mg_shapes_factor_names, mg_shapes_factor_sizes);
     mg_h5_writer *w = mg_h5_create(path, &info, NULL);
+    if (factors)
+        mg_h5_add_factors(w, F, mg_shapes_factor_names, mg_shapes_factor_sizes);
     uint8_t *img = malloc((size_t)n * MG_SHAPES_IMAGE_BYTES);
     int32_t *lab = malloc((size_t)n * sizeof(int32_t)), *fac = malloc((size_t)n * F * sizeof(int32_t));
     mg_shapes_make(img, lab, fac, 5, MG_SHAPES_TRAIN, 0, n);
@@ -284,9 +284,16 @@ static void damage(const char *path, int how)
 {
     hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(file >= 0);
-    if (how == 0) { /* no sizes */
+    if (how == 0) { /* sizes for three columns of seven */
         hid_t d = H5Dopen2(file, "factors", H5P_DEFAULT);
         assert_true(H5Adelete(d, "factor_sizes") >= 0);
+        hsize_t three = 3;
+        int32_t sizes[3] = {4, 8, 6};
+        hid_t sp = H5Screate_simple(1, &three, NULL);
+        hid_t a = H5Acreate2(d, "factor_sizes", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        assert_true(a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, sizes) >= 0);
+        H5Aclose(a);
+        H5Sclose(sp);
         H5Dclose(d);
     } else if (how == 1) { /* one row short */
         assert_true(H5Ldelete(file, "factors", H5P_DEFAULT) >= 0);
@@ -315,7 +322,7 @@ static void test_factors_damaged(void **state)
     (void)state;
     char path[512], err[1024];
     mg_data_info info;
-    static const char *const expect[2] = {"'factor_sizes'", "has 9 rows but the file has 10 samples"};
+    static const char *const expect[2] = {"'factor_sizes' of dataset 'factors' must be 7 integers", "has 9 rows but the file has 10 samples"};
     for (int how = 0; how < 2; how++) {
         snprintf(path, sizeof path, "%s/bad%d.h5", tmp, how);
         write_shapes_file(path, 10, true);

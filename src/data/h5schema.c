@@ -44,7 +44,7 @@
 #define AT_SEED "seed"
 #define AT_FACTOR_NAMES "factor_names"   /* on the factors dataset */
 #define AT_FACTOR_SIZES "factor_sizes"
-#define MAX_FACTORS 64
+#define MAX_FACTORS 4096
 
 #define MAX_CHUNK_BYTES ((int64_t)4 << 20)
 #define TARGET_CHUNK_BYTES ((int64_t)256 << 10)
@@ -406,9 +406,11 @@ static void close_file(mg_h5_file *f)
 
 static mg_h5_file *fail_open(mg_h5_file *f) { close_file(f); return NULL; }
 
-/* The optional factors dataset: int32 (N, F) stored like the samples, with F names and
- * F sizes >= 1 as attributes. Values are checked as they are read (mg_h5_read_factors):
- * checking them here would read the whole column on every open. */
+/* The optional factors dataset: int32 (N, F) stored like the samples. Its attributes
+ * factor_names (F strings) and factor_sizes (F whole numbers >= 1) may be absent (files
+ * written by other tools: names "", sizes 0), but when present they must fit. Values are
+ * checked against the sizes as they are read (mg_h5_read_factors): checking them here
+ * would read the whole column on every open. */
 static bool open_factors(mg_h5_file *f, char *err, size_t errlen)
 {
     const char *path = f->path;
@@ -433,25 +435,33 @@ static bool open_factors(mg_h5_file *f, char *err, size_t errlen)
     const int F = (int)d[1];
     hssize_t n_names = 0;
     char **names = read_attr_strings(f->factors, AT_FACTOR_NAMES, &n_names);
-    int32_t sizes[MAX_FACTORS];
-    double sz[MAX_FACTORS];
-    bool ok = names && n_names == F;
-    if (!ok)
-        bad(err, errlen, "%s: dataset '%s' needs an attribute '%s' of %d strings (one name per column)%s", path,
-            DS_FACTORS, AT_FACTOR_NAMES, F, names ? "" : "; it is missing or not strings");
-    if (ok && !read_attr_doubles(f->factors, AT_FACTOR_SIZES, sz, F))
-        ok = bad(err, errlen, "%s: dataset '%s' needs an attribute '%s' of %d integers (values per column); it is "
-                 "missing or of another length", path, DS_FACTORS, AT_FACTOR_SIZES, F);
+    const bool has_names = H5Aexists(f->factors, AT_FACTOR_NAMES) > 0;
+    const bool has_sizes = H5Aexists(f->factors, AT_FACTOR_SIZES) > 0;
+    H5Eclear2(H5E_DEFAULT);
+    const char **use = mg_alloc((size_t)F * sizeof(char *), "factor names");
+    int32_t *sizes = mg_alloc((size_t)F * sizeof(int32_t), "factor sizes");
+    double *sz = mg_alloc((size_t)F * sizeof(double), "factor sizes");
+    bool ok = true;
+    if (has_names && !(names && n_names == F))
+        ok = bad(err, errlen, "%s: attribute '%s' of dataset '%s' must be %d strings, one name per column", path,
+                 AT_FACTOR_NAMES, DS_FACTORS, F);
+    for (int i = 0; i < F; i++)
+        use[i] = ok && names ? names[i] : "";
+    if (ok && has_sizes && !read_attr_doubles(f->factors, AT_FACTOR_SIZES, sz, F))
+        ok = bad(err, errlen, "%s: attribute '%s' of dataset '%s' must be %d integers, the values of each column",
+                 path, AT_FACTOR_SIZES, DS_FACTORS, F);
     for (int i = 0; ok && i < F; i++) {
-        if (!(sz[i] >= 1 && sz[i] <= 2147483647.0 && sz[i] == floor(sz[i])))
-            ok = bad(err, errlen, "%s: attribute '%s' of '%s' gives factor '%s' %g values; each needs a whole "
-                     "number >= 1", path, AT_FACTOR_SIZES, DS_FACTORS, names[i], sz[i]);
-        else
-            sizes[i] = (int32_t)sz[i];
+        if (has_sizes && !(sz[i] >= 1 && sz[i] <= 2147483647.0 && sz[i] == floor(sz[i])))
+            ok = bad(err, errlen, "%s: attribute '%s' of '%s' gives factor %d ('%s') %g values; each needs a whole "
+                     "number >= 1", path, AT_FACTOR_SIZES, DS_FACTORS, i, use[i], sz[i]);
+        sizes[i] = has_sizes && ok ? (int32_t)sz[i] : 0;
     }
     if (ok)
-        mg_data_info_set_factors(&f->info, F, (const char *const *)names, sizes);
+        mg_data_info_set_factors(&f->info, F, use, sizes);
     free_strings(names, n_names);
+    mg_free(use);
+    mg_free(sizes);
+    mg_free(sz);
     return ok;
 }
 
@@ -772,6 +782,14 @@ void mg_h5_read_labels(mg_h5_file *f, int64_t start, int64_t count, int32_t *lab
     read_rows(f, f->labels, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
 }
 
+int mg_h5_n_factors(const mg_h5_file *f) { return f->info.n_factors; }
+
+const char *mg_h5_factor_name(const mg_h5_file *f, int j)
+{
+    MG_CHECK(j >= 0 && j < f->info.n_factors, f->path, NULL, "factor %d of %d", j, f->info.n_factors);
+    return f->info.factor_names[j];
+}
+
 void mg_h5_read_factors(mg_h5_file *f, int64_t start, int64_t count, int32_t *factors)
 {
     MG_CHECK(f->factors >= 0, f->path, "only synthetic sets such as `mpigan data shapes` store factors",
@@ -780,10 +798,10 @@ void mg_h5_read_factors(mg_h5_file *f, int64_t start, int64_t count, int32_t *fa
     const int F = f->info.n_factors;
     for (int64_t i = 0; i < count; i++)
         for (int j = 0; j < F; j++) {
-            const int32_t v = factors[i * F + j];
-            MG_CHECK(v >= 0 && v < f->info.factor_sizes[j], f->path, "the file is damaged or was written wrongly",
+            const int32_t v = factors[i * F + j], size = f->info.factor_sizes[j];
+            MG_CHECK(size == 0 || (v >= 0 && v < size), f->path, "the file is damaged or was written wrongly",
                      "dataset '%s', sample %lld: factor '%s' is %d, outside 0..%d", DS_FACTORS,
-                     (long long)(start + i), f->info.factor_names[j], v, f->info.factor_sizes[j] - 1);
+                     (long long)(start + i), f->info.factor_names[j], v, size - 1);
         }
 }
 
@@ -829,7 +847,12 @@ static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int r
      * byte range; no fill values, since every byte is written once by the converter. */
     H5_OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), w->path, name);
     H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->path, name);
-    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT), w->path, name);
+    /* No chunk cache: rows go to the file in H5Dwrite, so a write error (a full disk) is
+     * raised by the write that met it, naming the dataset, and not later while closing. */
+    hid_t dapl = H5_OK(H5Pcreate(H5P_DATASET_ACCESS), w->path, name);
+    H5_OK(H5Pset_chunk_cache(dapl, 0, 0, 1.0), w->path, name);
+    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, dapl), w->path, name);
+    H5_OK(H5Pclose(dapl), w->path, name);
     H5_OK(H5Pclose(dcpl), w->path, name);
     H5_OK(H5Sclose(s), w->path, name);
     return d;
@@ -853,6 +876,7 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
     w->path = mg_strdup(path);
     w->file = w->samples = w->labels = w->factors = -1;
     mg_data_info_copy(&w->info, info);
+    mg_data_info_set_factors(&w->info, 0, NULL, NULL); /* mg_h5_add_factors adds them */
     int64_t row_bytes = mg_data_sample_bytes(info);
     if (w->info.chunk_rows <= 0)
         w->info.chunk_rows = default_chunk_rows(row_bytes, info->n);
@@ -879,19 +903,6 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
     if (info->has_labels) {
         hsize_t d[1] = {(hsize_t)info->n};
         w->labels = create_dataset(w, DS_LABELS, H5T_STD_I32LE, 1, d, w->info.chunk_rows);
-    }
-    if (info->n_factors > 0) {
-        const int F = info->n_factors;
-        MG_CHECK(F <= MAX_FACTORS, path, NULL, "%d factors; at most %d are supported", F, MAX_FACTORS);
-        for (int i = 0; i < F; i++)
-            MG_CHECK(info->factor_sizes[i] >= 1, path, NULL, "factor '%s' has %d values", info->factor_names[i],
-                     info->factor_sizes[i]);
-        hsize_t d[2] = {(hsize_t)info->n, (hsize_t)F}, nf = (hsize_t)F;
-        w->factors = create_dataset(w, DS_FACTORS, H5T_STD_I32LE, 2, d, w->info.chunk_rows);
-        mg_h5_attr_write_vstr(w->factors, path, AT_FACTOR_NAMES, H5T_CSET_UTF8, F,
-                              (const char *const *)info->factor_names);
-        mg_h5_attr_write(w->factors, path, AT_FACTOR_SIZES, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &nf,
-                         info->factor_sizes);
     }
     write_attr_string(w, AT_FORMAT, AT_FORMAT_VALUE);
     int32_t version = MG_H5_FORMAT_VERSION;
@@ -929,13 +940,55 @@ void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void 
     }
 }
 
+void mg_h5_add_factors(mg_h5_writer *w, int n_factors, const char *const *names, const int32_t *sizes)
+{
+    MG_CHECK(w->factors < 0, w->path, NULL, "the file already has '%s'", DS_FACTORS);
+    MG_CHECK(n_factors >= 1 && n_factors <= MAX_FACTORS, w->path, NULL, "%d factor columns (1 to %d allowed)",
+             n_factors, MAX_FACTORS);
+    for (int j = 0; sizes && j < n_factors; j++)
+        MG_CHECK(sizes[j] >= 1, w->path, NULL, "factor %d ('%s') has %d values; each needs at least 1", j,
+                 names ? names[j] : "", sizes[j]);
+    hsize_t d[2] = {(hsize_t)w->info.n, (hsize_t)n_factors}, nf = (hsize_t)n_factors;
+    w->factors = create_dataset(w, DS_FACTORS, H5T_STD_I32LE, 2, d, w->info.chunk_rows);
+    if (names)
+        mg_h5_attr_write_vstr(w->factors, w->path, AT_FACTOR_NAMES, H5T_CSET_UTF8, n_factors, names);
+    if (sizes)
+        mg_h5_attr_write(w->factors, w->path, AT_FACTOR_SIZES, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &nf, sizes);
+}
+
 void mg_h5_write_factors(mg_h5_writer *w, int64_t start, int64_t count, const int32_t *factors)
 {
-    MG_CHECK(w->factors >= 0, w->path, NULL, "internal: the file was created without factors");
+    MG_CHECK(w->factors >= 0, w->path, NULL, "the file has no '%s' (mg_h5_add_factors first)", DS_FACTORS);
     MG_CHECK(start >= 0 && count >= 1 && start + count <= w->info.n, w->path, NULL,
              "writing factors [%lld, %lld) outside [0, %lld)", (long long)start, (long long)(start + count),
              (long long)w->info.n);
     mg_h5_rows_write(w->factors, w->path, DS_FACTORS, H5T_NATIVE_INT32, start, count, factors);
+}
+
+/* New extent along the first dimension (shrinking only: chunks wholly past n are freed,
+ * and the remaining ones keep their full size, which the raw layout expects). */
+static void shrink_dataset(mg_h5_writer *w, hid_t d, const char *name, int64_t n)
+{
+    hsize_t dims[4] = {0};
+    hid_t sp = H5_OK(H5Dget_space(d), w->path, name);
+    H5_OK(H5Sget_simple_extent_dims(sp, dims, NULL), w->path, name);
+    H5_OK(H5Sclose(sp), w->path, name);
+    dims[0] = (hsize_t)n;
+    H5_OK(H5Dset_extent(d, dims), w->path, name);
+}
+
+void mg_h5_writer_shrink(mg_h5_writer *w, int64_t n)
+{
+    MG_CHECK(n >= 1 && n <= w->info.n, w->path, NULL, "cannot shrink %lld samples to %lld", (long long)w->info.n,
+             (long long)n);
+    if (n == w->info.n)
+        return;
+    shrink_dataset(w, w->samples, samples_name(w->info.kind), n);
+    if (w->labels >= 0)
+        shrink_dataset(w, w->labels, DS_LABELS, n);
+    if (w->factors >= 0)
+        shrink_dataset(w, w->factors, DS_FACTORS, n);
+    w->info.n = n;
 }
 
 void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
