@@ -71,4 +71,19 @@ void mg_shapes_colour(int colour, uint8_t rgb[3]);
 /* The background's colour in image row y. */
 void mg_shapes_background(int background, int y, uint8_t rgb[3]);
 
+/* ---- files (src/data/shapes_file.c) ---- */
+
+#define MG_SHAPES_TRAIN_FILE "shapes-train.h5"
+#define MG_SHAPES_TEST_FILE "shapes-test.h5"
+
+/* Writes items [0, n) of a split as one data file at path: images (n, 3, 64, 64), labels
+ * = the shape (class names: the shape names), factors (n, 7) with their names and sizes.
+ * Collective: every rank renders its share through the distributed writer
+ * (mg_convert_dist.h), so the file is the same for any rank count. Returns the seconds
+ * it took (the same on every rank is not promised). */
+double mg_shapes_write(const char *path, int64_t n, uint64_t seed, mg_shapes_split split);
+
+/* Items [0, count) of the training split as a PNG grid (mg_png_grid.h). */
+void mg_shapes_grid_png(const char *path, int count, uint64_t seed);
+
 #endif
