@@ -54,4 +54,9 @@ typedef struct {
  * No item kept is an error too. */
 void mg_convert_dist_write(const char *out_path, const mg_dist_write_spec *spec, mg_dist_write_result *res);
 
+/* Collective check before a conversion starts: rank 0's verdict (root_error, "" when all
+ * is well; ignored on other ranks) is broadcast, and when it is an error every rank fails
+ * with that message and hint, so all ranks print the same and none waits. */
+void mg_convert_agree(const char *root_error, const char *hint);
+
 #endif

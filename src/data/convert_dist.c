@@ -241,3 +241,14 @@ void mg_convert_dist_write(const char *out_path, const mg_dist_write_spec *spec,
     /* Nobody returns before the file is in place. */
     mg_dist_barrier();
 }
+
+void mg_convert_agree(const char *root_error, const char *hint)
+{
+    char msg[1024] = "";
+    if (mg_dist_rank() == 0)
+        snprintf(msg, sizeof msg, "%s", root_error ? root_error : "");
+    mg_dist_bcast(msg, sizeof msg);
+    msg[sizeof msg - 1] = 0;
+    if (msg[0])
+        MG_FAIL(NULL, hint, "%s", msg);
+}

@@ -1,9 +1,9 @@
-/* `mpigan data ...`: the command-line front end of the converters (mg_convert.h) and a
- * validator that prints what a data file holds. Kept apart from convert.c so that the
- * converters stay plain functions that tests call directly. Under mpirun every rank
- * parses the arguments (so all agree on a usage error). The single-process converters
- * then run on rank 0 only (an error there still ends every rank through the fatal path);
- * `shapes` renders on every rank through the distributed writer. */
+/* `mpigan data ...`: the command-line front end of the converters (mg_convert.h,
+ * mg_convert_images.h, mg_shapes.h) and a validator that prints what a data file holds.
+ * Kept apart from the converters so that they stay plain functions that tests call
+ * directly. Under mpirun every rank parses the arguments (so all agree on a usage error);
+ * fmnist, mixture and png are single-process (only rank 0 works; an error there still ends
+ * every rank through the fatal path), images, cifar10 and shapes run on every rank. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 
 #include "mg_cmd.h"
 #include "mg_convert.h"
+#include "mg_convert_images.h"
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_h5schema.h"
@@ -54,6 +55,30 @@ static const char usage_shapes[] =
     "  --seed S         random seed (default 0)\n"
     "  --test-n M       test items (default N/6, as Fashion-MNIST's 60000/10000; 0: no test file)\n"
     "  --grid FILE.png  also draw the first 100 training items as a 10x10 PNG grid\n";
+
+static const char usage_images[] =
+    "usage: mpigan data images DIR --size S --out OUTDIR [--crop center|none] [--resize area|bilinear]\n"
+    "                          [--grey] [--skip-bad]\n"
+    "Converts the JPEG and PNG files of DIR (names ending in .jpg, .jpeg or .png, in name order) into\n"
+    "OUTDIR/<name of DIR>.h5: images uint8 (N, C, S, S). If DIR holds no images but subfolders of them,\n"
+    "each subfolder (sorted by name) is a class: the file gets labels and class_names. C is 3 when any\n"
+    "image is colour (grey ones are promoted), else 1. Runs on every MPI rank: each decodes its share.\n"
+    "  --size S         side of the square samples (required)\n"
+    "  --out OUTDIR     folder of the output file (made if missing)\n"
+    "  --crop center    take each image's centred square first (default)\n"
+    "  --crop none      scale the whole image to S x S (the aspect ratio changes)\n"
+    "  --resize area    exact box filter, for shrinking (default)\n"
+    "  --resize bilinear  bilinear interpolation at the output pixels' centres\n"
+    "  --grey           one channel: colour images become their luma (0.299 R + 0.587 G + 0.114 B)\n"
+    "  --skip-bad       skip damaged, non-image and too small files (each named on stderr, counted\n"
+    "                   in the summary) instead of stopping at the first\n"
+    "Images are never enlarged: one smaller than S (its centred square with --crop center) is a bad file.\n";
+
+static const char usage_cifar10[] =
+    "usage: mpigan data cifar10 DIR --out OUTDIR\n"
+    "Converts CIFAR-10's binary batches DIR/data_batch_1..5.bin and DIR/test_batch.bin into\n"
+    "OUTDIR/" MG_CIFAR10_TRAIN_FILE " and OUTDIR/" MG_CIFAR10_TEST_FILE ": images uint8 (N, 3, 32, 32), labels 0..9,\n"
+    "class names from DIR/batches.meta.txt (else CIFAR-10's ten). Runs on every MPI rank.\n";
 
 static const char usage_info[] =
     "usage: mpigan data info FILE\n"
@@ -216,6 +241,90 @@ static int cmd_shapes(int argc, char **argv)
     return 0;
 }
 
+static int cmd_images(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"size", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},
+        {"crop", required_argument, NULL, 'c'},
+        {"resize", required_argument, NULL, 'r'},
+        {"grey", no_argument, NULL, 'g'},
+        {"skip-bad", no_argument, NULL, 'b'},
+        {0},
+    };
+    const char *out = NULL;
+    long long size = 0;
+    mg_images_opts o = {.crop_center = true, .resize = MG_RESIZE_AREA};
+    mg_cmd_parser p;
+    mg_cmd_parse_begin(&p, "mpigan data images", usage_images, "", options, argc, argv);
+    for (int c; (c = mg_cmd_next(&p));) {
+        switch (c) {
+        case 's': mg_cmd_int(&p, 1, 4096, &size); break;
+        case 'o': out = p.value; break;
+        case 'c':
+            if (strcmp(p.value, "center") == 0 || strcmp(p.value, "none") == 0)
+                o.crop_center = strcmp(p.value, "center") == 0;
+            else
+                return mg_cmd_usage_error(&p, "--crop '%s': give center or none", p.value);
+            break;
+        case 'r':
+            if (strcmp(p.value, "area") == 0 || strcmp(p.value, "bilinear") == 0)
+                o.resize = strcmp(p.value, "area") == 0 ? MG_RESIZE_AREA : MG_RESIZE_BILINEAR;
+            else
+                return mg_cmd_usage_error(&p, "--resize '%s': give area or bilinear", p.value);
+            break;
+        case 'g': o.grey = true; break;
+        case 'b': o.skip_bad = true; break;
+        }
+    }
+    if (!mg_cmd_parse_end(&p, 1, 1, "DIR (the folder of images)"))
+        return p.status;
+    if (size == 0)
+        return mg_cmd_usage_error(&p, "--size S is required");
+    if (!out)
+        return mg_cmd_usage_error(&p, "--out OUTDIR is required");
+    o.size = (int)size;
+    mg_images_result r;
+    mg_convert_images(p.args[0], out, &o, &r);
+    if (mg_dist_rank() == 0) {
+        printf("wrote %s: %lld images (%d x %d x %d)", r.out_path, (long long)r.n_written, r.channels, o.size,
+               o.size);
+        if (r.n_classes > 0)
+            printf(", %d classes", r.n_classes);
+        printf("; skipped %lld bad file%s", (long long)r.n_bad, r.n_bad == 1 ? "" : "s");
+        if (r.n_ignored > 0)
+            printf("; ignored %lld file%s not named *.jpg, *.jpeg or *.png", (long long)r.n_ignored,
+                   r.n_ignored == 1 ? "" : "s");
+        printf("\n");
+        if (r.n_bad > 0)
+            printf("  first skipped: %s\n", r.first_bad);
+    }
+    return 0;
+}
+
+static int cmd_cifar10(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"out", required_argument, NULL, 'o'},
+        {0},
+    };
+    const char *out = NULL;
+    mg_cmd_parser p;
+    mg_cmd_parse_begin(&p, "mpigan data cifar10", usage_cifar10, "", options, argc, argv);
+    for (int c; (c = mg_cmd_next(&p));)
+        out = p.value;
+    if (!mg_cmd_parse_end(&p, 1, 1, "DIR (the folder of the binary batches)"))
+        return p.status;
+    if (!out)
+        return mg_cmd_usage_error(&p, "--out OUTDIR is required");
+    int64_t n_train = 0, n_test = 0;
+    mg_convert_cifar10(p.args[0], out, &n_train, &n_test);
+    if (mg_dist_rank() == 0)
+        printf("wrote %s/%s (%lld images) and %s/%s (%lld images)\n", out, MG_CIFAR10_TRAIN_FILE,
+               (long long)n_train, out, MG_CIFAR10_TEST_FILE, (long long)n_test);
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
     mg_cmd_parser p;
@@ -231,6 +340,35 @@ static int cmd_info(int argc, char **argv)
     if (!mg_h5_raw_layout(f, &x, &y, err, sizeof err))
         MG_FAIL(NULL, "docs/data.md describes the format", "%s", err);
     printf("%s: %s\n", path, mg_data_describe(&info, what, sizeof what));
+    printf("  samples      %lld\n", (long long)info.n);
+    if (info.kind == MG_DATA_IMAGES)
+        printf("  channels     %d\n  size         %d x %d (height x width)\n", info.c, info.h, info.w);
+    else
+        printf("  dimensions   %d\n", info.c);
+    if (info.has_labels)
+        printf("  labels       yes, %d class name%s\n", info.n_classes, info.n_classes == 1 ? "" : "s");
+    else
+        printf("  labels       none\n");
+    if (info.n_factors > 0) {
+        /* name (values) per column, and the grid's size when every column's is known */
+        int64_t combinations = 1;
+        printf("  factors      %d:", info.n_factors);
+        for (int k = 0; k < info.n_factors; k++) {
+            const int32_t size = info.factor_sizes[k];
+            printf("%s %s", k ? "," : "", info.factor_names[k][0] ? info.factor_names[k] : "(unnamed)");
+            if (size > 0)
+                printf(" (%d)", size);
+            combinations = size == 0 || combinations == 0 ? 0
+                           : combinations > INT64_MAX / size ? INT64_MAX : combinations * size;
+        }
+        if (combinations > 0)
+            printf("; %lld combinations", (long long)combinations);
+        printf("\n");
+    }
+    struct stat st;
+    if (stat(path, &st) == 0)
+        printf("  on disk      %lld bytes (%.1f MiB; %lld bytes allocated)\n", (long long)st.st_size,
+               (double)st.st_size / (1 << 20), (long long)st.st_blocks * 512);
     printf("  source       %s\n", info.source[0] ? info.source : "(not given)");
     if (info.split[0])
         printf("  split        %s\n", info.split);
@@ -242,16 +380,6 @@ static int cmd_info(int argc, char **argv)
         for (int k = 0; k < info.n_classes; k++)
             printf("%s%d=%s", k ? ", " : "", k, info.class_names[k]);
         printf("\n");
-    }
-    if (info.n_factors > 0) {
-        int64_t combinations = 1;
-        printf("  factors      ");
-        for (int k = 0; k < info.n_factors; k++) {
-            printf("%s%s (%d)", k ? ", " : "", info.factor_names[k], info.factor_sizes[k]);
-            combinations = combinations > INT64_MAX / info.factor_sizes[k] ? INT64_MAX
-                                                                           : combinations * info.factor_sizes[k];
-        }
-        printf("; %lld combinations\n", (long long)combinations);
     }
     mg_mixture_info mix;
     if (mg_h5_read_mixture(f, &mix)) {
@@ -270,9 +398,13 @@ static const mg_cmd data_commands[] = {
      "Fashion-MNIST IDX.gz files -> DIR/" MG_FMNIST_TRAIN_FILE ", DIR/" MG_FMNIST_TEST_FILE},
     {"mixture", cmd_mixture, "ring|grid --out FILE [--n N] [--seed S] [--sigma X]",
      "2-D Gaussian mixture (mode-collapse benchmark)"},
-    {"png", cmd_png, "--in DIR --out FILE", "a folder of same-sized PNG images (subfolders = classes)"},
+    {"images", cmd_images, "DIR --size S --out OUTDIR [--crop center|none] [--resize area|bilinear] [--grey] "
+     "[--skip-bad]", "JPEG/PNG folders resized to S x S, on every rank (subfolders = classes)"},
+    {"cifar10", cmd_cifar10, "DIR --out OUTDIR", "CIFAR-10 binary batches -> OUTDIR/" MG_CIFAR10_TRAIN_FILE
+     ", OUTDIR/" MG_CIFAR10_TEST_FILE},
+    {"png", cmd_png, "--in DIR --out FILE", "a folder of same-sized PNG images, as they are (subfolders = classes)"},
     {"shapes", cmd_shapes, "--n N --out DIR [--seed S] [--test-n M] [--grid FILE.png]",
-     "procedural 64x64 RGB shapes with factor labels (all ranks render)"},
+     "procedural 64x64 RGB shapes with factor labels, on every rank"},
     {"info", cmd_info, "FILE", "validate a data file and print what it holds"},
 };
 

@@ -847,6 +847,8 @@ static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int r
      * byte range; no fill values, since every byte is written once by the converter. */
     H5_OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), w->path, name);
     H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->path, name);
+    /* No creation times in the object headers: the same data gives the same file bytes. */
+    H5_OK(H5Pset_obj_track_times(dcpl, 0), w->path, name);
     /* No chunk cache: rows go to the file in H5Dwrite, so a write error (a full disk) is
      * raised by the write that met it, naming the dataset, and not later while closing. */
     hid_t dapl = H5_OK(H5Pcreate(H5P_DATASET_ACCESS), w->path, name);
