@@ -34,6 +34,7 @@ typedef struct {
     int64_t n_items;
     int n_factors;               /* 0: no factors dataset */
     const char *const *factor_names; /* n_factors names, or NULL */
+    const int32_t *factor_sizes;     /* n_factors value counts (each >= 1), or NULL */
     bool skip_bad;               /* false: the first bad item (lowest index) ends the run */
     int64_t round_bytes;         /* samples per rank and round; 0: 4 MiB */
     bool quiet;                  /* true: skipped items are not reported on stderr */

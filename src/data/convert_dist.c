@@ -149,7 +149,7 @@ void mg_convert_dist_write(const char *out_path, const mg_dist_write_spec *spec,
         reserve_space(job.tmp, n * row_bytes + n * row_bytes / 64 + ((int64_t)1 << 20));
         job.w = mg_h5_create(job.tmp, &info, NULL);
         if (nf > 0)
-            mg_h5_add_factors(job.w, nf, spec->factor_names);
+            mg_h5_add_factors(job.w, nf, spec->factor_names, spec->factor_sizes);
     }
     /* This rank's block of a round, compacted to its kept items. */
     uint8_t *pix = job_alloc(0, (size_t)(per * sb), "conversion samples");

@@ -1,13 +1,15 @@
 /* `mpigan data ...`: the command-line front end of the converters (mg_convert.h,
- * mg_convert_images.h) and a validator that prints what a data file holds. Kept apart from
- * the converters so that they stay plain functions that tests call directly. Under mpirun
- * every rank parses the arguments (so all agree on a usage error); fmnist, mixture and png
- * are single-process (only rank 0 works; an error there still ends every rank through the
- * fatal path), images and cifar10 run on every rank. */
+ * mg_convert_images.h, mg_shapes.h) and a validator that prints what a data file holds.
+ * Kept apart from the converters so that they stay plain functions that tests call
+ * directly. Under mpirun every rank parses the arguments (so all agree on a usage error);
+ * fmnist, mixture and png are single-process (only rank 0 works; an error there still ends
+ * every rank through the fatal path), images, cifar10 and shapes run on every rank. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mg_cmd.h"
 #include "mg_convert.h"
@@ -15,6 +17,7 @@
 #include "mg_dist.h"
 #include "mg_error.h"
 #include "mg_h5schema.h"
+#include "mg_shapes.h"
 
 static const char usage_fmnist[] =
     "usage: mpigan data fmnist [--in DIR] --out DIR\n"
@@ -38,6 +41,20 @@ static const char usage_png[] =
     "(palettes expanded, 16-bit reduced to 8 bits, alpha dropped). All images must have one size and\n"
     "colour type. If DIR holds no PNG files but subfolders of them, each subfolder is a class: the file\n"
     "then has labels and class_names.\n";
+
+static const char usage_shapes[] =
+    "usage: mpigan data shapes --n N --out DIR [--seed S] [--test-n M] [--grid FILE.png]\n"
+    "Renders the procedural shapes benchmark (docs/data.md): 64x64 RGB images of a square, ellipse,\n"
+    "heart or triangle with 7 discrete factors (shape 4, colour 8, scale 6, rotation 8, x 8, y 8,\n"
+    "background 4). Writes DIR/" MG_SHAPES_TRAIN_FILE " (N items) and DIR/" MG_SHAPES_TEST_FILE
+    " (M items from another stream\n"
+    "of the same seed): images uint8 (N, 3, 64, 64), labels int32 = shape, factors int32 (N, 7).\n"
+    "Item i depends only on (seed, split, i): the files are the same for any number of ranks.\n"
+    "  --n N            training items (required)\n"
+    "  --out DIR        output folder, created if missing (one level)\n"
+    "  --seed S         random seed (default 0)\n"
+    "  --test-n M       test items (default N/6, as Fashion-MNIST's 60000/10000; 0: no test file)\n"
+    "  --grid FILE.png  also draw the first 100 training items as a 10x10 PNG grid\n";
 
 static const char usage_images[] =
     "usage: mpigan data images DIR --size S --out OUTDIR [--crop center|none] [--resize area|bilinear]\n"
@@ -154,6 +171,76 @@ static int cmd_png(int argc, char **argv)
     return 0;
 }
 
+/* Rank 0 makes the output folder (one level) and checks that it can write there; every
+ * rank gets the verdict, so a bad folder ends all of them with one message before the
+ * collective writer starts. */
+static void shapes_out_dir(const char *dir)
+{
+    char why[512] = "";
+    if (mg_dist_rank() == 0) {
+        struct stat st;
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            snprintf(why, sizeof why, "cannot create the output folder: %s", strerror(errno));
+        else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            snprintf(why, sizeof why, "not a folder");
+        else if (access(dir, W_OK | X_OK) != 0)
+            snprintf(why, sizeof why, "cannot write into the output folder: %s", strerror(errno));
+    }
+    mg_dist_bcast(why, sizeof why);
+    if (why[0])
+        MG_FAIL(dir, "give --out a folder that exists or can be made, and is writable", "%s", why);
+}
+
+static int cmd_shapes(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"n", required_argument, NULL, 'n'},
+        {"out", required_argument, NULL, 'o'},
+        {"seed", required_argument, NULL, 's'},
+        {"test-n", required_argument, NULL, 't'},
+        {"grid", required_argument, NULL, 'g'},
+        {0},
+    };
+    const char *out = NULL, *grid = NULL;
+    long long n = 0, seed = 0, test_n = -1;
+    const long long max_items = (long long)1 << 40;
+    mg_cmd_parser p;
+    mg_cmd_parse_begin(&p, "mpigan data shapes", usage_shapes, "", options, argc, argv);
+    for (int c; (c = mg_cmd_next(&p));) {
+        switch (c) {
+        case 'n': mg_cmd_int(&p, 1, max_items, &n); break;
+        case 'o': out = p.value; break;
+        case 's': mg_cmd_int(&p, 0, INT64_MAX, &seed); break;
+        case 't': mg_cmd_int(&p, 0, max_items, &test_n); break;
+        case 'g': grid = p.value; break;
+        }
+    }
+    if (!mg_cmd_parse_end(&p, 0, 0, ""))
+        return p.status;
+    if (n == 0 || !out)
+        return mg_cmd_usage_error(&p, "--n N and --out DIR are required");
+    if (test_n < 0)
+        test_n = n / 6;
+    shapes_out_dir(out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", out, MG_SHAPES_TRAIN_FILE);
+    double t = mg_shapes_write(path, n, (uint64_t)seed, MG_SHAPES_TRAIN);
+    if (mg_dist_rank() == 0)
+        printf("wrote %s: %lld images in %.1f s (%.0f images/s on %d rank%s)\n", path, n, t, (double)n / t,
+               mg_dist_size(), mg_dist_size() == 1 ? "" : "s");
+    if (test_n > 0) {
+        snprintf(path, sizeof path, "%s/%s", out, MG_SHAPES_TEST_FILE);
+        t = mg_shapes_write(path, test_n, (uint64_t)seed, MG_SHAPES_TEST);
+        if (mg_dist_rank() == 0)
+            printf("wrote %s: %lld images in %.1f s\n", path, test_n, t);
+    }
+    if (grid && mg_dist_rank() == 0) {
+        mg_shapes_grid_png(grid, n < 100 ? (int)n : 100, (uint64_t)seed);
+        printf("wrote %s\n", grid);
+    }
+    return 0;
+}
+
 static int cmd_images(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -262,10 +349,20 @@ static int cmd_info(int argc, char **argv)
         printf("  labels       yes, %d class name%s\n", info.n_classes, info.n_classes == 1 ? "" : "s");
     else
         printf("  labels       none\n");
-    if (mg_h5_n_factors(f) > 0) {
-        printf("  factors      %d:", mg_h5_n_factors(f));
-        for (int j = 0; j < mg_h5_n_factors(f); j++)
-            printf(" %s", mg_h5_factor_name(f, j)[0] ? mg_h5_factor_name(f, j) : "(unnamed)");
+    if (info.n_factors > 0) {
+        /* name (values) per column, and the grid's size when every column's is known */
+        int64_t combinations = 1;
+        printf("  factors      %d:", info.n_factors);
+        for (int k = 0; k < info.n_factors; k++) {
+            const int32_t size = info.factor_sizes[k];
+            printf("%s %s", k ? "," : "", info.factor_names[k][0] ? info.factor_names[k] : "(unnamed)");
+            if (size > 0)
+                printf(" (%d)", size);
+            combinations = size == 0 || combinations == 0 ? 0
+                           : combinations > INT64_MAX / size ? INT64_MAX : combinations * size;
+        }
+        if (combinations > 0)
+            printf("; %lld combinations", (long long)combinations);
         printf("\n");
     }
     struct stat st;
@@ -306,6 +403,8 @@ static const mg_cmd data_commands[] = {
     {"cifar10", cmd_cifar10, "DIR --out OUTDIR", "CIFAR-10 binary batches -> OUTDIR/" MG_CIFAR10_TRAIN_FILE
      ", OUTDIR/" MG_CIFAR10_TEST_FILE},
     {"png", cmd_png, "--in DIR --out FILE", "a folder of same-sized PNG images, as they are (subfolders = classes)"},
+    {"shapes", cmd_shapes, "--n N --out DIR [--seed S] [--test-n M] [--grid FILE.png]",
+     "procedural 64x64 RGB shapes with factor labels, on every rank"},
     {"info", cmd_info, "FILE", "validate a data file and print what it holds"},
 };
 
