@@ -1,0 +1,71 @@
+#!/bin/sh
+# Time per training step (n_critic 1: one D update and one G update) of
+# configs/fmnist_dcgan.yaml without a gradient penalty and with each penalty:
+#   none     the config as it is
+#   r1       R1 at every D update (train.r1_gamma=10, r1_every=1)
+#   r1lazy   lazy R1, every 16th D update (r1_every=16)
+#   r2       R2 on fakes at every D update (train.r2_gamma=10)
+#   wgan     loss: wasserstein with clipping at 0.01 (the GP variant's loss, no penalty)
+#   gp       WGAN-GP (loss: wasserstein, gp_lambda=10, clip 0)
+# Runs are interleaved round-robin (REPS rounds), so drift and other load on the machine
+# hit every variant alike; each run takes STEPS steps on NP ranks, logged every 25 steps.
+# The first two windows (warm-up) are dropped; printed per variant: the median, min and
+# max of the other windows' milliseconds per step, and the median over the ratio to "none"
+# of the same round. The load average is printed after each round.
+# Usage: tools/bench/bench_penalty.sh [REPS] [STEPS] [NP]
+# Environment: MPIGAN (binary, build/mpigan), DATA (data/fashion-mnist-train.h5),
+# VARIANTS (the list above), OUT (keep the runs and per-window numbers there).
+set -eu
+reps=${1:-3}; steps=${2:-200}; np=${3:-2}
+bin=${MPIGAN:-build/mpigan}
+data=${DATA:-data/fashion-mnist-train.h5}
+variants=${VARIANTS:-none r1 r1lazy r2 wgan gp}
+[ -r "$data" ] || { echo "bench_penalty: no $data (build/mpigan data fmnist --out data/)" >&2; exit 1; }
+if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else
+    out=$(mktemp -d /tmp/mpigan_bench_penalty_XXXXXX); trap 'rm -rf "$out"' EXIT; fi
+for r in $(seq "$reps"); do
+    for v in $variants; do
+        case $v in
+        none) extra="" ;;
+        r1) extra="--set train.r1_gamma=10 --set train.r1_every=1" ;;
+        r1lazy) extra="--set train.r1_gamma=10 --set train.r1_every=16" ;;
+        r2) extra="--set train.r2_gamma=10" ;;
+        wgan) extra="--set train.loss=wasserstein --set train.clip=0.01" ;;
+        gp) extra="--set train.loss=wasserstein --set train.gp_lambda=10 --set train.clip=0" ;;
+        *) echo "bench_penalty: unknown variant $v" >&2; exit 1 ;;
+        esac
+        rm -rf "$out/$v-$r"
+        # shellcheck disable=SC2086
+        tools/mpirun.sh "$np" "$bin" train configs/fmnist_dcgan.yaml --set train.steps="$steps" \
+            --set train.log_interval=25 --set train.sample_interval=0 --set checkpoint.interval=0 \
+            --set data.path="$data" --set run_dir="$out/$v-$r" $extra >/dev/null
+        # seconds per step of every window but the first two
+        python3 -c 'import json,sys
+rows=[json.loads(l) for l in open(sys.argv[1]) if "\"eval\"" not in l]
+for a,b in zip(rows[1:],rows[2:]): print(sys.argv[2], b["time_window_s"]/(b["step"]-a["step"]))' \
+            "$out/$v-$r/metrics.jsonl" "$r" >>"$out/$v.txt"
+    done
+    echo "round $r done; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+echo "configs/fmnist_dcgan.yaml, batch 64, np $np, $reps interleaved rounds of $steps steps:"
+echo "ms per step (median of 25-step windows, the first two of each run dropped)"
+python3 - "$out" $variants <<'PY'
+import statistics, sys
+out, variants = sys.argv[1], sys.argv[2:]
+def load(v):
+    rows = [l.split() for l in open(f"{out}/{v}.txt")]
+    return [(int(r), float(s)) for r, s in rows]
+base = {}
+for r, s in load(variants[0]) if variants[0] == "none" else []:
+    base.setdefault(r, []).append(s)
+print(f"{'variant':8s} {'median':>8s} {'min':>8s} {'max':>8s} windows  vs none (median of per-round ratios)")
+for v in variants:
+    x = load(v)
+    ms = [1e3 * s for _, s in x]
+    per_round = {}
+    for r, s in x:
+        per_round.setdefault(r, []).append(s)
+    ratios = [statistics.median(per_round[r]) / statistics.median(base[r]) for r in per_round if r in base]
+    ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
+    print(f"{v:8s} {statistics.median(ms):8.1f} {min(ms):8.1f} {max(ms):8.1f} {len(ms):7d}  {ratio}")
+PY
