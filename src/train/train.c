@@ -296,7 +296,8 @@ static void d_micro(mg_trainer *t, int j, long d_index, float extra[EXTRA])
     if (mg_penalty_any(&t->tc.penalty)) { /* GP's interpolation streams: global index of the D input */
         const uint64_t first = (t->real_first + at) / (uint64_t)t->tc.pack;
         bool ran;
-        const float v = (float)mg_penalty_d(&t->pen, &t->tc.penalty, real, fake, n, d_index, t->tc.seed, first,
+        const float v = (float)mg_penalty_d(&t->pen, &t->tc.penalty, real, fake, labels_at(t->y_real, at),
+                                            labels_at(t->y_fake, at), n, d_index, t->tc.seed, first,
                                             1.0 / t->tc.accumulate, &ran);
         extra[X_PENALTY] += v / (float)t->tc.accumulate;
     }
