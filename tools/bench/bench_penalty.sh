@@ -79,16 +79,17 @@ else
     echo "configs/fmnist_dcgan.yaml, batch 64, np $np, $reps interleaved rounds of $steps steps:"
     echo "ms per step (median of 25-step windows, the first two of each run dropped)"
 fi
-python3 - "$out" $variants <<'PY'
+python3 - "$out" "$mode" $variants <<'PY'
 import statistics, sys
-out, variants = sys.argv[1], sys.argv[2:]
+out, mode, variants = sys.argv[1], sys.argv[2], sys.argv[3:]
 def load(v):
     rows = [l.split() for l in open(f"{out}/{v}.txt")]
     return [(int(r), float(s)) for r, s in rows]
 base = {}
 for r, s in load(variants[0]) if variants[0] == "none" else []:
     base.setdefault(r, []).append(s)
-print(f"{'variant':8s} {'median':>8s} {'min':>8s} {'max':>8s} windows  vs none (median of per-round ratios)")
+count = "runs" if mode == "cpu" else "windows"
+print(f"{'variant':8s} {'median':>8s} {'min':>8s} {'max':>8s} {count:>7s}  vs none (median of per-round ratios)")
 for v in variants:
     x = load(v)
     ms = [1e3 * s for _, s in x]
