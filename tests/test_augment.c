@@ -6,10 +6,14 @@
  *   item indices, bitwise: the rank count does not change what a sample gets;
  * - the identity where p = 0, zeros brought in by translation and cutout, and each
  *   policy actually changing images at p = 1;
- * - config errors name the key. */
+ * - config errors name the key;
+ * - the adaptive probability (mg_ada.h): p moves by batch * interval / speed once per
+ *   interval, up while r_t is above the target, down below it, not at it, clamped to
+ *   [0, 1]; the mean sign of D's outputs. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "mg_ada.h"
 #include "mg_augment.h"
 #include "mg_cfg.h"
 #include "mg_test.h"
@@ -151,7 +155,53 @@ static void test_config_errors(void **state)
     mg_augment_cfg c = mg_augment_cfg_from(mg_cfg_get(mg_cfg_root(cfg), "augment"));
     assert_true(c.on && c.color && c.cutout && !c.translation);
     assert_true(c.p == 0.25f);
+    assert_false(c.adaptive.on);
     mg_cfg_free(cfg);
+    cfg = mg_cfg_parse("augment: {policy: [color], p: 0, adaptive: {target: 0.5, interval: 2, speed: 1000}}\n",
+                       "aug.yaml");
+    c = mg_augment_cfg_from(mg_cfg_get(mg_cfg_root(cfg), "augment"));
+    assert_true(c.adaptive.on && c.adaptive.target == 0.5 && c.adaptive.interval == 2 && c.adaptive.speed == 1000);
+    mg_cfg_free(cfg);
+    cfg = mg_cfg_parse("augment: {policy: [color], adaptive: {}}\n", "aug.yaml");
+    c = mg_augment_cfg_from(mg_cfg_get(mg_cfg_root(cfg), "augment"));
+    assert_true(c.adaptive.on && c.adaptive.target == 0.6 && c.adaptive.interval == 4 && c.adaptive.speed == 500000);
+    mg_cfg_free(cfg);
+    static const char *const bad[][2] = {{"adaptive: {target: 1.5}", "target"},
+                                         {"adaptive: {interval: 0}", "interval"},
+                                         {"adaptive: {speed: 0}", "speed"},
+                                         {"adaptive: {speed: fast}", "speed"},
+                                         {"adaptive: 0.6", "adaptive"}};
+    for (volatile size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[200];
+        snprintf(text, sizeof text, "augment: {policy: [color], %s}\n", bad[i][0]);
+        cfg = mg_cfg_parse(text, "aug.yaml");
+        MG_EXPECT_FATAL(mg_augment_cfg_from(mg_cfg_get(mg_cfg_root(cfg), "augment")), bad[i][1]);
+        mg_cfg_free(cfg);
+    }
+}
+
+static void test_adaptive_probability(void **state)
+{
+    (void)state;
+    const mg_ada_cfg cfg = {.on = true, .target = 0.6, .interval = 4, .speed = 640}; /* batch 16: steps of 0.1 */
+    mg_ada a;
+    mg_ada_init(&a, 0.05);
+    for (int i = 0; i < 3; i++)
+        assert_false(mg_ada_observe(&a, &cfg, 1.0, 16)); /* p moves once per interval */
+    assert_true(a.p == 0.05);
+    assert_true(mg_ada_observe(&a, &cfg, 0.2, 16)); /* r_t = 0.8 > 0.6: up */
+    assert_true(fabs(a.p - 0.15) < 1e-12 && fabs(a.last_rt - 0.8) < 1e-12 && a.seen == 0 && a.sign_sum == 0);
+    for (int i = 0; i < 4; i++)
+        mg_ada_observe(&a, &cfg, 0.6, 16); /* at the target: no change */
+    assert_true(fabs(a.p - 0.15) < 1e-12);
+    for (int i = 0; i < 8; i++)
+        mg_ada_observe(&a, &cfg, -0.5, 16); /* below: down twice, clamped at 0 */
+    assert_true(a.p == 0.0);
+    for (int i = 0; i < 4 * 12; i++)
+        mg_ada_observe(&a, &cfg, 1.0, 16); /* up twelve times, clamped at 1 */
+    assert_true(a.p == 1.0);
+    const float out[6] = {2.0f, -1.0f, 0.5f, 0.0f, 3.0f, -0.25f};
+    assert_true(mg_ada_mean_sign(out, 6) == 1.0f / 6.0f);
 }
 
 int main(void)
@@ -161,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_slices_equal_the_whole_batch),
         cmocka_unit_test(test_identity_and_effects),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_adaptive_probability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

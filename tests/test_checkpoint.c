@@ -241,7 +241,7 @@ static void test_sample_outputs(void **state)
     assert_int_equal(shape.c, 2);
     for (int i = 0; i < 20; i++)
         assert_true(isfinite(x[i]));
-    mg_sample_write_h5(at("/samples.h5"), x, 10, shape, at("/checkpoints/ckpt_000000005.h5"));
+    mg_sample_write_h5(at("/samples.h5"), x, 10, shape, NULL, 0, at("/checkpoints/ckpt_000000005.h5"));
     hid_t f = H5Fopen(at("/samples.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(f >= 0);
     float back[20];

@@ -2,7 +2,9 @@
  * product by central differences against central differences of the penalty VALUE itself
  * w.r.t. each parameter (the value summed in double here, independently of the module),
  * for R1's 1/2 ||g||^2 and GP's (||g|| - 1)^2, on small networks holding each layer kind D
- * may contain. Also: D's running statistics are left untouched, a layer kind without a
+ * may contain, class-conditional ones too (a one-hot input map, conditional BatchNorm and a
+ * projection head, with sn on its embedding or not, at fixed labels: given its class a
+ * sample's D is an ordinary function of its input). Also: D's running statistics are left untouched, a layer kind without a
  * checked penalty gradient is refused naming the layer, and the penalty/accumulation
  * config errors name their key.
  *
@@ -52,6 +54,13 @@ static void check_penalty(mg_net *D, int n, mg_penalty_kind kind, float eps, con
     const size_t nx = mg_shape_size(D->in) * (size_t)n;
     float *x = mg_alloc_floats(nx, "x");
     mg_rng_fill_normal(&rng, x, nx, 0.0f, 1.0f);
+    /* spectral norm's u, v brought to the drawn weights by training passes (u, v unit
+     * vectors first; a converged u, v barely moves in the passes the check makes) */
+    for (int li = 0; li < D->n_layers; li++)
+        for (size_t k = 0; k < D->layers[li].n_state; k++)
+            D->layers[li].state[k] = 1.0f;
+    for (int it = 0; it < 50; it++)
+        mg_net_forward(D, x, n, MG_TRAIN);
     float *ana = mg_alloc_floats(D->n_param, "analytic");
     float *state0 = mg_alloc_floats(D->n_state + 1, "state");
     memcpy(state0, D->state, D->n_state * sizeof(float));
@@ -209,6 +218,39 @@ static void b_mbstd(mg_net *D)
     mg_tanh_make(push(D), mg_net_tail_shape(D));
     end_linear(D);
 }
+/* class-conditional: labels (i + 1) % 3 of 3 classes for every batch the checks run */
+static const int cond_labels[8] = {1, 2, 0, 1, 2, 0, 1, 2};
+static void cond_begin(mg_net *D, const char *name, mg_shape in)
+{
+    mg_net_begin(D, name, in);
+    mg_net_set_classes(D, 3);
+}
+static void cond_end(mg_net *D)
+{
+    mg_net_finish(D, 8);
+    mg_net_set_labels(D, cond_labels);
+}
+static void b_onehot_proj(mg_net *D)
+{
+    cond_begin(D, "Y", (mg_shape){2, 3, 3});
+    mg_onehot_concat_make(push(D), D->in);
+    mg_conv2d_make(push(D), mg_net_tail_shape(D), 3, 3, 2, 1, true);
+    mg_tanh_make(push(D), mg_net_tail_shape(D));
+    mg_projection_make(push(D), mg_net_tail_shape(D));
+    cond_end(D);
+}
+static void b_cbn_proj_sn(mg_net *D)
+{
+    cond_begin(D, "Z", (mg_shape){6, 1, 1});
+    mg_linear_make(push(D), D->in, 5, false);
+    mg_batchnorm_make_conditional(push(D), mg_net_tail_shape(D), 0.1f, 1e-5f);
+    mg_tanh_make(push(D), mg_net_tail_shape(D));
+    const mg_shape features = mg_net_tail_shape(D);
+    mg_layer *proj = push(D);
+    mg_projection_make(proj, features);
+    mg_projection_sn(proj, 1);
+    cond_end(D);
+}
 
 /* smooth layers: eps 3e-3 */
 static void test_linear_tanh(void **s) { (void)s; run_both(b_linear, 5, 3e-3f, "linear+tanh", 1); }
@@ -218,6 +260,12 @@ static void test_conv_transpose2d(void **s) { (void)s; run_both(b_convt, 3, 3e-3
 static void test_reshape(void **s) { (void)s; run_both(b_reshape, 4, 3e-3f, "reshape", 5); }
 static void test_batchnorm(void **s) { (void)s; run_both(b_bn1d, 6, 3e-3f, "batchnorm (1-d)", 6); }
 static void test_mbstd(void **s) { (void)s; run_both(b_mbstd, 8, 3e-3f, "mbstd", 7); }
+static void test_conditional(void **s)
+{
+    (void)s;
+    run_both(b_onehot_proj, 5, 3e-3f, "onehot_concat+projection", 12);
+    run_both(b_cbn_proj_sn, 6, 3e-3f, "cond. BN+projection (sn)", 13);
+}
 /* piecewise linear: eps 1e-3 */
 static void test_relu(void **s) { (void)s; run_both(b_relu, 5, 1e-3f, "relu", 8); }
 static void test_leaky_relu(void **s) { (void)s; run_both(b_leaky, 5, 1e-3f, "leaky_relu", 9); }
@@ -313,7 +361,8 @@ int main(void)
         cmocka_unit_test(test_reshape),         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_mbstd),           cmocka_unit_test(test_relu),
         cmocka_unit_test(test_leaky_relu),      cmocka_unit_test(test_maxout),
-        cmocka_unit_test(test_dcgan_like),      cmocka_unit_test(test_unchecked_kind_refused),
+        cmocka_unit_test(test_dcgan_like),      cmocka_unit_test(test_conditional),
+        cmocka_unit_test(test_unchecked_kind_refused),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
-/* Spectral normalisation (src/nn/spectral.c) on linear, conv2d and conv_transpose2d:
+/* Spectral normalisation (src/nn/spectral.c) on linear, conv2d, conv_transpose2d and the
+ * projection head's class embedding (E (K, F), after the head's w and b, with fixed labels):
  *  - finite-difference gradients of each kind with sn, with u and v held fixed: the checks
  *    run in MG_EVAL mode, where forward does not iterate and sigma = u^T W v with the
  *    stored u, v, which is exactly the function whose gradient backward computes (PyTorch's
@@ -9,6 +10,7 @@
  *  - sigma converges to the largest singular value of W as a (rows, rest) matrix (for
  *    conv_transpose2d the (cout, cin k k) view PyTorch uses), compared with a Jacobi
  *    eigen-decomposition of W W^T in double; W_sn = W / sigma;
+ *    (the projection head: its w and b, not normalised, are checked by differences too);
  *  - YAML: sn and sn_iters build the layer with u, v as state; sn on a kind it does not
  *    apply to, or a bad sn_iters, is a config error naming the key. */
 #include <math.h>
@@ -21,14 +23,17 @@
 #include "mg_spectral.h"
 #include "mg_test.h"
 
-typedef enum { LINEAR, CONV, CONVT } kind;
+typedef enum { LINEAR, CONV, CONVT, PROJ } kind;
 
-/* one layer with sn: input (cin, h, w), cout, kernel, stride, padding, bias, iterations */
+/* one layer with sn: input (cin, h, w), cout, kernel, stride, padding, bias, iterations;
+ * PROJ: features (cin, h, w), cout classes (labels (3 i + 1) % cout) */
 typedef struct { kind k; int cin, h, w, cout, ks, s, p, n; bool bias; int iters; } sn_case;
 
 static void make_layer(mg_net *net, const sn_case *c)
 {
     mg_net_begin(net, "S", (mg_shape){c->cin, c->h, c->w});
+    if (c->k == PROJ)
+        mg_net_set_classes(net, c->cout);
     mg_layer *l = mg_net_push(net);
     switch (c->k) {
     case LINEAR:
@@ -43,8 +48,26 @@ static void make_layer(mg_net *net, const sn_case *c)
         mg_conv_transpose2d_make(l, net->in, c->cout, c->ks, c->s, c->p, 0, c->bias);
         mg_conv_transpose2d_sn(l, c->iters);
         break;
+    case PROJ:
+        mg_projection_make(l, net->in);
+        mg_projection_sn(l, c->iters);
+        break;
     }
     mg_net_finish(net, c->n);
+    if (c->k == PROJ) {
+        static int labels[64];
+        for (int i = 0; i < c->n; i++)
+            labels[i] = (3 * i + 1) % c->cout;
+        mg_net_set_labels(net, labels);
+    }
+}
+
+/* The normalised weight: the layer's first parameters, but for the projection head's E,
+ * which follows w (F) and b. */
+static const float *sn_weight(const mg_net *net, const sn_case *c)
+{
+    const float *w = net->layers[0].param;
+    return c->k == PROJ ? w + (size_t)c->cin * c->h * c->w + 1 : w;
 }
 
 /* rows x cols: the matrix sn normalises, built from the weight's layout independently of
@@ -52,9 +75,9 @@ static void make_layer(mg_net *net, const sn_case *c)
  * weight with cout as rows: M[o][c k k + j] = W[c][o][j]. */
 static double *dense_matrix(const mg_net *net, const sn_case *c, int *rows, int *cols)
 {
-    const float *w = net->layers[0].param;
+    const float *w = sn_weight(net, c);
     const int kk = c->ks * c->ks;
-    if (c->k == LINEAR) {
+    if (c->k == LINEAR || c->k == PROJ) {
         *rows = c->cout;
         *cols = c->cin * c->h * c->w;
     } else {
@@ -133,6 +156,8 @@ static const sn_case cases[] = {
     {CONVT, 1, 12, 19, 2, 3, 1, 1, 2, true, 1}, /* in place */
     {CONVT, 4, 3, 3, 5, 3, 2, 1, 3, false, 3},  /* channel-major */
     {CONVT, 3, 4, 5, 2, 4, 2, 1, 2, true, 1},
+    {PROJ, 7, 1, 1, 4, 0, 0, 0, 6, true, 1},    /* 4 classes of 7 features; some classes twice */
+    {PROJ, 2, 2, 3, 3, 0, 0, 0, 5, true, 2},    /* image features taken flat */
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -289,9 +314,9 @@ static void test_sigma_converges(void **state)
         const double want = largest_singular_value(&net, c), sigma = mg_spectral_sigma(l);
         MG_ASSERT_CLOSE(sigma, want, 0, 1e-5, "sigma after 300 power iterations vs the largest singular value");
         /* the layer computes with W / sigma */
-        const float *w_sn = mg_spectral_weight(l);
+        const float *w_sn = mg_spectral_weight(l), *w = sn_weight(&net, c);
         for (size_t j = 0; j < (size_t)(c->cout) * (l->n_state - (size_t)c->cout); j++)
-            assert_true(w_sn[j] == l->param[j] / (float)sigma);
+            assert_true(w_sn[j] == w[j] / (float)sigma);
         /* u is a unit vector */
         double uu = 0;
         for (int r = 0; r < c->cout; r++)
@@ -340,6 +365,14 @@ static void test_yaml(void **state)
     assert_int_equal(net.layers[1].n_param, 4 * 2 * 16 + 2);
     assert_int_equal(net.layers[3].n_state, 0);
     assert_int_equal(net.layers[4].n_state, 1 + 3);
+    mg_net_free(&net);
+    mg_cfg_free(cfg);
+    cfg = mg_cfg_parse("net:\n  input: [6]\n  classes: 5\n  layers:\n    - {kind: projection, sn: true, sn_iters: 2}\n",
+                       "sn.yaml");
+    mg_net_from_cfg(&net, "D", mg_cfg_get(mg_cfg_root(cfg), "net"), (mg_shape){0, 0, 0}, 4);
+    mg_cfg_check_unused(cfg);
+    assert_int_equal(net.layers[0].n_state, 5 + 6); /* u: one per class, v: one per feature */
+    assert_int_equal(net.layers[0].n_param, 6 + 1 + 5 * 6);
     mg_net_free(&net);
     mg_cfg_free(cfg);
 

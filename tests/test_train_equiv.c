@@ -33,7 +33,8 @@
  * iterations) and on G's first: u and v are layer state computed from W alone, so they
  * stay equal on every rank and follow the one-rank run like the parameters do.
  * A fourth case is class-conditional on ring8's modes: G with a class embedding and
- * conditional BatchNorm, D with a one-hot input map and a projection head, fake labels
+ * conditional BatchNorm, D with a one-hot input map and a projection head (also with sn
+ * on its class embedding), fake labels
  * from the per-item label streams, hinge loss.
  * mpirun-np: 1 2 4 */
 #include <math.h>
@@ -468,6 +469,9 @@ static void test_equivalence_conditional(void **state)
 {
     (void)state;
     check_equivalence("conditional", cond_config, NULL);
+    /* and with spectral norm on the projection head's class embedding (its u, v: state) */
+    static const char *const sn[] = {"discriminator.layers[5].sn=true", NULL};
+    check_equivalence("conditional_sn", cond_config, sn);
 }
 
 static void test_equivalence_spectral_norm(void **state)

@@ -11,7 +11,8 @@
  *   (global sampler, global noise streams) and leaves its step-10 checkpoint; the 2-rank
  *   run resumes from that checkpoint and ends within 1e-4 relative of the one-rank run's
  *   step 20 (the equivalence tolerance of tests/test_train_equiv.c).
- * - Gradient penalties (R1, R2, WGAN-GP) give the one-rank run's first D gradient on two
+ * - Gradient penalties (R1, R2, WGAN-GP; also with class-conditional G and D) give the
+ *   one-rank run's first D gradient on two
  *   ranks, to their central differences' rounding.
  * mpirun-np: 1 2 */
 #include <math.h>
@@ -266,6 +267,18 @@ static void test_penalties_on_another_rank_count(void **state)
     check_penalty_gradient("r1", r1);
     check_penalty_gradient("r2", r2);
     check_penalty_gradient("gp", gp);
+    /* class-conditional G and D (conditional BatchNorm in D): the penalties judge reals
+     * with their labels, fakes with theirs, interpolates with the real ones */
+    static const char *const cond_r[] = {"train.steps=1", "optimizer_d.eps=1", "generator.classes=8",
+                                         "generator.condition.kind=concat", "generator.condition.dim=3",
+                                         "discriminator.classes=8", "discriminator.layers[2].conditional=true",
+                                         "train.r1_gamma=1", "train.r2_gamma=1", NULL};
+    static const char *const cond_gp[] = {"train.steps=1", "optimizer_d.eps=1", "generator.classes=8",
+                                          "generator.condition.kind=concat", "generator.condition.dim=3",
+                                          "discriminator.classes=8", "discriminator.layers[2].conditional=true",
+                                          "train.loss=wasserstein", "train.gp_lambda=1", NULL};
+    check_penalty_gradient("cond_r1_r2", cond_r);
+    check_penalty_gradient("cond_gp", cond_gp);
 }
 
 int main(int argc, char **argv)

@@ -13,6 +13,10 @@
  *   /loader/state    uint64 (MG_LOADER_STATE_WORDS): the HDF5 data loader's position
  *                    (mg_loader_state, rank 0's copy); attributes sampler ("global" or
  *                    "shard") and fields (the words' names). Only for HDF5 data.
+ *   /augment/adaptive float64 (MG_CKPT_ADA_WORDS): the adaptive augmentation's state
+ *                    (p, the sum of observed signs and the count of observations since
+ *                    its last adjustment, the last r_t; attribute fields names them). Only for runs
+ *                    with train.augment.adaptive.
  * and dir/latest, a one-line text file naming the newest complete checkpoint.
  *
  * Writing (rank 0 only) is atomic: a temporary file is written, flushed, fsync'ed and
@@ -36,6 +40,7 @@
 
 #define MG_CKPT_FORMAT_VERSION 1
 #define MG_RNG_WORDS 13
+#define MG_CKPT_ADA_WORDS 4
 
 /* What a checkpoint holds. Writing reads every field; reading fills the buffers of G, D
  * and the optimizers in place (their sizes must match the file) and sets the rest.
@@ -55,6 +60,8 @@ typedef struct {
     mg_ema *ema;                    /* write: /G_ema from it when non-NULL; read: filled when
                                        non-NULL and the file has /G_ema (has_ema says so) */
     bool has_ema;
+    bool has_ada;                   /* /augment/adaptive is (to be) in the file */
+    double ada[MG_CKPT_ADA_WORDS];  /* p, sign sum, observations, last r_t (mg_ada.h) */
 } mg_ckpt;
 
 /* Serialises an RNG into MG_RNG_WORDS words and back (bit-exact). */

@@ -29,7 +29,9 @@
  *
  * Generator samples (`mpigan sample -o FILE.h5` or any other tool): `images` float32 in
  * [-1, 1] or uint8 (N, C, H, W), or `x` float32 (N, D); read here by rows. mpigan writes
- * float32 and a root attribute source (what the samples came from).
+ * float32 and a root attribute source (what the samples came from); for a class-conditional
+ * generator also `labels` int32 (N), the class each sample was drawn with, and a root
+ * attribute classes (K, the generator's class count).
  *
  * Every file is written to PATH.tmp-PID and renamed when complete (mg_h5_commit); every
  * HDF5 call is checked (mg_h5util.h) and failures name the file and the object. */
@@ -115,9 +117,10 @@ void mg_features_file_write(const char *path, const float *features, int64_t n, 
 typedef struct mg_samples_file mg_samples_file;
 
 /* Writes n samples, (n, c, h, w) floats, atomically (creating path's directory): images
- * (N, C, H, W) when h or w exceeds 1, else vectors x (N, C); source names their origin. */
+ * (N, C, H, W) when h or w exceeds 1, else vectors x (N, C); source names their origin.
+ * labels: the n classes the samples were drawn with, out of n_classes (NULL: none). */
 void mg_samples_file_write(const char *path, const float *samples, int64_t n, int c, int h, int w,
-                           const char *source);
+                           const int *labels, int n_classes, const char *source);
 
 typedef struct {
     bool images;         /* images (N, C, H, W), else vectors x (N, D) */

@@ -41,8 +41,10 @@ float *mg_sample_generate_class(const char *checkpoint, const char *which, int n
 int mg_sample_classes(const char *checkpoint);
 
 /* Writes samples as a generator-samples file (mg_samples_file_write, mg_eval_files.h)
- * whose source is the checkpoint path. */
-void mg_sample_write_h5(const char *path, const float *samples, int n, mg_shape shape, const char *checkpoint);
+ * whose source is the checkpoint path; labels: the classes they were drawn with, out of
+ * n_classes (NULL for an unconditional generator). */
+void mg_sample_write_h5(const char *path, const float *samples, int n, mg_shape shape, const int *labels,
+                        int n_classes, const char *checkpoint);
 
 /* `mpigan sample`: a PNG grid or HDF5 samples from a checkpoint (src/eval/sample_cmd.c).
  * A command as mg_cmd.h defines it. */

@@ -43,6 +43,10 @@ void mg_onehot_concat_make(mg_layer *l, mg_shape in);
 /* The projection discriminator's head, (n, F) (any shape, F values) -> (n, 1):
  * out = w . h + b + E[y] . h; param w (F), b (1), E (K, F). */
 void mg_projection_make(mg_layer *l, mg_shape in);
+/* Spectral normalisation of the projection head's class embedding E, viewed as (K, F)
+ * (mg_spectral.h; w and b stay as they are): after mg_projection_make, before
+ * mg_net_finish. */
+void mg_projection_sn(mg_layer *l, int iters);
 
 void mg_relu_make(mg_layer *l, mg_shape in);
 void mg_leaky_relu_make(mg_layer *l, mg_shape in, float slope);

@@ -1,5 +1,6 @@
 /* Spectral normalisation of a layer's weight (Miyato et al. 2018), shared by linear,
- * conv2d and conv_transpose2d (`sn: true`, `sn_iters` in a layer's YAML).
+ * conv2d, conv_transpose2d and the projection head's class embedding (`sn: true`,
+ * `sn_iters` in a layer's YAML).
  *
  * The layer computes with W_sn = W / sigma, sigma estimated by power iteration on W viewed
  * as a matrix of `rows` rows (the output units), as torch.nn.utils.spectral_norm does:
@@ -39,6 +40,8 @@
 typedef struct {
     int iters;              /* power iterations per training forward; 0: off */
     int rows, blocks, blen;
+    size_t offset;          /* where W starts in l->param (and its gradient in l->grad): 0 but
+                               for a weight after other parameters (mg_spectral_set_offset) */
 } mg_spectral;
 
 static inline bool mg_spectral_on(const mg_spectral *sn) { return sn->iters > 0; }
@@ -52,6 +55,11 @@ int mg_spectral_iters_from_cfg(mg_cfg_node spec);
  * no state or cache of its own. Called by the kinds' mg_*_sn before mg_net_finish. */
 void mg_spectral_setup(mg_layer *l, mg_spectral *sn, int iters, int rows, int blocks, int blen);
 
+/* The normalised weight starts at l->param + offset rather than at l->param (the
+ * projection head's embedding, after its unconditional w and b). After
+ * mg_spectral_setup; the weight must fit in the layer's parameters. */
+void mg_spectral_set_offset(mg_layer *l, mg_spectral *sn, size_t offset);
+
 /* u and v drawn N(0, 1) from rng and normalised, then 15 power iterations on the freshly
  * initialised W (as torch.nn.utils.parametrizations.spectral_norm does), so that an
  * evaluation pass before any training already divides by a good sigma. */
@@ -64,7 +72,8 @@ const float *mg_spectral_forward(mg_layer *l, const mg_spectral *sn, mg_mode mod
 /* The dL/dW_sn scratch, zeroed: the layer ACCUMULATES its weight gradient into it. */
 float *mg_spectral_grad_scratch(mg_layer *l, const mg_spectral *sn);
 
-/* Adds dL/dW = (G - <G, W_sn> u v^T) / sigma into l->grad[0 .. rows cols), G the scratch. */
+/* Adds dL/dW = (G - <G, W_sn> u v^T) / sigma into l->grad[offset .. offset + rows cols),
+ * G the scratch. */
 void mg_spectral_backward(mg_layer *l, const mg_spectral *sn);
 
 /* floats before W_sn in the cache: sigma, padded so that W_sn starts 64-byte aligned */

@@ -15,7 +15,10 @@
  *
  * Randomness: sample i of a batch draws from the per-item stream of (seed, use, first_item
  * + i) (mg_batch_streams.h), so a sample is augmented the same way on any number of ranks;
- * `use` tells apart the real batch, the D step's fakes and the G step's fakes. */
+ * `use` tells apart the real batch, the D step's fakes and the G step's fakes.
+ *
+ * With `adaptive`, p is not fixed but steered by the trainer (mg_ada.h): ADA's heuristic
+ * (Karras et al. 2020) raises p while D is too sure of the real samples. */
 #ifndef MG_AUGMENT_H
 #define MG_AUGMENT_H
 
@@ -25,14 +28,26 @@
 #include "mg_cfg.h"
 #include "mg_layer.h"
 
+/* `train.augment.adaptive: {target, interval, speed}`: every `interval` D updates p moves
+ * by sign(r_t - target) * batch * interval / speed, r_t = E[sign(D(real))] over those
+ * updates (mg_ada.h). */
+typedef struct {
+    bool on;
+    double target;    /* wanted E[sign(D(real))]: 0.6 */
+    int interval;     /* D updates between two adjustments: 4 */
+    double speed;     /* images for p to go from 0 to 1: 500000 */
+} mg_ada_cfg;
+
 typedef struct {
     bool on;
     bool translation, cutout, color;
-    float p;          /* probability that a sample gets each policy */
+    float p;          /* probability that a sample gets each policy (adaptive: at the start) */
+    mg_ada_cfg adaptive;
 } mg_augment_cfg;
 
-/* `train.augment: {policy: [translation, cutout, color], p: 1.0}`; absent: off. Unknown
- * policies, an empty list and p outside [0, 1] are errors naming the key. */
+/* `train.augment: {policy: [translation, cutout, color], p: 1.0, adaptive: {...}}`;
+ * absent: off. Unknown policies or keys, an empty list, p or target outside [0, 1], an
+ * interval below 1 and a speed not above 0 are errors naming the key. */
 mg_augment_cfg mg_augment_cfg_from(mg_cfg_node node);
 
 /* What the draws of one batch decided, kept for its backward pass. */

@@ -66,7 +66,8 @@ typedef struct {
 void mg_penalty_init(mg_penalty *p, mg_net *D);
 void mg_penalty_free(mg_penalty *p);
 
-/* One penalty on batch x (n D inputs, n <= D->max_batch): ADDS scale * dP/dtheta into
+/* One penalty on batch x (n D inputs, n <= D->max_batch) with the labels D holds
+ * (mg_net_set_labels; a class-conditional D): ADDS scale * dP/dtheta into
  * D->grad (frozen layers excepted) and returns P = w * mean_i phi(g_i) (without scale).
  * Runs three forward and three backward passes of D in training mode; D's state is left
  * as it was. With sync BatchNorm in D it is collective (every rank calls it alike). */
@@ -83,8 +84,12 @@ void mg_penalty_interpolate(float *out, const float *real, const float *fake, in
  * (1 / train.accumulate). d_update: the run's index of this D update (0-based); first_item:
  * the global index of this batch's first D input. Returns the sum of the penalties'
  * values (the R1 term at weight r1_gamma); *ran says whether any penalty ran (lazy R1
- * alone skips most updates). */
-double mg_penalty_d(mg_penalty *p, const mg_penalty_cfg *c, const float *real, const float *fake, int n,
-                    long d_update, uint64_t seed, uint64_t first_item, double scale, bool *ran);
+ * alone skips most updates). y_real, y_fake: the real and fake samples' classes for a
+ * class-conditional D (NULL otherwise): R1 judges reals with y_real, R2 fakes with y_fake,
+ * GP the interpolates with y_real (the class the real end of each line holds). D's labels
+ * are left as the last penalty set them. */
+double mg_penalty_d(mg_penalty *p, const mg_penalty_cfg *c, const float *real, const float *fake, const int *y_real,
+                    const int *y_fake, int n, long d_update, uint64_t seed, uint64_t first_item, double scale,
+                    bool *ran);
 
 #endif

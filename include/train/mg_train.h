@@ -136,6 +136,8 @@ const float *mg_trainer_last_gradient(const mg_trainer *t, const mg_net *net);
 void mg_trainer_observe(mg_trainer *t, mg_forward_observer fn, void *ctx);
 /* The generator EMA (train.ema), NULL when off. */
 const mg_ema *mg_trainer_ema(const mg_trainer *t);
+/* The augmentation probability in use (train.augment.p, or its adaptive value). */
+double mg_trainer_augment_p(const mg_trainer *t);
 void mg_trainer_free(mg_trainer *t);
 
 /* Installs SIGTERM and SIGUSR1 handlers that ask the run to stop after the current

@@ -73,6 +73,17 @@ static void write_loader_state(hid_t f, const char *file, const mg_ckpt *c)
     H5_OK(H5Dclose(set), file, name);
 }
 
+static void write_ada_state(hid_t f, const char *file, const mg_ckpt *c)
+{
+    const char *name = "/augment/adaptive";
+    H5_OK(H5Gclose(mg_h5_group_create(f, file, "augment")), file, "/augment");
+    const hsize_t dims[1] = {MG_CKPT_ADA_WORDS};
+    mg_h5_write_array(f, file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims, c->ada);
+    hid_t set = H5_OK(H5Dopen2(f, name, H5P_DEFAULT), file, name);
+    mg_h5_attr_write_str(set, file, "fields", "p,sign_sum,seen,last_rt");
+    H5_OK(H5Dclose(set), file, name);
+}
+
 /* dir/latest names the newest complete checkpoint; replaced atomically like the files. */
 static void write_latest(const char *dir, const char *name)
 {
@@ -146,6 +157,8 @@ void mg_ckpt_write(const char *dir, const mg_ckpt *c, int keep_last)
     }
     if (c->has_loader_state)
         write_loader_state(f, tmp, c);
+    if (c->has_ada)
+        write_ada_state(f, tmp, c);
     mg_h5_commit(f, tmp, final);
     write_latest(dir, name);
     prune(dir, keep_last);
@@ -273,6 +286,12 @@ void mg_ckpt_read(const char *path, mg_ckpt *c)
                      "the checkpoint is incomplete, or was written for another number of ranks");
     c->n_ranks = n_ranks;
     read_loader_state(f, path, c);
+    c->has_ada = mg_h5_exists(f, path, "augment") && mg_h5_exists(f, path, "augment/adaptive");
+    if (c->has_ada) {
+        const hsize_t dims[1] = {MG_CKPT_ADA_WORDS};
+        mg_h5_read_array(f, path, "augment/adaptive", H5T_NATIVE_DOUBLE, 1, dims, c->ada,
+                         "the checkpoint was written by another mpigan version");
+    }
     c->has_ema = mg_h5_exists(f, path, "G_ema");
     if (c->ema && c->has_ema) {
         read_floats(f, path, "G_ema/param", c->ema->param, c->ema->n_param);

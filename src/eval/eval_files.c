@@ -289,8 +289,10 @@ void mg_features_file_write(const char *path, const float *features, int64_t n, 
 
 #define SAMPLES_IMAGES "images"
 #define SAMPLES_VECTORS "x"
+#define SAMPLES_LABELS "labels"
 
-void mg_samples_file_write(const char *path, const float *samples, int64_t n, int c, int h, int w, const char *source)
+void mg_samples_file_write(const char *path, const float *samples, int64_t n, int c, int h, int w,
+                           const int *labels, int n_classes, const char *source)
 {
     const bool images = h > 1 || w > 1;
     char tmp[1100];
@@ -299,6 +301,11 @@ void mg_samples_file_write(const char *path, const float *samples, int64_t n, in
     mg_h5_write_array(f, tmp, images ? SAMPLES_IMAGES : SAMPLES_VECTORS, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
                       images ? 4 : 2, dims, samples);
     mg_h5_attr_write_str(f, tmp, "source", source);
+    if (labels) {
+        MG_CHECK(sizeof(int) == sizeof(int32_t), tmp, NULL, "a bug: labels are written as int32");
+        mg_h5_write_array(f, tmp, SAMPLES_LABELS, H5T_STD_I32LE, H5T_NATIVE_INT, 1, dims, labels);
+        mg_h5_attr_write_i64(f, tmp, "classes", n_classes);
+    }
     mg_h5_commit(f, tmp, path);
 }
 

@@ -105,7 +105,8 @@ float *mg_sample_generate_class(const char *checkpoint, const char *which, int n
     return samples;
 }
 
-void mg_sample_write_h5(const char *path, const float *samples, int n, mg_shape shape, const char *checkpoint)
+void mg_sample_write_h5(const char *path, const float *samples, int n, mg_shape shape, const int *labels,
+                        int n_classes, const char *checkpoint)
 {
-    mg_samples_file_write(path, samples, n, shape.c, shape.h, shape.w, checkpoint);
+    mg_samples_file_write(path, samples, n, shape.c, shape.h, shape.w, labels, n_classes, checkpoint);
 }

@@ -19,7 +19,8 @@ static const char sample_usage[] =
     "  --seed S   noise seed (default 1)\n"
     "  --ema      use the checkpoint's EMA generator (train.ema; group G_ema) instead of G\n"
     "  -o OUT     .png: image grid (image data only); .h5: `images` float32 (N, C, H, W) in\n"
-    "             [-1, 1] or `x` float32 (N, D) for vector data such as ring8/grid25\n";
+    "             [-1, 1] or `x` float32 (N, D) for vector data such as ring8/grid25, and\n"
+    "             for a class-conditional generator `labels` int32 (N), each sample's class\n";
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -68,8 +69,12 @@ int mg_cmd_sample(int argc, char **argv)
             MG_CHECK(shape.h > 1 || shape.w > 1, out, "write -o samples.h5 for vector data (a scatter plot comes later)",
                      "the generator makes %d-dimensional vectors, not images", shape.c);
             mg_png_grid_write(out, samples, (int)n, shape.c, shape.h, shape.w);
-        } else {
-            mg_sample_write_h5(out, samples, (int)n, shape, checkpoint);
+        } else { /* with the classes the samples were drawn with (mg_sample_generate_class's) */
+            int *labels = K ? mg_alloc(sizeof(int) * (size_t)n, "sample labels") : NULL;
+            if (K)
+                mg_sample_labels(labels, (int)n, K, (int)cls);
+            mg_sample_write_h5(out, samples, (int)n, shape, labels, K, checkpoint);
+            mg_free(labels);
         }
         char what[64] = "";
         if (K)

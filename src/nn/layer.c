@@ -95,7 +95,7 @@ static const struct { const char *kind; from_cfg_fn make; bool sn; } kinds[] = {
     {"mbstd", mg_mbstd_from_cfg, false},
     {"embed_concat", mg_embed_concat_from_cfg, false},
     {"onehot_concat", mg_onehot_concat_from_cfg, false},
-    {"projection", mg_projection_from_cfg, false},
+    {"projection", mg_projection_from_cfg, true},
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
@@ -125,7 +125,8 @@ static void refuse_sn(const char *kind, mg_cfg_node spec)
     for (int k = 0; k < 2; k++) {
         mg_cfg_node n = mg_cfg_get(spec, keys[k]);
         if (mg_cfg_present(n))
-            mg_cfg_fail(n, "spectral normalisation applies to the weight of linear, conv2d and conv_transpose2d layers",
+            mg_cfg_fail(n, "spectral normalisation applies to the weight of linear, conv2d and conv_transpose2d "
+                            "layers and to the class embedding of a projection head",
                         "'%s' on a %s layer, which has no weight it can normalise", keys[k], kind);
     }
 }

@@ -1,5 +1,5 @@
 /* Spectral normalisation: power iteration, sigma, W / sigma and the backward correction,
- * shared by linear, conv2d and conv_transpose2d (see mg_spectral.h for the formulas and
+ * shared by linear, conv2d, conv_transpose2d and the projection head (see mg_spectral.h for the formulas and
  * the memory layout). Matrix-vector products go through the checked sgemv, one per block
  * of the matrix view (one block for linear and conv2d, cin for conv_transpose2d); norms,
  * dot products and the correction's inner product are summed in double. */
@@ -60,6 +60,14 @@ void mg_spectral_setup(mg_layer *l, mg_spectral *sn, int iters, int rows, int bl
     l->n_cache_fixed = MG_SPECTRAL_HEAD + 2 * n_weights(sn) + (size_t)rows + cols;
 }
 
+void mg_spectral_set_offset(mg_layer *l, mg_spectral *sn, size_t offset)
+{
+    MG_CHECK(offset + n_weights(sn) <= l->n_param, l->name, "this is a bug in the layer kind",
+             "the normalised weight (%zu floats at %zu) runs past the layer's %zu parameters", n_weights(sn), offset,
+             l->n_param);
+    sn->offset = offset;
+}
+
 /* y (rows) = W x (cols) */
 static void mat_vec(const mg_layer *l, const mg_spectral *sn, const float *w, const float *x, float *y)
 {
@@ -115,13 +123,13 @@ void mg_spectral_init(mg_layer *l, const mg_spectral *sn, mg_rng *rng)
     mg_rng_fill_normal(rng, v, n_cols(sn), 0.0f, 1.0f);
     normalize(u, (size_t)sn->rows);
     normalize(v, n_cols(sn));
-    power_iterate(l, sn, l->param, INIT_ITERS, cache_of(l, sn).scratch);
+    power_iterate(l, sn, l->param + sn->offset, INIT_ITERS, cache_of(l, sn).scratch);
 }
 
 const float *mg_spectral_forward(mg_layer *l, const mg_spectral *sn, mg_mode mode)
 {
     const sn_cache c = cache_of(l, sn);
-    const float *w = l->param, *u = l->state, *v = l->state + sn->rows;
+    const float *w = l->param + sn->offset, *u = l->state, *v = l->state + sn->rows;
     const size_t nw = n_weights(sn);
     /* W v (the scratch is free until backward): from the last iteration, or computed */
     float *wv = c.scratch;
@@ -152,7 +160,7 @@ void mg_spectral_backward(mg_layer *l, const mg_spectral *sn)
     const sn_cache c = cache_of(l, sn);
     const size_t nw = n_weights(sn);
     const double sigma = *c.sigma, lambda = dot(c.scratch, c.w_sn, nw);
-    float *dw = l->grad;
+    float *dw = l->grad + sn->offset;
     /* entry (b, r, j) of W is matrix entry (r, b blen + j): u[r] v[b blen + j] */
     size_t i = 0;
     for (int b = 0; b < sn->blocks; b++)

@@ -30,6 +30,14 @@ mg_augment_cfg mg_augment_cfg_from(mg_cfg_node node)
         }
     }
     c.p = (float)mg_cfg_real(node, "p", 1.0, 0.0, 1.0);
+    mg_cfg_node ada = mg_cfg_get(node, "adaptive");
+    if (mg_cfg_present(ada)) {
+        mg_cfg_expect_mapping(ada);
+        c.adaptive.on = true;
+        c.adaptive.target = mg_cfg_real(ada, "target", 0.6, 0.0, 1.0);
+        c.adaptive.interval = (int)mg_cfg_int(ada, "interval", 4, 1, 1000000);
+        c.adaptive.speed = mg_cfg_real(ada, "speed", 500000.0, 1e-9, 1e15);
+    }
     c.on = true;
     return c;
 }

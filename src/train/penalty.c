@@ -27,7 +27,8 @@ mg_penalty_cfg mg_penalty_cfg_from(mg_cfg_node train)
 /* Layer kinds whose penalty gradient tests/test_penalty.c checks. */
 static const char *const kinds_checked[] = {"linear",  "maxout",  "conv2d",  "conv_transpose2d",
                                             "batchnorm", "relu",  "leaky_relu", "tanh",
-                                            "sigmoid", "reshape", "flatten", "mbstd"};
+                                            "sigmoid", "reshape", "flatten", "mbstd",
+                                            "onehot_concat", "projection"};
 
 void mg_penalty_check_net(const mg_net *D, mg_cfg_node at, const char *key)
 {
@@ -39,8 +40,8 @@ void mg_penalty_check_net(const mg_net *D, mg_cfg_node at, const char *key)
         if (!known)
             mg_cfg_fail(at,
                         "gradient penalties support D layers of kinds linear, maxout, conv2d, conv_transpose2d, "
-                        "batchnorm, relu, leaky_relu, tanh, sigmoid, reshape, flatten, mbstd; drop the penalty or "
-                        "the layer",
+                        "batchnorm, relu, leaky_relu, tanh, sigmoid, reshape, flatten, mbstd, onehot_concat, "
+                        "projection; drop the penalty or the layer",
                         "train.%s: D's layer %s (kind %s) has no checked second-order gradient for the penalty",
                         key, l->name, l->ops->kind);
     }
@@ -166,20 +167,24 @@ void mg_penalty_interpolate(float *out, const float *real, const float *fake, in
     }
 }
 
-double mg_penalty_d(mg_penalty *p, const mg_penalty_cfg *c, const float *real, const float *fake, int n,
-                    long d_update, uint64_t seed, uint64_t first_item, double scale, bool *ran)
+double mg_penalty_d(mg_penalty *p, const mg_penalty_cfg *c, const float *real, const float *fake, const int *y_real,
+                    const int *y_fake, int n, long d_update, uint64_t seed, uint64_t first_item, double scale,
+                    bool *ran)
 {
     double total = 0;
     *ran = false;
     if (c->r1_gamma > 0 && d_update % c->r1_every == 0) { /* lazy R1 (StyleGAN2): k times the weight */
+        mg_net_set_labels(p->D, y_real);
         total += mg_penalty_apply(p, MG_PENALTY_SQ, real, n, c->r1_gamma, scale * c->r1_every);
         *ran = true;
     }
     if (c->r2_gamma > 0) {
+        mg_net_set_labels(p->D, y_fake);
         total += mg_penalty_apply(p, MG_PENALTY_SQ, fake, n, c->r2_gamma, scale);
         *ran = true;
     }
     if (c->gp_lambda > 0) {
+        mg_net_set_labels(p->D, y_real);
         mg_penalty_interpolate(p->mix, real, fake, n, mg_shape_size(p->D->in), seed, first_item);
         total += mg_penalty_apply(p, MG_PENALTY_GP, p->mix, n, c->gp_lambda, scale);
         *ran = true;

@@ -171,7 +171,9 @@ static const float *seen_by_d(mg_trainer *t, const float *x, uint32_t use, uint6
 {
     if (!t->tc.augment.on)
         return x;
-    mg_augment_forward(&t->aug, &t->tc.augment, x, out, t->micro, t->tc.seed, use, first);
+    mg_augment_cfg cfg = t->tc.augment;
+    cfg.p = (float)t->ada.p; /* train.augment.p, or where the adaptive control has moved it */
+    mg_augment_forward(&t->aug, &cfg, x, out, t->micro, t->tc.seed, use, first);
     return out;
 }
 
@@ -294,7 +296,8 @@ static void d_micro(mg_trainer *t, int j, long d_index, float extra[EXTRA])
     if (mg_penalty_any(&t->tc.penalty)) { /* GP's interpolation streams: global index of the D input */
         const uint64_t first = (t->real_first + at) / (uint64_t)t->tc.pack;
         bool ran;
-        const float v = (float)mg_penalty_d(&t->pen, &t->tc.penalty, real, fake, n, d_index, t->tc.seed, first,
+        const float v = (float)mg_penalty_d(&t->pen, &t->tc.penalty, real, fake, labels_at(t->y_real, at),
+                                            labels_at(t->y_fake, at), n, d_index, t->tc.seed, first,
                                             1.0 / t->tc.accumulate, &ran);
         extra[X_PENALTY] += v / (float)t->tc.accumulate;
     }
@@ -306,6 +309,7 @@ static void d_micro(mg_trainer *t, int j, long d_index, float extra[EXTRA])
     float w = micro_weight(t, t->dlogit, n);
     extra[X_LOSS] += w * loss;
     extra[X_STAT_REAL] += w * d_stat(t, out, n);
+    extra[X_REAL_SIGN] += w * mg_ada_mean_sign(out, n);
     mg_net_backward(D, t->dlogit, true, false);
     mg_net_set_labels(D, labels_at(t->y_fake, at));
     out = mg_net_forward(D, fake, n, MG_TRAIN);
@@ -352,6 +356,8 @@ static bool d_update(mg_trainer *t, step_stats *s, long *skipped, int critic)
         return true;
     }
     take_averaged_states(t, D);
+    if (t->tc.augment.adaptive.on) /* the reduced sign: the same p on every rank */
+        mg_ada_observe(&t->ada, &t->tc.augment.adaptive, reduced[X_REAL_SIGN], t->tc.batch);
     compute_begin(t);
     s->lr_d = mg_sched_lr(&t->tc.sched_d, t->tc.opt_d.lr, t->step, t->tc.steps);
     mg_frozen_save(&t->frozen_d, D->param);

@@ -245,6 +245,17 @@ static const char *float_text(float v, char *buf)
     return buf;
 }
 
+/* The same for a double. */
+static const char *double_text(double v, char *buf)
+{
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
 static void put_optimizer(mg_text *t, const char *key, const mg_opt_cfg *o)
 {
     char a[32], b[32], c[32];
@@ -333,7 +344,13 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
                 mg_text_put(&t, "%s%s", first ? "" : ", ", names[i]);
                 first = 0;
             }
-        mg_text_put(&t, "], p: %s}\n", float_text(tc->augment.p, clip));
+        mg_text_put(&t, "], p: %s", float_text(tc->augment.p, clip));
+        const mg_ada_cfg *a = &tc->augment.adaptive;
+        if (a->on) {
+            mg_text_put(&t, ", adaptive: {target: %s, interval: %d, ", double_text(a->target, clip), a->interval);
+            mg_text_put(&t, "speed: %s}", double_text(a->speed, clip));
+        }
+        mg_text_put(&t, "}\n");
     }
     put_optimizer(&t, "optimizer_g", &tc->opt_g);
     put_optimizer(&t, "optimizer_d", &tc->opt_d);

@@ -49,8 +49,11 @@ void mg_trainer_log_step(mg_trainer *t, const step_stats *s, long steps_in_windo
     const double eta = steps_in_window > 0 ? window_seconds / steps_in_window * (double)(t->tc.steps - t->step) : 0;
     if (t->verbose) {
         long e = (long)eta;
-        printf("step %7ld/%ld  %8.0f img/s  ETA %ld:%02ld:%02ld  loss D %.4f G %.4f  D(x) %.3f D(G(z)) %.3f\n", t->step,
+        printf("step %7ld/%ld  %8.0f img/s  ETA %ld:%02ld:%02ld  loss D %.4f G %.4f  D(x) %.3f D(G(z)) %.3f", t->step,
                t->tc.steps, ips, e / 3600, e / 60 % 60, e % 60, s->loss_d, s->loss_g, s->d_real, s->d_fake);
+        if (t->tc.augment.adaptive.on)
+            printf("  augment p %.4f (r_t %.3f)", t->ada.p, t->ada.last_rt);
+        printf("\n");
         fflush(stdout);
     }
     mg_text line = {0};
@@ -65,6 +68,10 @@ void mg_trainer_log_step(mg_trainer *t, const step_stats *s, long steps_in_windo
     mg_json_num(&j, "grad_norm_g", s->norm_g);
     if (mg_penalty_any(&t->tc.penalty))
         mg_json_num(&j, "penalty_d", t->penalty_d);
+    if (t->tc.augment.adaptive.on) {
+        mg_json_num(&j, "augment_p", t->ada.p);
+        mg_json_num(&j, "augment_rt", t->ada.last_rt);
+    }
     mg_json_num(&j, "lr_d", s->lr_d);
     mg_json_num(&j, "lr_g", s->lr_g);
     mg_json_num(&j, "images_per_s", ips);

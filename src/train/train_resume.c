@@ -25,7 +25,9 @@ void mg_trainer_save_checkpoint(mg_trainer *t)
     if (t->rank == 0) {
         mg_ckpt c = {.step = t->step, .n_ranks = t->size, .data_items = t->data_items, .noise_items = t->noise_items,
                      .G = &t->G, .D = &t->D, .opt_g = &t->opt_g, .opt_d = &t->opt_d, .rng_words = all,
-                     .config_text = t->resolved, .ema = t->tc.ema.on ? &t->ema : NULL};
+                     .config_text = t->resolved, .ema = t->tc.ema.on ? &t->ema : NULL,
+                     .has_ada = t->tc.augment.adaptive.on,
+                     .ada = {t->ada.p, t->ada.sign_sum, (double)t->ada.seen, t->ada.last_rt}};
         if (t->loader) {
             /* the same on every rank (but for informational epoch fields): rank 0's is enough */
             mg_loader_state st;
@@ -85,6 +87,7 @@ bool mg_trainer_resume(mg_trainer *t)
         return false;
     uint32_t *words = NULL;
     int64_t header[4] = {0};
+    double ada[MG_CKPT_ADA_WORDS + 1] = {0}; /* the checkpoint's adaptive augmentation, then whether it had one */
     mg_loader_state loader_state = {0};
     if (t->rank == 0) {
         mg_ckpt c = {.G = &t->G, .D = &t->D, .opt_g = &t->opt_g, .opt_d = &t->opt_d,
@@ -99,11 +102,19 @@ bool mg_trainer_resume(mg_trainer *t)
         check_loader_state(t, path, &c);
         memcpy(&loader_state, c.loader_state, sizeof loader_state);
         words = c.rng_words;
+        memcpy(ada, c.ada, sizeof c.ada);
+        ada[MG_CKPT_ADA_WORDS] = c.has_ada;
+        if (t->tc.augment.adaptive.on && !c.has_ada)
+            fprintf(stderr, "mpigan: %s has no adaptive augmentation state: p starts again at train.augment.p = %g\n",
+                    path, (double)t->tc.augment.p);
         mg_free(c.config_text);
         if (t->verbose)
             printf("resuming from %s (step %ld)\n", path, c.step);
     }
     mg_dist_bcast(header, sizeof header);
+    mg_dist_bcast(ada, sizeof ada);
+    if (t->tc.augment.adaptive.on && ada[MG_CKPT_ADA_WORDS] != 0)
+        t->ada = (mg_ada){.p = ada[0], .sign_sum = ada[1], .seen = (int)ada[2], .last_rt = ada[3]};
     t->step = (long)header[0];
     t->data_items = (uint64_t)header[2];
     t->noise_items = (uint64_t)header[3];

@@ -16,6 +16,7 @@
 const mg_net *mg_trainer_G(const mg_trainer *t) { return &t->G; }
 const mg_net *mg_trainer_D(const mg_trainer *t) { return &t->D; }
 const mg_ema *mg_trainer_ema(const mg_trainer *t) { return t->tc.ema.on ? &t->ema : NULL; }
+double mg_trainer_augment_p(const mg_trainer *t) { return t->ada.p; }
 
 const float *mg_trainer_last_gradient(const mg_trainer *t, const mg_net *net)
 {
@@ -260,6 +261,7 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     mg_frozen_init(&t->frozen_d, &t->D);
     if (tc->ema.on)
         mg_ema_init(&t->ema, &tc->ema, &t->G);
+    mg_ada_init(&t->ada, tc->augment.p); /* resume replaces it with the checkpoint's */
     t->resolved = mg_train_cfg_resolved(tc, cfg);
     if (t->rank == 0)
         mg_mkdir_p(tc->run_dir);

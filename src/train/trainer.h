@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 
+#include "mg_ada.h"
 #include "mg_grad_overlap.h"
 #include "mg_penalty.h"
 #include "mg_replica.h"
@@ -19,9 +20,10 @@
 
 /* What each update's reduction carries after the gradient (mg_replica_tail): the loss,
  * D's mean outputs on real and fake samples, the stop request every rank must agree
- * on, D's gradient penalty (D updates); with bn: local, the running statistics to average
- * follow. */
-enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, X_PENALTY, EXTRA };
+ * on, D's gradient penalty and the mean sign of D's outputs on real samples (D updates;
+ * the adaptive augmentation's observation); with bn: local, the running statistics to
+ * average follow. */
+enum { X_LOSS, X_STAT_REAL, X_STAT_FAKE, X_STOP, X_PENALTY, X_REAL_SIGN, EXTRA };
 
 struct mg_trainer {
     mg_cfg *cfg;
@@ -53,6 +55,8 @@ struct mg_trainer {
     mg_augment aug;              /* train.augment: the last augmented batch's draws */
     float *aug_real, *aug_fake;  /* train.augment: what D judges of a micro-batch */
     float *aug_dx;               /* the G step's gradient back through the augmentation */
+    mg_ada ada;                  /* the augmentation probability in use (ada.p; steered with
+                                    train.augment.adaptive, else train.augment.p throughout) */
     uint64_t real_first, fake_first; /* global item index of this rank's first real / fake sample */
     float *snap_d, *snap_g;      /* BatchNorm state before an update, for nan_policy: skip */
     bool verbose, replicas_equal;
