@@ -10,8 +10,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 mpigan=$(cd "$build" && pwd)/mpigan
 mpirun="$root/tools/mpirun.sh"
-work=/tmp/mpigan_cli
-rm -rf "$work" && mkdir -p "$work"
+work=$(mktemp -d /tmp/mpigan_cli.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 status=0
 fail() { echo "FAIL: $*"; status=1; }
 

@@ -7,8 +7,8 @@ set -u
 build=${BUILD:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 mpirun="$here/../tools/mpirun.sh"
-work=/tmp/mpigan_cli_hdf5
-rm -rf "$work" && mkdir -p "$work"
+work=$(mktemp -d /tmp/mpigan_cli_hdf5.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 status=0
 fail() { echo "FAIL: $*"; status=1; }
 
