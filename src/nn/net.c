@@ -104,6 +104,29 @@ void mg_net_finish(mg_net *net, int max_batch)
     net->out = net->layers[net->n_layers - 1].out;
 }
 
+void mg_net_set_backend(mg_net *net, mg_backend backend)
+{
+    MG_CHECK(net->param, net->name, "this is a bug in the caller", "mg_net_set_backend before mg_net_finish");
+    MG_CHECK(backend >= 0 && backend < MG_BACKEND_COUNT, net->name, "this is a bug in the caller",
+             "unknown backend %d", (int)backend);
+    for (int i = 0; i < net->n_layers; i++) {
+        mg_layer *l = &net->layers[i];
+        mg_onednn_op_free(l->onednn);
+        l->onednn = NULL;
+        if (backend == MG_BACKEND_ONEDNN && l->ops->onednn_make)
+            l->onednn = l->ops->onednn_make(l, net->max_batch);
+    }
+    net->backend = backend;
+}
+
+int mg_net_onednn_layers(const mg_net *net)
+{
+    int count = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        count += net->layers[i].onednn != NULL;
+    return count;
+}
+
 mg_init mg_init_from_cfg(mg_cfg_node spec, mg_init def)
 {
     static const char *const kinds[] = {"normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",

@@ -1,0 +1,331 @@
+/* oneDNN primitives for the layers with weights (see mg_onednn.h).
+ *
+ * Every tensor is described in its plain layout (nchw, oihw / iohw, nc / oi), so that the
+ * primitives read and write the network's flat buffers directly and no reorder runs. A
+ * primitive is bound to one batch size, so an op keeps a few per-batch entries (the
+ * network's largest batch first, then whatever other sizes evaluation or accumulation
+ * use); each entry holds its three primitives, their scratchpads (user-managed, so that
+ * oneDNN allocates nothing while training), and memory objects whose data handles are set
+ * to the caller's buffers on every call. oneDNN overwrites weight gradients, so they land
+ * in the op's own buffer and are then added into the layer's gradient (backward adds).
+ * One CPU engine and one stream serve the whole process. */
+#include "mg_onednn.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mg_error.h"
+
+const char *const mg_backend_names[MG_BACKEND_COUNT] = {"blas", "onednn"};
+
+/* Batch sizes an op keeps primitives for; a new size replaces the oldest but the first. */
+#define MAX_ENTRIES 4
+
+enum { FWD, BWD_DATA, BWD_WEIGHTS, N_PRIMS };
+static const char *const prim_names[N_PRIMS] = {"forward", "backward data", "backward weights"};
+
+typedef struct {
+    int n;                              /* batch size; 0: unused */
+    dnnl_primitive_desc_t pd[N_PRIMS];
+    dnnl_primitive_t prim[N_PRIMS];
+    float *scratch[N_PRIMS];
+    dnnl_memory_t scratch_mem[N_PRIMS];
+    dnnl_memory_t src, dst;             /* also diff_src, diff_dst: same descriptors */
+} entry;
+
+struct mg_onednn_op {
+    char layer[64];
+    mg_onednn_geom g;
+    dnnl_memory_t wei, bias, dwei, dbias; /* batch-independent; dwei/dbias on own buffers */
+    float *dw_buf;                        /* weights then bias, as oneDNN writes them */
+    size_t n_w;
+    entry e[MAX_ENTRIES];
+    int next_victim;
+};
+
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+
+/* Fails naming the layer and the call unless status is dnnl_success. */
+static void check(dnnl_status_t status, const char *layer, const char *call)
+{
+    if (status != dnnl_success)
+        MG_FAIL(layer, "oneDNN refused the call; train.backend: blas computes the layer without oneDNN",
+                "oneDNN %s failed: %s", call, dnnl_status2str(status));
+}
+
+static void ensure_engine(void)
+{
+    if (engine)
+        return;
+    check(dnnl_engine_create(&engine, dnnl_cpu, 0), "oneDNN", "dnnl_engine_create (CPU)");
+    check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags), "oneDNN", "dnnl_stream_create");
+}
+
+static void md_init(const mg_onednn_op *op, dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t dims,
+                    dnnl_format_tag_t tag, const char *what)
+{
+    char call[96];
+    snprintf(call, sizeof call, "dnnl_memory_desc_init_by_tag (%s)", what);
+    check(dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tag), op->layer, call);
+}
+
+/* The plain descriptors of the op's tensors at batch n. */
+typedef struct { dnnl_memory_desc_t src, wei, bias, dst; } descs;
+
+static descs make_descs(const mg_onednn_op *op, int n)
+{
+    const mg_onednn_geom *g = &op->g;
+    descs d;
+    const dnnl_dims_t bias_dims = {g->cout};
+    md_init(op, &d.bias, 1, bias_dims, dnnl_a, "bias");
+    if (g->kind == MG_ONEDNN_LINEAR) {
+        const dnnl_dims_t src = {n, (dnnl_dim_t)g->cin * g->h * g->w}, dst = {n, g->cout},
+                          wei = {g->cout, (dnnl_dim_t)g->cin * g->h * g->w};
+        md_init(op, &d.src, 2, src, dnnl_nc, "input");
+        md_init(op, &d.dst, 2, dst, dnnl_nc, "output");
+        md_init(op, &d.wei, 2, wei, dnnl_oi, "weights");
+        return d;
+    }
+    const dnnl_dims_t src = {n, g->cin, g->h, g->w}, dst = {n, g->cout, g->oh, g->ow},
+                      wei = {g->cout, g->cin, g->k, g->k};
+    md_init(op, &d.src, 4, src, dnnl_nchw, "input");
+    md_init(op, &d.dst, 4, dst, dnnl_nchw, "output");
+    /* oneDNN orders weights (out, in, k, k); a transposed convolution stores (in, out, k, k) */
+    md_init(op, &d.wei, 4, wei, g->kind == MG_ONEDNN_DECONV ? dnnl_iohw : dnnl_oihw, "weights");
+    return d;
+}
+
+/* The three operation descriptors at batch n; returns the status of the first failure. */
+typedef union { dnnl_convolution_desc_t conv; dnnl_deconvolution_desc_t deconv; dnnl_inner_product_desc_t ip; } op_desc;
+
+static dnnl_status_t init_desc(const mg_onednn_op *op, int which, const descs *d, op_desc *od)
+{
+    const mg_onednn_geom *g = &op->g;
+    const dnnl_memory_desc_t *bias = g->bias ? &d->bias : NULL;
+    const dnnl_dims_t st = {g->stride, g->stride}, pl = {g->pad_l, g->pad_l}, pr = {g->pad_r, g->pad_r};
+    switch (g->kind) {
+    case MG_ONEDNN_CONV:
+        if (which == FWD)
+            return dnnl_convolution_forward_desc_init(&od->conv, dnnl_forward_training, dnnl_convolution_direct,
+                                                      &d->src, &d->wei, bias, &d->dst, st, pl, pr);
+        if (which == BWD_DATA)
+            return dnnl_convolution_backward_data_desc_init(&od->conv, dnnl_convolution_direct, &d->src, &d->wei,
+                                                            &d->dst, st, pl, pr);
+        return dnnl_convolution_backward_weights_desc_init(&od->conv, dnnl_convolution_direct, &d->src, &d->wei,
+                                                           bias, &d->dst, st, pl, pr);
+    case MG_ONEDNN_DECONV:
+        if (which == FWD)
+            return dnnl_deconvolution_forward_desc_init(&od->deconv, dnnl_forward_training,
+                                                        dnnl_deconvolution_direct, &d->src, &d->wei, bias, &d->dst,
+                                                        st, pl, pr);
+        if (which == BWD_DATA)
+            return dnnl_deconvolution_backward_data_desc_init(&od->deconv, dnnl_deconvolution_direct, &d->src,
+                                                              &d->wei, &d->dst, st, pl, pr);
+        return dnnl_deconvolution_backward_weights_desc_init(&od->deconv, dnnl_deconvolution_direct, &d->src,
+                                                             &d->wei, bias, &d->dst, st, pl, pr);
+    case MG_ONEDNN_LINEAR:
+        if (which == FWD)
+            return dnnl_inner_product_forward_desc_init(&od->ip, dnnl_forward_training, &d->src, &d->wei, bias,
+                                                        &d->dst);
+        if (which == BWD_DATA)
+            return dnnl_inner_product_backward_data_desc_init(&od->ip, &d->src, &d->wei, &d->dst);
+        return dnnl_inner_product_backward_weights_desc_init(&od->ip, &d->src, &d->wei, bias, &d->dst);
+    }
+    return dnnl_invalid_arguments;
+}
+
+static void entry_free(mg_onednn_op *op, entry *e)
+{
+    for (int i = 0; i < N_PRIMS; i++) {
+        if (e->prim[i])
+            check(dnnl_primitive_destroy(e->prim[i]), op->layer, "dnnl_primitive_destroy");
+        if (e->pd[i])
+            check(dnnl_primitive_desc_destroy(e->pd[i]), op->layer, "dnnl_primitive_desc_destroy");
+        if (e->scratch_mem[i])
+            check(dnnl_memory_destroy(e->scratch_mem[i]), op->layer, "dnnl_memory_destroy (scratchpad)");
+        mg_free(e->scratch[i]);
+    }
+    if (e->src)
+        check(dnnl_memory_destroy(e->src), op->layer, "dnnl_memory_destroy (input)");
+    if (e->dst)
+        check(dnnl_memory_destroy(e->dst), op->layer, "dnnl_memory_destroy (output)");
+    memset(e, 0, sizeof *e);
+}
+
+/* Makes e's primitives for batch n. Returns false, leaving e empty, when oneDNN has no
+ * implementation for the shape and quiet is set; fails otherwise. */
+static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
+{
+    memset(e, 0, sizeof *e);
+    const descs d = make_descs(op, n);
+    dnnl_primitive_attr_t attr;
+    check(dnnl_primitive_attr_create(&attr), op->layer, "dnnl_primitive_attr_create");
+    check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), op->layer,
+          "dnnl_primitive_attr_set_scratchpad_mode");
+    for (int i = 0; i < N_PRIMS; i++) {
+        char call[96];
+        op_desc od;
+        dnnl_status_t st = init_desc(op, i, &d, &od);
+        if (st == dnnl_success)
+            st = dnnl_primitive_desc_create(&e->pd[i], &od, attr, engine, i == FWD ? NULL : e->pd[FWD]);
+        if (st != dnnl_success && quiet) {
+            check(dnnl_primitive_attr_destroy(attr), op->layer, "dnnl_primitive_attr_destroy");
+            entry_free(op, e);
+            return false;
+        }
+        snprintf(call, sizeof call, "primitive descriptor (%s, batch %d)", prim_names[i], n);
+        check(st, op->layer, call);
+        snprintf(call, sizeof call, "dnnl_primitive_create (%s, batch %d)", prim_names[i], n);
+        check(dnnl_primitive_create(&e->prim[i], e->pd[i]), op->layer, call);
+        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(e->pd[i], dnnl_query_scratchpad_md, 0);
+        MG_CHECK(smd, op->layer, NULL, "oneDNN gave no scratchpad descriptor (%s)", prim_names[i]);
+        size_t bytes = dnnl_memory_desc_get_size(smd);
+        e->scratch[i] = mg_alloc(bytes ? bytes : 64, "oneDNN scratchpad");
+        check(dnnl_memory_create(&e->scratch_mem[i], smd, engine, e->scratch[i]), op->layer,
+              "dnnl_memory_create (scratchpad)");
+    }
+    check(dnnl_primitive_attr_destroy(attr), op->layer, "dnnl_primitive_attr_destroy");
+    check(dnnl_memory_create(&e->src, &d.src, engine, DNNL_MEMORY_NONE), op->layer, "dnnl_memory_create (input)");
+    check(dnnl_memory_create(&e->dst, &d.dst, engine, DNNL_MEMORY_NONE), op->layer, "dnnl_memory_create (output)");
+    e->n = n;
+    return true;
+}
+
+/* The entry for batch n, made on first use. */
+static entry *entry_for(mg_onednn_op *op, int n)
+{
+    for (int i = 0; i < MAX_ENTRIES; i++)
+        if (op->e[i].n == n)
+            return &op->e[i];
+    entry *e = NULL;
+    for (int i = 0; i < MAX_ENTRIES && !e; i++)
+        if (!op->e[i].n)
+            e = &op->e[i];
+    if (!e) { /* the largest batch (entry 0) stays; the others take turns */
+        e = &op->e[1 + op->next_victim];
+        op->next_victim = (op->next_victim + 1) % (MAX_ENTRIES - 1);
+        entry_free(op, e);
+    }
+    entry_make(op, e, n, false);
+    return e;
+}
+
+mg_onednn_op *mg_onednn_op_make(const char *layer, const mg_onednn_geom *g, int max_batch)
+{
+    MG_CHECK(max_batch > 0, layer, NULL, "batch size %d must be positive", max_batch);
+    if (g->kind != MG_ONEDNN_LINEAR && (g->pad_r < 0 || g->pad_l < 0))
+        return NULL; /* output_padding beyond the padding: oneDNN takes no negative padding */
+    ensure_engine();
+    mg_onednn_op *op = mg_alloc(sizeof *op, layer);
+    snprintf(op->layer, sizeof op->layer, "%s", layer);
+    op->g = *g;
+    const descs d = make_descs(op, max_batch);
+    if (!entry_make(op, &op->e[0], max_batch, true)) {
+        mg_free(op);
+        return NULL;
+    }
+    op->n_w = g->kind == MG_ONEDNN_LINEAR ? (size_t)g->cout * g->cin * g->h * g->w
+                                          : (size_t)g->cout * g->cin * g->k * g->k;
+    op->dw_buf = mg_alloc_floats(op->n_w + (size_t)g->cout, "oneDNN weight gradients");
+    check(dnnl_memory_create(&op->wei, &d.wei, engine, DNNL_MEMORY_NONE), layer, "dnnl_memory_create (weights)");
+    check(dnnl_memory_create(&op->dwei, &d.wei, engine, op->dw_buf), layer,
+          "dnnl_memory_create (weight gradients)");
+    if (g->bias) {
+        check(dnnl_memory_create(&op->bias, &d.bias, engine, DNNL_MEMORY_NONE), layer, "dnnl_memory_create (bias)");
+        check(dnnl_memory_create(&op->dbias, &d.bias, engine, op->dw_buf + op->n_w), layer,
+              "dnnl_memory_create (bias gradient)");
+    }
+    return op;
+}
+
+void mg_onednn_op_free(mg_onednn_op *op)
+{
+    if (!op)
+        return;
+    for (int i = 0; i < MAX_ENTRIES; i++)
+        if (op->e[i].n)
+            entry_free(op, &op->e[i]);
+    dnnl_memory_t mems[] = {op->wei, op->bias, op->dwei, op->dbias};
+    for (int i = 0; i < 4; i++)
+        if (mems[i])
+            check(dnnl_memory_destroy(mems[i]), op->layer, "dnnl_memory_destroy");
+    mg_free(op->dw_buf);
+    mg_free(op);
+}
+
+/* oneDNN only reads through const pointers here; its API takes void *. */
+static void bind(const mg_onednn_op *op, dnnl_memory_t m, const float *p, const char *what)
+{
+    char call[96];
+    snprintf(call, sizeof call, "dnnl_memory_set_data_handle (%s)", what);
+    check(dnnl_memory_set_data_handle(m, (void *)p), op->layer, call);
+}
+
+static void run(const mg_onednn_op *op, entry *e, int which, int nargs, const dnnl_exec_arg_t *args)
+{
+    dnnl_exec_arg_t all[8];
+    memcpy(all, args, sizeof *args * (size_t)nargs);
+    all[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch_mem[which]};
+    char call[96];
+    snprintf(call, sizeof call, "dnnl_primitive_execute (%s, batch %d)", prim_names[which], e->n);
+    check(dnnl_primitive_execute(e->prim[which], stream, nargs, all), op->layer, call);
+    snprintf(call, sizeof call, "dnnl_stream_wait (%s)", prim_names[which]);
+    check(dnnl_stream_wait(stream), op->layer, call);
+}
+
+void mg_onednn_forward(mg_onednn_op *op, const float *x, const float *w, const float *b, float *y, int n)
+{
+    entry *e = entry_for(op, n);
+    bind(op, e->src, x, "input");
+    bind(op, op->wei, w, "weights");
+    bind(op, e->dst, y, "output");
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, op->wei}, {DNNL_ARG_DST, e->dst}};
+    int nargs = 3;
+    if (op->g.bias) {
+        MG_CHECK(b, op->layer, "this is a bug in the layer", "the layer has a bias but passed none");
+        bind(op, op->bias, b, "bias");
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, op->bias};
+    }
+    run(op, e, FWD, nargs, args);
+}
+
+void mg_onednn_backward_data(mg_onednn_op *op, const float *dy, const float *w, float *dx, int n)
+{
+    entry *e = entry_for(op, n);
+    bind(op, e->dst, dy, "output gradient");
+    bind(op, op->wei, w, "weights");
+    bind(op, e->src, dx, "input gradient");
+    const dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_DIFF_DST, e->dst}, {DNNL_ARG_WEIGHTS, op->wei}, {DNNL_ARG_DIFF_SRC, e->src}};
+    run(op, e, BWD_DATA, 3, args);
+}
+
+void mg_onednn_backward_weights_add(mg_onednn_op *op, const float *x, const float *dy, float *dw, float *db, int n)
+{
+    entry *e = entry_for(op, n);
+    bind(op, e->src, x, "input");
+    bind(op, e->dst, dy, "output gradient");
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DIFF_DST, e->dst}, {DNNL_ARG_DIFF_WEIGHTS, op->dwei}};
+    int nargs = 3;
+    if (op->g.bias)
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, op->dbias};
+    run(op, e, BWD_WEIGHTS, nargs, args);
+    for (size_t i = 0; i < op->n_w; i++)
+        dw[i] += op->dw_buf[i];
+    if (op->g.bias && db)
+        for (int i = 0; i < op->g.cout; i++)
+            db[i] += op->dw_buf[op->n_w + (size_t)i];
+}
+
+void mg_onednn_describe(mg_onednn_op *op, int n, char *buf, int size)
+{
+    entry *e = entry_for(op, n);
+    const char *name[N_PRIMS];
+    for (int i = 0; i < N_PRIMS; i++)
+        check(dnnl_primitive_desc_query(e->pd[i], dnnl_query_impl_info_str, 0, &name[i]), op->layer,
+              "dnnl_primitive_desc_query (implementation)");
+    snprintf(buf, (size_t)size, "%s / %s / %s", name[0], name[1], name[2]);
+}
