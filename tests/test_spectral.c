@@ -26,6 +26,23 @@ typedef enum { LINEAR, CONV, CONVT } kind;
 /* one layer with sn: input (cin, h, w), cout, kernel, stride, padding, bias, iterations */
 typedef struct { kind k; int cin, h, w, cout, ks, s, p, n; bool bias; int iters; } sn_case;
 
+/* The backend layers are built for: the gradient checks run again under oneDNN. */
+static mg_backend backend = MG_BACKEND_BLAS;
+
+static int use_onednn(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_ONEDNN;
+    return 0;
+}
+
+static int use_blas(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_BLAS;
+    return 0;
+}
+
 static void make_layer(mg_net *net, const sn_case *c)
 {
     mg_net_begin(net, "S", (mg_shape){c->cin, c->h, c->w});
@@ -45,6 +62,8 @@ static void make_layer(mg_net *net, const sn_case *c)
         break;
     }
     mg_net_finish(net, c->n);
+    mg_net_set_backend(net, backend);
+    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN);
 }
 
 /* rows x cols: the matrix sn normalises, built from the weight's layout independently of
@@ -367,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_train_and_eval_passes),
         cmocka_unit_test(test_sigma_converges),
         cmocka_unit_test(test_yaml),
+        cmocka_unit_test_setup_teardown(test_gradients, use_onednn, use_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,9 @@
  * A fourth case is class-conditional on ring8's modes: G with a class embedding and
  * conditional BatchNorm, D with a one-hot input map and a projection head, fake labels
  * from the per-item label streams, hinge loss.
+ * The oneDNN backend (train.backend: onednn) passes the same comparisons, each rank count
+ * against the one-rank oneDNN run: the tiny config, and the reference config's first step
+ * at four batches (its convolutions and linear layers all run on oneDNN).
  * mpirun-np: 1 2 4 */
 #include <math.h>
 #include <stdio.h>
@@ -429,6 +432,20 @@ static void test_equivalence(void **state)
     check_equivalence("plain", NULL, NULL);
 }
 
+static void test_equivalence_onednn(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"train.backend=onednn", NULL};
+    check_equivalence("onednn", NULL, sets);
+}
+
+static void test_reference_config_first_step_onednn(void **state)
+{
+    (void)state;
+    static const int batches[] = {32, 44, 64, 128};
+    check_first_steps("onednn", "  backend: onednn\n", batches, (int)(sizeof batches / sizeof *batches));
+}
+
 static void test_equivalence_pack_mbstd(void **state)
 {
     (void)state;
@@ -489,6 +506,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_equivalence_pack_mbstd),
         cmocka_unit_test(test_equivalence_spectral_norm),
         cmocka_unit_test(test_equivalence_conditional),
+        cmocka_unit_test(test_equivalence_onednn),
+        cmocka_unit_test(test_reference_config_first_step_onednn),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed = mg_dist_any(failed != 0) ? 1 : 0;

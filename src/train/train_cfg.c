@@ -47,6 +47,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->augment = mg_augment_cfg_from(mg_cfg_get(train, "augment"));
     tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
     tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
+    tc->backend = (mg_backend)mg_cfg_choice(train, "backend", mg_backend_names, MG_BACKEND_COUNT, MG_BACKEND_BLAS);
     mg_cfg_node overlap = mg_cfg_get(train, "overlap");
     mg_cfg_expect_mapping(overlap);
     tc->overlap = mg_cfg_bool(overlap, "enabled", false);
@@ -310,7 +311,8 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         mg_text_put(&t, "  clip: %s\n", float_text(tc->clip, clip));
     mg_text_put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local",
                 tc->log_interval, tc->nan_stop ? "stop" : "skip");
-    mg_text_put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
+    mg_text_put(&t, "  sample_interval: %ld\n  threads: %d\n  backend: %s\n", tc->sample_interval, tc->threads,
+                mg_backend_names[tc->backend]);
     mg_text_put(&t, "  overlap: {enabled: %s, bucket_mb: %s}\n  measure_wait: %s\n", tc->overlap ? "true" : "false",
         float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
     if (tc->ema.on)

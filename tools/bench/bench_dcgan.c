@@ -7,9 +7,12 @@
  *     GFLOP/s, FLOPs counted as the peer counts them (147.5 MFLOP per image),
  *   - cblas_sgemm's GFLOP/s on large square matrices in the same run, and the ratios,
  *   - the OpenBLAS kernel in use, and a check of sgemm against a double reference.
- * Times are medians of repeated runs after warm-up. */
+ * Times are medians of repeated runs after warm-up.
+ * Usage: bench_dcgan [CONFIG [BATCH [blas|onednn]]]; with onednn the layers with weights run
+ * on oneDNN (one OpenMP thread) and the implementation oneDNN chose for each is printed. */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "mg_error.h"
 #include "mg_loss.h"
 #include "mg_net.h"
+#include "mg_onednn.h"
 #include "mg_optim.h"
 #include "mg_util.h"
 
@@ -123,8 +127,16 @@ int main(int argc, char **argv)
 {
     const char *config = argc > 1 ? argv[1] : "configs/fmnist_dcgan.yaml";
     const int batch = argc > 2 ? atoi(argv[2]) : 64;
+    const char *backend_name = argc > 3 ? argv[3] : "blas";
+    mg_backend backend = MG_BACKEND_COUNT;
+    for (int b = 0; b < MG_BACKEND_COUNT; b++)
+        if (!strcmp(backend_name, mg_backend_names[b]))
+            backend = (mg_backend)b;
+    MG_CHECK(backend != MG_BACKEND_COUNT, backend_name, "the third argument is blas or onednn", "unknown backend");
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
+    if (!getenv("OMP_NUM_THREADS"))
+        omp_set_num_threads(1);
     const char *coretype = getenv("OPENBLAS_CORETYPE"), *l2 = getenv("OPENBLAS_L2_SIZE");
     printf("OpenBLAS core: %s, threads: %d  (OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s)\n",
            openblas_get_corename(), openblas_get_num_threads(), coretype ? coretype : "(unset)", l2 ? l2 : "(unset)");
@@ -142,6 +154,19 @@ int main(int argc, char **argv)
     mg_rng_init(&rng, 1, MG_STREAM_INIT);
     mg_net_init_params(&G, &rng);
     mg_net_init_params(&D, &rng);
+    mg_net_set_backend(&G, backend);
+    mg_net_set_backend(&D, backend);
+    printf("backend: %s\n", mg_backend_names[backend]);
+    const mg_net *nets[2] = {&G, &D};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nets[k]->n_layers; i++)
+            if (nets[k]->layers[i].onednn) {
+                char impl[256];
+                mg_onednn_describe(nets[k]->layers[i].onednn, batch, impl, sizeof impl);
+                printf("  %-22s oneDNN forward / backward data / backward weights: %s\n", nets[k]->layers[i].name,
+                       impl);
+            }
+    printf("\n");
 
     size_t nz = mg_shape_size(G.in) * batch, nx = mg_shape_size(D.in) * batch;
     float *z = mg_alloc_floats(nz, "noise"), *real = mg_alloc_floats(nx, "real batch");
