@@ -1,14 +1,21 @@
 /* oneDNN primitives for the layers with weights (see mg_onednn.h).
  *
- * Every tensor is described in its plain layout (nchw, oihw / iohw, nc / oi), so that the
- * primitives read and write the network's flat buffers directly and no reorder runs. A
- * primitive is bound to one batch size, so an op keeps a few per-batch entries (the
+ * The network's buffers are plain (nchw, oihw / iohw, nc / oi). Convolutions let oneDNN
+ * choose its layouts (format "any"): with plain ones it falls back to its own im2col + GEMM,
+ * with blocked ones (nChw16c and the like) it runs its direct kernels. Where the chosen
+ * layout differs from the plain one, the op holds a buffer in that layout and a reorder
+ * primitive that fills it from the caller's buffer before the call (inputs) or copies it
+ * back after (outputs). Only convolutions with at least 16 channels on both sides choose
+ * (oneDNN blocks channels by 16): with one input or output channel (DCGAN's first D and last
+ * G layer) the direct kernels ran 5-60x slower than the plain GEMM path on the DCGAN-28 shapes.
+ * Linear layers stay plain: an inner product is one GEMM either way.
+ * A primitive is bound to one batch size, so an op keeps a few per-batch entries (the
  * network's largest batch first, then whatever other sizes evaluation or accumulation
  * use); each entry holds its three primitives, their scratchpads (user-managed, so that
- * oneDNN allocates nothing while training), and memory objects whose data handles are set
- * to the caller's buffers on every call. oneDNN overwrites weight gradients, so they land
- * in the op's own buffer and are then added into the layer's gradient (backward adds).
- * One CPU engine and one stream serve the whole process. */
+ * oneDNN allocates nothing while training), its reorders, and memory objects whose data
+ * handles are set to the caller's buffers on every call. oneDNN overwrites weight
+ * gradients, so they land in the op's own buffer and are then added into the layer's
+ * gradient (backward adds). One CPU engine and one stream serve the whole process. */
 #include "mg_onednn.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -26,13 +33,27 @@ const char *const mg_backend_names[MG_BACKEND_COUNT] = {"blas", "onednn"};
 enum { FWD, BWD_DATA, BWD_WEIGHTS, N_PRIMS };
 static const char *const prim_names[N_PRIMS] = {"forward", "backward data", "backward weights"};
 
+/* One argument of a primitive: the caller's plain memory, and where the primitive wants
+ * another layout, its own buffer in that layout and the reorder between the two. */
+typedef struct {
+    int arg;                  /* DNNL_ARG_* */
+    dnnl_memory_t user;       /* plain; its data handle is the caller's buffer (not owned) */
+    dnnl_memory_t inner;      /* the primitive's layout, buffer owned; NULL: user's is used */
+    dnnl_primitive_t reorder; /* user -> inner for inputs, inner -> user for outputs */
+    bool output;
+} slot;
+
+#define MAX_SLOTS 4
+
 typedef struct {
     int n;                              /* batch size; 0: unused */
     dnnl_primitive_desc_t pd[N_PRIMS];
     dnnl_primitive_t prim[N_PRIMS];
     float *scratch[N_PRIMS];
     dnnl_memory_t scratch_mem[N_PRIMS];
-    dnnl_memory_t src, dst;             /* also diff_src, diff_dst: same descriptors */
+    slot slots[N_PRIMS][MAX_SLOTS];
+    int n_slots[N_PRIMS];
+    dnnl_memory_t src, dst;             /* plain; also diff_src, diff_dst: same descriptors */
 } entry;
 
 struct mg_onednn_op {
@@ -75,7 +96,8 @@ static void md_init(const mg_onednn_op *op, dnnl_memory_desc_t *md, int ndims, c
 /* The plain descriptors of the op's tensors at batch n. */
 typedef struct { dnnl_memory_desc_t src, wei, bias, dst; } descs;
 
-static descs make_descs(const mg_onednn_op *op, int n)
+/* any: the convolutions' data and weights in format "any" (oneDNN chooses); else plain */
+static descs make_descs(const mg_onednn_op *op, int n, bool any)
 {
     const mg_onednn_geom *g = &op->g;
     descs d;
@@ -91,10 +113,11 @@ static descs make_descs(const mg_onednn_op *op, int n)
     }
     const dnnl_dims_t src = {n, g->cin, g->h, g->w}, dst = {n, g->cout, g->oh, g->ow},
                       wei = {g->cout, g->cin, g->k, g->k};
-    md_init(op, &d.src, 4, src, dnnl_nchw, "input");
-    md_init(op, &d.dst, 4, dst, dnnl_nchw, "output");
+    md_init(op, &d.src, 4, src, any ? dnnl_format_tag_any : dnnl_nchw, "input");
+    md_init(op, &d.dst, 4, dst, any ? dnnl_format_tag_any : dnnl_nchw, "output");
     /* oneDNN orders weights (out, in, k, k); a transposed convolution stores (in, out, k, k) */
-    md_init(op, &d.wei, 4, wei, g->kind == MG_ONEDNN_DECONV ? dnnl_iohw : dnnl_oihw, "weights");
+    md_init(op, &d.wei, 4, wei, any ? dnnl_format_tag_any : g->kind == MG_ONEDNN_DECONV ? dnnl_iohw : dnnl_oihw,
+            "weights");
     return d;
 }
 
@@ -140,6 +163,13 @@ static dnnl_status_t init_desc(const mg_onednn_op *op, int which, const descs *d
 static void entry_free(mg_onednn_op *op, entry *e)
 {
     for (int i = 0; i < N_PRIMS; i++) {
+        for (int k = 0; k < e->n_slots[i]; k++) {
+            slot *sl = &e->slots[i][k];
+            if (sl->reorder)
+                check(dnnl_primitive_destroy(sl->reorder), op->layer, "dnnl_primitive_destroy (reorder)");
+            if (sl->inner)
+                check(dnnl_memory_destroy(sl->inner), op->layer, "dnnl_memory_destroy (reordered buffer)");
+        }
         if (e->prim[i])
             check(dnnl_primitive_destroy(e->prim[i]), op->layer, "dnnl_primitive_destroy");
         if (e->pd[i])
@@ -155,12 +185,36 @@ static void entry_free(mg_onednn_op *op, entry *e)
     memset(e, 0, sizeof *e);
 }
 
+/* Adds the argument arg of primitive `which` to e, over the plain memory user: when the
+ * primitive wants another layout, with a buffer in it and the reorder to or from user. */
+static void add_slot(mg_onednn_op *op, entry *e, int which, int arg, dnnl_memory_t user, bool output)
+{
+    MG_CHECK(e->n_slots[which] < MAX_SLOTS, op->layer, "this is a bug in onednn.c", "too many arguments");
+    slot *sl = &e->slots[which][e->n_slots[which]++];
+    *sl = (slot){.arg = arg, .user = user, .output = output};
+    const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(e->pd[which], dnnl_query_exec_arg_md, arg);
+    const dnnl_memory_desc_t *have;
+    check(dnnl_memory_get_memory_desc(user, &have), op->layer, "dnnl_memory_get_memory_desc");
+    MG_CHECK(want, op->layer, NULL, "oneDNN gave no layout for an argument of %s", prim_names[which]);
+    if (dnnl_memory_desc_equal(want, have))
+        return;
+    check(dnnl_memory_create(&sl->inner, want, engine, DNNL_MEMORY_ALLOCATE), op->layer,
+          "dnnl_memory_create (reordered buffer)");
+    dnnl_primitive_desc_t rpd;
+    check(dnnl_reorder_primitive_desc_create(&rpd, output ? want : have, engine, output ? have : want, engine, NULL),
+          op->layer, "dnnl_reorder_primitive_desc_create");
+    check(dnnl_primitive_create(&sl->reorder, rpd), op->layer, "dnnl_primitive_create (reorder)");
+    check(dnnl_primitive_desc_destroy(rpd), op->layer, "dnnl_primitive_desc_destroy (reorder)");
+}
+
 /* Makes e's primitives for batch n. Returns false, leaving e empty, when oneDNN has no
  * implementation for the shape and quiet is set; fails otherwise. */
 static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
 {
     memset(e, 0, sizeof *e);
-    const descs d = make_descs(op, n);
+    const descs plain = make_descs(op, n, false);
+    const bool blocked = op->g.kind != MG_ONEDNN_LINEAR && op->g.cin >= 16 && op->g.cout >= 16;
+    const descs d = make_descs(op, n, blocked);
     dnnl_primitive_attr_t attr;
     check(dnnl_primitive_attr_create(&attr), op->layer, "dnnl_primitive_attr_create");
     check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), op->layer,
@@ -188,8 +242,22 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
               "dnnl_memory_create (scratchpad)");
     }
     check(dnnl_primitive_attr_destroy(attr), op->layer, "dnnl_primitive_attr_destroy");
-    check(dnnl_memory_create(&e->src, &d.src, engine, DNNL_MEMORY_NONE), op->layer, "dnnl_memory_create (input)");
-    check(dnnl_memory_create(&e->dst, &d.dst, engine, DNNL_MEMORY_NONE), op->layer, "dnnl_memory_create (output)");
+    check(dnnl_memory_create(&e->src, &plain.src, engine, DNNL_MEMORY_NONE), op->layer, "dnnl_memory_create (input)");
+    check(dnnl_memory_create(&e->dst, &plain.dst, engine, DNNL_MEMORY_NONE), op->layer,
+          "dnnl_memory_create (output)");
+    add_slot(op, e, FWD, DNNL_ARG_SRC, e->src, false);
+    add_slot(op, e, FWD, DNNL_ARG_WEIGHTS, op->wei, false);
+    add_slot(op, e, FWD, DNNL_ARG_DST, e->dst, true);
+    add_slot(op, e, BWD_DATA, DNNL_ARG_DIFF_DST, e->dst, false);
+    add_slot(op, e, BWD_DATA, DNNL_ARG_WEIGHTS, op->wei, false);
+    add_slot(op, e, BWD_DATA, DNNL_ARG_DIFF_SRC, e->src, true);
+    add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_SRC, e->src, false);
+    add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_DST, e->dst, false);
+    add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS, op->dwei, true);
+    if (op->g.bias) {
+        add_slot(op, e, FWD, DNNL_ARG_BIAS, op->bias, false);
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_BIAS, op->dbias, true);
+    }
     e->n = n;
     return true;
 }
@@ -222,11 +290,7 @@ mg_onednn_op *mg_onednn_op_make(const char *layer, const mg_onednn_geom *g, int 
     mg_onednn_op *op = mg_alloc(sizeof *op, layer);
     snprintf(op->layer, sizeof op->layer, "%s", layer);
     op->g = *g;
-    const descs d = make_descs(op, max_batch);
-    if (!entry_make(op, &op->e[0], max_batch, true)) {
-        mg_free(op);
-        return NULL;
-    }
+    const descs d = make_descs(op, max_batch, false);
     op->n_w = g->kind == MG_ONEDNN_LINEAR ? (size_t)g->cout * g->cin * g->h * g->w
                                           : (size_t)g->cout * g->cin * g->k * g->k;
     op->dw_buf = mg_alloc_floats(op->n_w + (size_t)g->cout, "oneDNN weight gradients");
@@ -237,6 +301,10 @@ mg_onednn_op *mg_onednn_op_make(const char *layer, const mg_onednn_geom *g, int 
         check(dnnl_memory_create(&op->bias, &d.bias, engine, DNNL_MEMORY_NONE), layer, "dnnl_memory_create (bias)");
         check(dnnl_memory_create(&op->dbias, &d.bias, engine, op->dw_buf + op->n_w), layer,
               "dnnl_memory_create (bias gradient)");
+    }
+    if (!entry_make(op, &op->e[0], max_batch, true)) {
+        mg_onednn_op_free(op);
+        return NULL;
     }
     return op;
 }
@@ -264,14 +332,32 @@ static void bind(const mg_onednn_op *op, dnnl_memory_t m, const float *p, const 
     check(dnnl_memory_set_data_handle(m, (void *)p), op->layer, call);
 }
 
-static void run(const mg_onednn_op *op, entry *e, int which, int nargs, const dnnl_exec_arg_t *args)
+static void reorder(const mg_onednn_op *op, const slot *sl)
 {
-    dnnl_exec_arg_t all[8];
-    memcpy(all, args, sizeof *args * (size_t)nargs);
-    all[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch_mem[which]};
+    const dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, sl->output ? sl->inner : sl->user},
+                                     {DNNL_ARG_TO, sl->output ? sl->user : sl->inner}};
+    check(dnnl_primitive_execute(sl->reorder, stream, 2, args), op->layer, "dnnl_primitive_execute (reorder)");
+}
+
+/* Runs primitive `which` of e on the memories its slots hold (handles already bound),
+ * reordering inputs before and outputs after where the layouts differ. */
+static void run(const mg_onednn_op *op, entry *e, int which)
+{
+    dnnl_exec_arg_t args[MAX_SLOTS + 1];
+    int nargs = 0;
+    for (int k = 0; k < e->n_slots[which]; k++) {
+        const slot *sl = &e->slots[which][k];
+        if (sl->reorder && !sl->output)
+            reorder(op, sl);
+        args[nargs++] = (dnnl_exec_arg_t){sl->arg, sl->inner ? sl->inner : sl->user};
+    }
+    args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch_mem[which]};
     char call[96];
     snprintf(call, sizeof call, "dnnl_primitive_execute (%s, batch %d)", prim_names[which], e->n);
-    check(dnnl_primitive_execute(e->prim[which], stream, nargs, all), op->layer, call);
+    check(dnnl_primitive_execute(e->prim[which], stream, nargs, args), op->layer, call);
+    for (int k = 0; k < e->n_slots[which]; k++)
+        if (e->slots[which][k].reorder && e->slots[which][k].output)
+            reorder(op, &e->slots[which][k]);
     snprintf(call, sizeof call, "dnnl_stream_wait (%s)", prim_names[which]);
     check(dnnl_stream_wait(stream), op->layer, call);
 }
@@ -282,14 +368,11 @@ void mg_onednn_forward(mg_onednn_op *op, const float *x, const float *w, const f
     bind(op, e->src, x, "input");
     bind(op, op->wei, w, "weights");
     bind(op, e->dst, y, "output");
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, op->wei}, {DNNL_ARG_DST, e->dst}};
-    int nargs = 3;
     if (op->g.bias) {
         MG_CHECK(b, op->layer, "this is a bug in the layer", "the layer has a bias but passed none");
         bind(op, op->bias, b, "bias");
-        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, op->bias};
     }
-    run(op, e, FWD, nargs, args);
+    run(op, e, FWD);
 }
 
 void mg_onednn_backward_data(mg_onednn_op *op, const float *dy, const float *w, float *dx, int n)
@@ -298,9 +381,7 @@ void mg_onednn_backward_data(mg_onednn_op *op, const float *dy, const float *w, 
     bind(op, e->dst, dy, "output gradient");
     bind(op, op->wei, w, "weights");
     bind(op, e->src, dx, "input gradient");
-    const dnnl_exec_arg_t args[3] = {
-        {DNNL_ARG_DIFF_DST, e->dst}, {DNNL_ARG_WEIGHTS, op->wei}, {DNNL_ARG_DIFF_SRC, e->src}};
-    run(op, e, BWD_DATA, 3, args);
+    run(op, e, BWD_DATA);
 }
 
 void mg_onednn_backward_weights_add(mg_onednn_op *op, const float *x, const float *dy, float *dw, float *db, int n)
@@ -308,11 +389,7 @@ void mg_onednn_backward_weights_add(mg_onednn_op *op, const float *x, const floa
     entry *e = entry_for(op, n);
     bind(op, e->src, x, "input");
     bind(op, e->dst, dy, "output gradient");
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DIFF_DST, e->dst}, {DNNL_ARG_DIFF_WEIGHTS, op->dwei}};
-    int nargs = 3;
-    if (op->g.bias)
-        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, op->dbias};
-    run(op, e, BWD_WEIGHTS, nargs, args);
+    run(op, e, BWD_WEIGHTS);
     for (size_t i = 0; i < op->n_w; i++)
         dw[i] += op->dw_buf[i];
     if (op->g.bias && db)
