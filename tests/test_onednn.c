@@ -2,8 +2,9 @@
  *
  * Layers: conv2d, conv_transpose2d and linear (with and without bias, with spectral
  * normalisation, DCGAN-28's own shapes) built twice with the same parameters, one network
- * per backend. Forward outputs, input gradients and weight gradients (added on top of a
- * non-zero gradient, as backward adds) agree within fp32 rounding: each element within
+ * per backend (small channel counts run on plain layouts, 16 or more on oneDNN's blocked
+ * ones behind reorders). Forward outputs, input gradients and weight gradients (added on
+ * top of a non-zero gradient, as backward adds) agree within fp32 rounding: each element within
  * 1e-5 of the tensor's largest. Both backends sum the same products in different orders,
  * so they differ by a few ulps of the sums' largest terms (~1e-6 relative at these sizes);
  * a wrong tap or a missed accumulation is an O(1) error. Batches of six sizes go through
@@ -129,6 +130,19 @@ static void convt_b(mg_net *net, int b)
     mg_conv_transpose2d_make(mg_net_push(net), net->in, 3, 3, 3, 2, 0, false);
     mg_net_finish(net, b);
 }
+/* 16 channels or more on both sides: oneDNN's blocked layouts behind reorders */
+static void conv_blocked(mg_net *net, int b)
+{
+    mg_net_begin(net, "C", (mg_shape){16, 7, 5});
+    mg_conv2d_make(mg_net_push(net), net->in, 32, 3, 2, 1, true);
+    mg_net_finish(net, b);
+}
+static void convt_blocked(mg_net *net, int b)
+{
+    mg_net_begin(net, "T", (mg_shape){32, 4, 3});
+    mg_conv_transpose2d_make(mg_net_push(net), net->in, 17, 4, 2, 1, 1, true);
+    mg_net_finish(net, b);
+}
 static void linear_a(mg_net *net, int b)
 {
     mg_net_begin(net, "L", (mg_shape){2, 3, 3});
@@ -162,6 +176,8 @@ static void test_layers_match_blas(void **state)
     const struct { const char *what; build_fn build; } cases[] = {
         {"conv2d 3x9x7 k3 s2 p1", conv_a},          {"conv2d 2x6x10 k5 s1 p2", conv_b},
         {"conv_transpose2d 3x5x4 k4 s2 p1 op1", convt_a}, {"conv_transpose2d 2x3x6 k3 s3 p2", convt_b},
+        {"conv2d 16x7x5->32 k3 s2 p1 (blocked)", conv_blocked},
+        {"conv_transpose2d 32x4x3->17 k4 s2 p1 op1 (blocked)", convt_blocked},
         {"linear 18->7", linear_a},                 {"linear 11->5", linear_b},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
