@@ -89,7 +89,7 @@ static void build_conv(mg_net *net, const conv_case *c)
     mg_net_begin(net, "T", in);
     mg_conv2d_make(mg_net_push(net), in, c->cout, c->k, c->s, c->p, c->bias);
     mg_net_finish(net, c->n);
-    mg_net_set_backend(net, backend);
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
     assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN);
 }
 
@@ -101,7 +101,7 @@ static void build_convt(mg_net *net, const conv_case *c)
     mg_net_begin(net, "T", in);
     mg_conv_transpose2d_make(mg_net_push(net), in, c->cout, c->k, c->s, c->p, c->op, c->bias);
     mg_net_finish(net, c->n);
-    mg_net_set_backend(net, backend);
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
     assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN && c->p >= c->op);
 }
 

@@ -34,7 +34,7 @@ static int use_blas(void **state)
 static void finish(mg_net *net, int batch)
 {
     mg_net_finish(net, batch);
-    mg_net_set_backend(net, backend);
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
     int weighted = 0;
     for (int i = 0; i < net->n_layers; i++)
         weighted += !strcmp(net->layers[i].ops->kind, "linear");

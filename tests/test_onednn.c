@@ -13,11 +13,17 @@
  * (The finite-difference checks run under both backends in test_conv, test_layers and
  * test_spectral.) The reference config's networks (fmnist_dcgan.yaml, batch 64) likewise, as whole
  * forward and backward passes.
+ * bf16 (the products' inputs rounded to bfloat16, 8 significant bits: each product off by up
+ * to ~2^-8 relative, and sums of such errors with random signs stay well under 3e-2 of the
+ * tensor's largest element at these sizes) the same comparisons within 3e-2, and each
+ * tensor must differ from fp32 by more than 1e-6 of its largest (bf16 really ran); the
+ * whole networks and the spectral-norm stack only in fp32 (errors grow layer by layer and
+ * through BatchNorm beyond a single product's bound).
  * Training: a small convolutional GAN (all three kinds on 2-D points reshaped to 1x1
- * images) on oneDNN, 16 steps straight and 8 + stop + resume 8, ends bitwise identical on
- * the same rank count; and the run's replicas stay identical.
+ * images) on oneDNN, fp32 and bf16, 16 steps straight and 8 + stop + resume 8, ends bitwise
+ * identical on the same rank count; and the run's replicas stay identical.
  * Rank-count equivalence on oneDNN is in test_train_equiv (its *_onednn cases).
- * mpirun-np: 1 2 */
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +40,41 @@
 
 typedef void (*build_fn)(mg_net *net, int max_batch);
 
-/* Each element of got within tol * (largest |want|) of want. */
-static void assert_close_to(const float *got, const float *want, size_t n, double tol, const char *what)
+/* The precision the oneDNN networks run in (set per test by use_bf16 / use_fp32). */
+static mg_precision precision = MG_PRECISION_FP32;
+
+static int use_bf16(void **state)
 {
-    double largest = 0;
+    (void)state;
+    precision = MG_PRECISION_BF16;
+    return 0;
+}
+
+static int use_fp32(void **state)
+{
+    (void)state;
+    precision = MG_PRECISION_FP32;
+    return 0;
+}
+
+/* Each element of got within tol * (largest |want|) of want (tol: 1e-5 in fp32, 3e-2 in
+ * bf16, where some element must also differ by more than 1e-6 of the largest). */
+static void assert_close_to(const float *got, const float *want, size_t n, const char *what)
+{
+    const double tol = precision == MG_PRECISION_BF16 ? 3e-2 : 1e-5;
+    double largest = 0, worst = 0;
     for (size_t i = 0; i < n; i++)
         largest = fmax(largest, fabs(want[i]));
     if (!(largest > 0))
         fail_msg("%s: all zero (or NaN): nothing to compare", what);
-    for (size_t i = 0; i < n; i++)
-        if (!(fabs((double)got[i] - want[i]) <= tol * largest))
+    for (size_t i = 0; i < n; i++) {
+        const double diff = fabs((double)got[i] - want[i]);
+        if (!(diff <= tol * largest))
             fail_msg("%s[%zu]: oneDNN %.9g vs BLAS %.9g (largest %.3g)", what, i, got[i], want[i], largest);
+        worst = fmax(worst, diff);
+    }
+    if (precision == MG_PRECISION_BF16 && n > 1 && worst <= 1e-6 * largest)
+        fail_msg("%s: bf16 equal to fp32 within %.3g of the largest: bf16 did not run", what, worst / largest);
 }
 
 /* Builds the network twice (BLAS, oneDNN) and compares one forward and backward pass at each
@@ -55,7 +85,7 @@ static void compare_backends(const char *what, build_fn build, int max_batch, co
     mg_net blas, dnn;
     build(&blas, max_batch);
     build(&dnn, max_batch);
-    mg_net_set_backend(&dnn, MG_BACKEND_ONEDNN);
+    mg_net_set_backend(&dnn, MG_BACKEND_ONEDNN, precision);
     assert_int_equal(mg_net_onednn_layers(&blas), 0);
     assert_int_equal(mg_net_onednn_layers(&dnn), expect_onednn);
     mg_rng rng;
@@ -77,13 +107,13 @@ static void compare_backends(const char *what, build_fn build, int max_batch, co
         const float *y_blas = mg_net_forward(&blas, x, n, mode);
         const float *y_dnn = mg_net_forward(&dnn, x, n, mode);
         snprintf(label, sizeof label, "%s batch %d: output", what, n);
-        assert_close_to(y_dnn, y_blas, out * (size_t)n, 1e-5, label);
+        assert_close_to(y_dnn, y_blas, out * (size_t)n, label);
         memcpy(blas.grad, start, sizeof(float) * blas.n_param);
         memcpy(dnn.grad, start, sizeof(float) * blas.n_param);
         const float *dx_blas = mg_net_backward(&blas, dy, true, true);
         const float *dx_dnn = mg_net_backward(&dnn, dy, true, true);
         snprintf(label, sizeof label, "%s batch %d: input gradient", what, n);
-        assert_close_to(dx_dnn, dx_blas, in * (size_t)n, 1e-5, label);
+        assert_close_to(dx_dnn, dx_blas, in * (size_t)n, label);
         /* what the pass added, per layer (a backward that overwrote would lose start) */
         for (size_t k = 0; k < blas.n_param; k++) {
             own_blas[k] = blas.grad[k] - start[k];
@@ -95,7 +125,7 @@ static void compare_backends(const char *what, build_fn build, int max_batch, co
                 continue;
             const size_t at = (size_t)(l->grad - blas.grad);
             snprintf(label, sizeof label, "%s batch %d: %s parameter gradient", what, n, l->name);
-            assert_close_to(own_dnn + at, own_blas + at, l->n_param, 1e-5, label);
+            assert_close_to(own_dnn + at, own_blas + at, l->n_param, label);
         }
     }
     mg_free(x), mg_free(dy), mg_free(start), mg_free(own_blas), mg_free(own_dnn);
@@ -143,6 +173,37 @@ static void convt_blocked(mg_net *net, int b)
     mg_conv_transpose2d_make(mg_net_push(net), net->in, 17, 4, 2, 1, 1, true);
     mg_net_finish(net, b);
 }
+/* DCGAN-28's layers with weights, one at a time */
+static void dcgan_g0(mg_net *net, int b)
+{
+    mg_net_begin(net, "G", (mg_shape){100, 1, 1});
+    mg_linear_make(mg_net_push(net), net->in, 6272, false);
+    mg_net_finish(net, b);
+}
+static void dcgan_g4(mg_net *net, int b)
+{
+    mg_net_begin(net, "G", (mg_shape){128, 7, 7});
+    mg_conv_transpose2d_make(mg_net_push(net), net->in, 64, 4, 2, 1, 0, false);
+    mg_net_finish(net, b);
+}
+static void dcgan_g7(mg_net *net, int b)
+{
+    mg_net_begin(net, "G", (mg_shape){64, 14, 14});
+    mg_conv_transpose2d_make(mg_net_push(net), net->in, 1, 4, 2, 1, 0, true);
+    mg_net_finish(net, b);
+}
+static void dcgan_d0(mg_net *net, int b)
+{
+    mg_net_begin(net, "D", (mg_shape){1, 28, 28});
+    mg_conv2d_make(mg_net_push(net), net->in, 64, 4, 2, 1, true);
+    mg_net_finish(net, b);
+}
+static void dcgan_d2(mg_net *net, int b)
+{
+    mg_net_begin(net, "D", (mg_shape){64, 14, 14});
+    mg_conv2d_make(mg_net_push(net), net->in, 128, 4, 2, 1, false);
+    mg_net_finish(net, b);
+}
 static void linear_a(mg_net *net, int b)
 {
     mg_net_begin(net, "L", (mg_shape){2, 3, 3});
@@ -182,9 +243,19 @@ static void test_layers_match_blas(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         compare_backends(cases[i].what, cases[i].build, 5, batches, N_BATCHES, 1, MG_TRAIN);
-    /* spectral norm: the same sigma on both (power iteration on equal W, u, v) */
-    compare_backends("spectral norm stack", sn_stack, 5, batches, 3, 3, MG_TRAIN);
-    compare_backends("spectral norm stack (eval)", sn_stack, 5, batches, 2, 3, MG_EVAL);
+    const struct { const char *what; build_fn build; } dcgan[] = {
+        {"DCGAN-28 G.0 linear", dcgan_g0}, {"DCGAN-28 G.4 conv_transpose2d", dcgan_g4},
+        {"DCGAN-28 G.7 conv_transpose2d", dcgan_g7}, {"DCGAN-28 D.0 conv2d", dcgan_d0},
+        {"DCGAN-28 D.2 conv2d", dcgan_d2},
+    };
+    for (size_t i = 0; i < sizeof dcgan / sizeof *dcgan; i++)
+        compare_backends(dcgan[i].what, dcgan[i].build, 8, batches, 2, 1, MG_TRAIN);
+    /* spectral norm: the same sigma on both (power iteration on equal W, u, v); three
+     * layers deep, so only in fp32 (bf16's bound is a single product's) */
+    if (precision == MG_PRECISION_FP32) {
+        compare_backends("spectral norm stack", sn_stack, 5, batches, 3, 3, MG_TRAIN);
+        compare_backends("spectral norm stack (eval)", sn_stack, 5, batches, 2, 3, MG_EVAL);
+    }
 }
 
 static mg_cfg *dcgan_cfg;
@@ -253,6 +324,8 @@ static mg_train_result train(const char *run_dir, const char *extra, bool resume
     mg_cfg_override(cfg, set);
     if (extra)
         mg_cfg_override(cfg, extra);
+    snprintf(set, sizeof set, "train.precision=%s", mg_precision_names[precision]);
+    mg_cfg_override(cfg, set);
     mg_trainer *t = mg_trainer_create(cfg, resume, false);
     assert_int_equal(mg_net_onednn_layers(mg_trainer_G(t)), 2);
     assert_int_equal(mg_net_onednn_layers(mg_trainer_D(t)), 3);
@@ -295,6 +368,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_layers_match_blas),
         cmocka_unit_test(test_reference_networks_match_blas),
         cmocka_unit_test(test_resume_is_bitwise_identical),
+        cmocka_unit_test_setup_teardown(test_layers_match_blas, use_bf16, use_fp32),
+        cmocka_unit_test_setup_teardown(test_resume_is_bitwise_identical, use_bf16, use_fp32),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed = mg_dist_any(failed != 0) ? 1 : 0;

@@ -62,7 +62,7 @@ static void make_layer(mg_net *net, const sn_case *c)
         break;
     }
     mg_net_finish(net, c->n);
-    mg_net_set_backend(net, backend);
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
     assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN);
 }
 

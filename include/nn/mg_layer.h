@@ -51,9 +51,10 @@ typedef struct {
                      bool param_grads);
     /* Fills l->param (and l->state) from init; NULL for layers without parameters. */
     void (*init)(mg_layer *l, const mg_init *init, mg_rng *rng);
-    /* Makes the layer's oneDNN primitives for batches up to max_batch (mg_onednn.h), or
-     * returns NULL when oneDNN cannot run this shape; NULL for kinds without a oneDNN path. */
-    struct mg_onednn_op *(*onednn_make)(const mg_layer *l, int max_batch);
+    /* Makes the layer's oneDNN primitives for batches up to max_batch (mg_onednn.h), with
+     * bfloat16 inputs to the products when bf16, or returns NULL when oneDNN cannot run this
+     * shape; NULL for kinds without a oneDNN path. */
+    struct mg_onednn_op *(*onednn_make)(const mg_layer *l, int max_batch, bool bf16);
 } mg_layer_ops;
 
 struct mg_layer {

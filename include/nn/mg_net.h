@@ -46,6 +46,7 @@ struct mg_net {
     const int *next_labels;
     int *labels;
     mg_backend backend;    /* how the layers with weights compute (mg_net_set_backend) */
+    mg_precision precision; /* ... and in what precision */
     mg_forward_observer observe; /* NULL unless a test or diagnostic set one */
     void *observe_ctx;
 };
@@ -62,11 +63,13 @@ void mg_net_set_classes(mg_net *net, int n_classes);
 /* Allocates and binds all buffers for batches up to max_batch. */
 void mg_net_finish(mg_net *net, int max_batch);
 
-/* Makes the layers with weights compute through backend from now on (after mg_net_finish;
- * BLAS is the default). With MG_BACKEND_ONEDNN, each such layer's primitives are made here
- * for max_batch; a layer oneDNN cannot run (mg_onednn_op_make) keeps the BLAS path. Results
- * agree with BLAS's within fp32 rounding, not bitwise. */
-void mg_net_set_backend(mg_net *net, mg_backend backend);
+/* Makes the layers with weights compute through backend, in precision, from now on (after
+ * mg_net_finish; BLAS in fp32 is the default). With MG_BACKEND_ONEDNN, each such layer's
+ * primitives are made here for max_batch; a layer oneDNN cannot run (mg_onednn_op_make)
+ * keeps the BLAS path. fp32 results agree with BLAS's within fp32 rounding, not bitwise.
+ * bf16 needs MG_BACKEND_ONEDNN and a CPU with bfloat16 instructions; either missing is a
+ * fatal error saying so (the config names the key; this names the network). */
+void mg_net_set_backend(mg_net *net, mg_backend backend, mg_precision precision);
 /* Layers that compute on oneDNN (0 under BLAS). */
 int mg_net_onednn_layers(const mg_net *net);
 

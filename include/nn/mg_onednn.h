@@ -19,6 +19,16 @@
 typedef enum { MG_BACKEND_BLAS, MG_BACKEND_ONEDNN, MG_BACKEND_COUNT } mg_backend;
 extern const char *const mg_backend_names[MG_BACKEND_COUNT];
 
+/* The inputs of the products: fp32, or bfloat16 (bf16: the products' inputs are rounded to
+ * bfloat16 on the way in, sums and outputs stay fp32, and so do the parameters, gradients
+ * and everything outside the products); the config names are mg_precision_names. */
+typedef enum { MG_PRECISION_FP32, MG_PRECISION_BF16, MG_PRECISION_COUNT } mg_precision;
+extern const char *const mg_precision_names[MG_PRECISION_COUNT];
+
+/* True when oneDNN may use bfloat16 instructions on this CPU (AVX512_BF16 or AMX; an
+ * ONEDNN_MAX_CPU_ISA below those in the environment says no). */
+bool mg_onednn_bf16_supported(void);
+
 typedef enum { MG_ONEDNN_CONV, MG_ONEDNN_DECONV, MG_ONEDNN_LINEAR } mg_onednn_kind;
 
 /* One layer's shape. Convolutions: input (cin, h, w), output (cout, oh, ow), square kernel
@@ -29,6 +39,7 @@ typedef struct {
     mg_onednn_kind kind;
     int cin, h, w, cout, oh, ow, k, stride, pad_l, pad_r;
     bool bias;
+    bool bf16;   /* the products' inputs in bfloat16 (needs mg_onednn_bf16_supported) */
 } mg_onednn_geom;
 
 typedef struct mg_onednn_op mg_onednn_op;

@@ -15,7 +15,9 @@
  * oneDNN allocates nothing while training), its reorders, and memory objects whose data
  * handles are set to the caller's buffers on every call. oneDNN overwrites weight
  * gradients, so they land in the op's own buffer and are then added into the layer's
- * gradient (backward adds). One CPU engine and one stream serve the whole process. */
+ * gradient (backward adds). One CPU engine and one stream serve the whole process.
+ * In bf16 the primitives read bfloat16 inputs (x, W, dy) and write fp32 (y, dx, dW, db);
+ * the reorders convert, so every layer lets oneDNN choose its layouts then. */
 #include "mg_onednn.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -26,6 +28,13 @@
 #include "mg_error.h"
 
 const char *const mg_backend_names[MG_BACKEND_COUNT] = {"blas", "onednn"};
+const char *const mg_precision_names[MG_PRECISION_COUNT] = {"fp32", "bf16"};
+
+bool mg_onednn_bf16_supported(void)
+{
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    return (isa & bf16) == bf16;
+}
 
 /* Batch sizes an op keeps primitives for; a new size replaces the oldest but the first. */
 #define MAX_ENTRIES 4
@@ -86,48 +95,59 @@ static void ensure_engine(void)
 }
 
 static void md_init(const mg_onednn_op *op, dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t dims,
-                    dnnl_format_tag_t tag, const char *what)
+                    dnnl_data_type_t type, dnnl_format_tag_t tag, const char *what)
 {
     char call[96];
     snprintf(call, sizeof call, "dnnl_memory_desc_init_by_tag (%s)", what);
-    check(dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tag), op->layer, call);
+    check(dnnl_memory_desc_init_by_tag(md, ndims, dims, type, tag), op->layer, call);
 }
 
 /* The plain descriptors of the op's tensors at batch n. */
 typedef struct { dnnl_memory_desc_t src, wei, bias, dst; } descs;
 
-/* any: the convolutions' data and weights in format "any" (oneDNN chooses); else plain */
-static descs make_descs(const mg_onednn_op *op, int n, bool any)
+/* The descriptors of the op's tensors at batch n, of data type type; any: in format "any"
+ * (oneDNN chooses), else plain. The bias is always plain fp32. */
+static descs make_descs(const mg_onednn_op *op, int n, dnnl_data_type_t type, bool any)
 {
     const mg_onednn_geom *g = &op->g;
     descs d;
     const dnnl_dims_t bias_dims = {g->cout};
-    md_init(op, &d.bias, 1, bias_dims, dnnl_a, "bias");
-    if (g->kind == MG_ONEDNN_LINEAR) {
-        const dnnl_dims_t src = {n, (dnnl_dim_t)g->cin * g->h * g->w}, dst = {n, g->cout},
-                          wei = {g->cout, (dnnl_dim_t)g->cin * g->h * g->w};
-        md_init(op, &d.src, 2, src, dnnl_nc, "input");
-        md_init(op, &d.dst, 2, dst, dnnl_nc, "output");
-        md_init(op, &d.wei, 2, wei, dnnl_oi, "weights");
-        return d;
-    }
-    const dnnl_dims_t src = {n, g->cin, g->h, g->w}, dst = {n, g->cout, g->oh, g->ow},
-                      wei = {g->cout, g->cin, g->k, g->k};
-    md_init(op, &d.src, 4, src, any ? dnnl_format_tag_any : dnnl_nchw, "input");
-    md_init(op, &d.dst, 4, dst, any ? dnnl_format_tag_any : dnnl_nchw, "output");
+    md_init(op, &d.bias, 1, bias_dims, dnnl_f32, dnnl_a, "bias");
+    const bool conv = g->kind != MG_ONEDNN_LINEAR;
+    const int nd = conv ? 4 : 2;
+    const dnnl_dim_t features = (dnnl_dim_t)g->cin * g->h * g->w;
+    const dnnl_dims_t src4 = {n, g->cin, g->h, g->w}, dst4 = {n, g->cout, g->oh, g->ow},
+                      wei4 = {g->cout, g->cin, g->k, g->k}, src2 = {n, features}, dst2 = {n, g->cout},
+                      wei2 = {g->cout, features};
     /* oneDNN orders weights (out, in, k, k); a transposed convolution stores (in, out, k, k) */
-    md_init(op, &d.wei, 4, wei, any ? dnnl_format_tag_any : g->kind == MG_ONEDNN_DECONV ? dnnl_iohw : dnnl_oihw,
-            "weights");
+    const dnnl_format_tag_t data = any ? dnnl_format_tag_any : conv ? dnnl_nchw : dnnl_nc,
+                            wtag = any ? dnnl_format_tag_any
+                                 : conv ? (g->kind == MG_ONEDNN_DECONV ? dnnl_iohw : dnnl_oihw)
+                                        : dnnl_oi;
+    md_init(op, &d.src, nd, conv ? src4 : src2, type, data, "input");
+    md_init(op, &d.dst, nd, conv ? dst4 : dst2, type, data, "output");
+    md_init(op, &d.wei, nd, conv ? wei4 : wei2, type, wtag, "weights");
     return d;
 }
 
-/* The three operation descriptors at batch n; returns the status of the first failure. */
+/* One operation descriptor; in (the products' inputs) and out (fp32 results) give the
+ * tensors' descriptors: forward reads in's src and weights and writes out's dst, backward
+ * data reads in's dst and weights and writes out's src, backward weights reads in's src and
+ * dst and writes out's weights. Returns oneDNN's status. */
 typedef union { dnnl_convolution_desc_t conv; dnnl_deconvolution_desc_t deconv; dnnl_inner_product_desc_t ip; } op_desc;
 
-static dnnl_status_t init_desc(const mg_onednn_op *op, int which, const descs *d, op_desc *od)
+static dnnl_status_t init_desc(const mg_onednn_op *op, int which, const descs *in, const descs *out, op_desc *od)
 {
     const mg_onednn_geom *g = &op->g;
-    const dnnl_memory_desc_t *bias = g->bias ? &d->bias : NULL;
+    const dnnl_memory_desc_t *bias = g->bias ? &in->bias : NULL;
+    descs roles = *in; /* which tensor comes from which set */
+    if (which == FWD)
+        roles.dst = out->dst;
+    else if (which == BWD_DATA)
+        roles.src = out->src;
+    else
+        roles.wei = out->wei;
+    const descs *d = &roles;
     const dnnl_dims_t st = {g->stride, g->stride}, pl = {g->pad_l, g->pad_l}, pr = {g->pad_r, g->pad_r};
     switch (g->kind) {
     case MG_ONEDNN_CONV:
@@ -212,9 +232,10 @@ static void add_slot(mg_onednn_op *op, entry *e, int which, int arg, dnnl_memory
 static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
 {
     memset(e, 0, sizeof *e);
-    const descs plain = make_descs(op, n, false);
-    const bool blocked = op->g.kind != MG_ONEDNN_LINEAR && op->g.cin >= 16 && op->g.cout >= 16;
-    const descs d = make_descs(op, n, blocked);
+    const descs plain = make_descs(op, n, dnnl_f32, false);
+    const bool blocked = op->g.bf16 || (op->g.kind != MG_ONEDNN_LINEAR && op->g.cin >= 16 && op->g.cout >= 16);
+    const descs d = make_descs(op, n, dnnl_f32, blocked);
+    const descs in = op->g.bf16 ? make_descs(op, n, dnnl_bf16, true) : d;
     dnnl_primitive_attr_t attr;
     check(dnnl_primitive_attr_create(&attr), op->layer, "dnnl_primitive_attr_create");
     check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), op->layer,
@@ -222,7 +243,7 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
     for (int i = 0; i < N_PRIMS; i++) {
         char call[96];
         op_desc od;
-        dnnl_status_t st = init_desc(op, i, &d, &od);
+        dnnl_status_t st = init_desc(op, i, &in, &d, &od);
         if (st == dnnl_success)
             st = dnnl_primitive_desc_create(&e->pd[i], &od, attr, engine, i == FWD ? NULL : e->pd[FWD]);
         if (st != dnnl_success && quiet) {
@@ -290,7 +311,11 @@ mg_onednn_op *mg_onednn_op_make(const char *layer, const mg_onednn_geom *g, int 
     mg_onednn_op *op = mg_alloc(sizeof *op, layer);
     snprintf(op->layer, sizeof op->layer, "%s", layer);
     op->g = *g;
-    const descs d = make_descs(op, max_batch, false);
+    MG_CHECK(!g->bf16 || mg_onednn_bf16_supported(), layer,
+             "set train.precision: fp32 (bf16 needs AVX512_BF16 or AMX: Intel Cooper Lake or Sapphire Rapids and "
+             "later, AMD Zen 4 and later)",
+             "precision bf16: this CPU has no bfloat16 instructions oneDNN can use");
+    const descs d = make_descs(op, max_batch, dnnl_f32, false);
     op->n_w = g->kind == MG_ONEDNN_LINEAR ? (size_t)g->cout * g->cin * g->h * g->w
                                           : (size_t)g->cout * g->cin * g->k * g->k;
     op->dw_buf = mg_alloc_floats(op->n_w + (size_t)g->cout, "oneDNN weight gradients");

@@ -8,8 +8,9 @@
  *   - cblas_sgemm's GFLOP/s on large square matrices in the same run, and the ratios,
  *   - the OpenBLAS kernel in use, and a check of sgemm against a double reference.
  * Times are medians of repeated runs after warm-up.
- * Usage: bench_dcgan [CONFIG [BATCH [blas|onednn]]]; with onednn the layers with weights run
- * on oneDNN (one OpenMP thread) and the implementation oneDNN chose for each is printed. */
+ * Usage: bench_dcgan [CONFIG [BATCH [blas|onednn [fp32|bf16]]]]; with onednn the layers with
+ * weights run on oneDNN (one OpenMP thread), in fp32 or with bfloat16 inputs, and the
+ * implementation oneDNN chose for each is printed. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -133,6 +134,13 @@ int main(int argc, char **argv)
         if (!strcmp(backend_name, mg_backend_names[b]))
             backend = (mg_backend)b;
     MG_CHECK(backend != MG_BACKEND_COUNT, backend_name, "the third argument is blas or onednn", "unknown backend");
+    const char *precision_name = argc > 4 ? argv[4] : "fp32";
+    mg_precision precision = MG_PRECISION_COUNT;
+    for (int p = 0; p < MG_PRECISION_COUNT; p++)
+        if (!strcmp(precision_name, mg_precision_names[p]))
+            precision = (mg_precision)p;
+    MG_CHECK(precision != MG_PRECISION_COUNT, precision_name, "the fourth argument is fp32 or bf16",
+             "unknown precision");
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
     if (!getenv("OMP_NUM_THREADS"))
@@ -154,9 +162,9 @@ int main(int argc, char **argv)
     mg_rng_init(&rng, 1, MG_STREAM_INIT);
     mg_net_init_params(&G, &rng);
     mg_net_init_params(&D, &rng);
-    mg_net_set_backend(&G, backend);
-    mg_net_set_backend(&D, backend);
-    printf("backend: %s\n", mg_backend_names[backend]);
+    mg_net_set_backend(&G, backend, precision);
+    mg_net_set_backend(&D, backend, precision);
+    printf("backend: %s, precision %s\n", mg_backend_names[backend], mg_precision_names[precision]);
     const mg_net *nets[2] = {&G, &D};
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < nets[k]->n_layers; i++)

@@ -145,12 +145,12 @@ static void conv2d_init(mg_layer *l, const mg_init *init, mg_rng *rng)
         mg_spectral_init(l, &p->sn, rng);
 }
 
-static mg_onednn_op *conv2d_onednn(const mg_layer *l, int max_batch)
+static mg_onednn_op *conv2d_onednn(const mg_layer *l, int max_batch, bool bf16)
 {
     const conv2d_impl *p = l->impl;
     const mg_onednn_geom g = {.kind = MG_ONEDNN_CONV, .cin = p->cin, .h = l->in.h, .w = l->in.w, .cout = p->cout,
                               .oh = l->out.h, .ow = l->out.w, .k = p->k, .stride = p->stride, .pad_l = p->pad,
-                              .pad_r = p->pad, .bias = p->bias};
+                              .pad_r = p->pad, .bias = p->bias, .bf16 = bf16};
     return mg_onednn_op_make(l->name, &g, max_batch);
 }
 

@@ -145,12 +145,12 @@ static void convt_init(mg_layer *l, const mg_init *init, mg_rng *rng)
 }
 
 /* oneDNN's deconvolution takes the output size from the paddings: pad_r = pad - output_pad */
-static mg_onednn_op *convt_onednn(const mg_layer *l, int max_batch)
+static mg_onednn_op *convt_onednn(const mg_layer *l, int max_batch, bool bf16)
 {
     const convt_impl *p = l->impl;
     const mg_onednn_geom g = {.kind = MG_ONEDNN_DECONV, .cin = p->cin, .h = l->in.h, .w = l->in.w, .cout = p->cout,
                               .oh = l->out.h, .ow = l->out.w, .k = p->k, .stride = p->stride, .pad_l = p->pad,
-                              .pad_r = p->pad - p->output_pad, .bias = p->bias};
+                              .pad_r = p->pad - p->output_pad, .bias = p->bias, .bf16 = bf16};
     return mg_onednn_op_make(l->name, &g, max_batch);
 }
 

@@ -77,10 +77,10 @@ static void linear_init(mg_layer *l, const mg_init *init, mg_rng *rng)
         mg_spectral_init(l, &p->sn, rng);
 }
 
-static mg_onednn_op *linear_onednn(const mg_layer *l, int max_batch)
+static mg_onednn_op *linear_onednn(const mg_layer *l, int max_batch, bool bf16)
 {
     const linear_impl *p = l->impl;
-    const mg_onednn_geom g = {.kind = MG_ONEDNN_LINEAR, .cin = p->in, .h = 1, .w = 1, .cout = p->out, .bias = p->bias};
+    const mg_onednn_geom g = {.kind = MG_ONEDNN_LINEAR, .cin = p->in, .h = 1, .w = 1, .cout = p->out, .bias = p->bias, .bf16 = bf16};
     return mg_onednn_op_make(l->name, &g, max_batch);
 }
 
