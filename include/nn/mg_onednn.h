@@ -57,6 +57,10 @@ void mg_onednn_backward_data(mg_onednn_op *op, const float *dy, const float *w, 
 /* dw += dL/dw and db += dL/db (db NULL when no bias) given x and dy. */
 void mg_onednn_backward_weights_add(mg_onednn_op *op, const float *x, const float *dy, float *dw, float *db, int n);
 
+/* True when the op's products take bfloat16 inputs: asked for (g->bf16) and not one of the
+ * convolutions with fewer than 16 channels on a side, which stay fp32 (see onednn.c). */
+bool mg_onednn_uses_bf16(const mg_onednn_op *op);
+
 /* The names of the implementations oneDNN chose for the op's forward, backward-data and
  * backward-weights primitives at batch n, e.g. "brg:avx512_core" (for benchmarks). */
 void mg_onednn_describe(mg_onednn_op *op, int n, char *buf, int size);

@@ -16,8 +16,10 @@
  * handles are set to the caller's buffers on every call. oneDNN overwrites weight
  * gradients, so they land in the op's own buffer and are then added into the layer's
  * gradient (backward adds). One CPU engine and one stream serve the whole process.
- * In bf16 the primitives read bfloat16 inputs (x, W, dy) and write fp32 (y, dx, dW, db);
- * the reorders convert, so every layer lets oneDNN choose its layouts then. */
+ * In bf16 the primitives read bfloat16 inputs (x, W, dy) and write fp32 (y, dx, dW, db),
+ * and the reorders convert; convolutions with fewer than 16 channels on a side stay fp32 on
+ * the plain GEMM path, since oneDNN's bf16 kernels for them are as slow as its blocked fp32
+ * ones (DCGAN-28's 1-channel layers: 10-60x slower than the GEMM path). */
 #include "mg_onednn.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -104,6 +106,11 @@ static void md_init(const mg_onednn_op *op, dnnl_memory_desc_t *md, int ndims, c
 
 /* The plain descriptors of the op's tensors at batch n. */
 typedef struct { dnnl_memory_desc_t src, wei, bias, dst; } descs;
+
+bool mg_onednn_uses_bf16(const mg_onednn_op *op)
+{
+    return op->g.bf16 && (op->g.kind == MG_ONEDNN_LINEAR || (op->g.cin >= 16 && op->g.cout >= 16));
+}
 
 /* The descriptors of the op's tensors at batch n, of data type type; any: in format "any"
  * (oneDNN chooses), else plain. The bias is always plain fp32. */
@@ -233,9 +240,10 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
 {
     memset(e, 0, sizeof *e);
     const descs plain = make_descs(op, n, dnnl_f32, false);
-    const bool blocked = op->g.bf16 || (op->g.kind != MG_ONEDNN_LINEAR && op->g.cin >= 16 && op->g.cout >= 16);
+    const bool bf16 = mg_onednn_uses_bf16(op);
+    const bool blocked = bf16 || (op->g.kind != MG_ONEDNN_LINEAR && op->g.cin >= 16 && op->g.cout >= 16);
     const descs d = make_descs(op, n, dnnl_f32, blocked);
-    const descs in = op->g.bf16 ? make_descs(op, n, dnnl_bf16, true) : d;
+    const descs in = bf16 ? make_descs(op, n, dnnl_bf16, true) : d;
     dnnl_primitive_attr_t attr;
     check(dnnl_primitive_attr_create(&attr), op->layer, "dnnl_primitive_attr_create");
     check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), op->layer,
