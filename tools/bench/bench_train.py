@@ -70,11 +70,13 @@ MPIGAN_ALT = {
     ("mlp", "mpigan np2-yield"): (2, 1, YIELD),
 }
 MPIGAN.update(MPIGAN_ALT)
-# the oneDNN backend (train.backend: onednn) beside the BLAS one: with --all-variants or
-# when named in --variants
+# the oneDNN backend (train.backend: onednn), in fp32 and bf16 (train.precision), beside the
+# BLAS one: with --all-variants or when named in --variants
 MPIGAN_ONEDNN = {
     ("dcgan", "mpigan np1 onednn"): (1, 1, {}),
     ("dcgan", "mpigan np2 onednn"): (2, 1, {}),
+    ("dcgan", "mpigan np1 onednn bf16"): (1, 1, {}),
+    ("dcgan", "mpigan np2 onednn bf16"): (2, 1, {}),
     ("mlp", "mpigan np1 onednn"): (1, 1, {}),
     ("mlp", "mpigan np2 onednn"): (2, 1, {}),
 }
@@ -96,6 +98,15 @@ PEER.update(PEER_ALT)
 CONFIG = {"dcgan": "configs/fmnist_dcgan.yaml", "mlp": "configs/grid25.yaml"}
 # what the MLP benchmark changes: the peer's G takes 2-D noise (grid25.yaml has 256)
 EXTRA_SET = {"dcgan": ["train.g_step_noise=reuse"], "mlp": ["train.g_step_noise=reuse", "generator.input[0]=2"]}
+
+
+def backend_sets(variant):
+    """The config overrides a variant's name asks for: "... onednn" and "... onednn bf16"."""
+    if variant.endswith(" onednn"):
+        return ["train.backend=onednn"]
+    if variant.endswith(" onednn bf16"):
+        return ["train.backend=onednn", "train.precision=bf16"]
+    return []
 
 
 def die(msg):
@@ -123,7 +134,7 @@ def run_mpigan(a, bench, variant, setting, emulate, rep):
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
     steps, log = (a.dcgan_steps, a.dcgan_log) if bench == "dcgan" else (a.mlp_steps, a.mlp_log)
-    backend = ["train.backend=onednn"] if variant.endswith(" onednn") else []
+    backend = backend_sets(variant)
     sets = EXTRA_SET[bench] + backend + ["train.steps=%d" % steps, "train.log_interval=%d" % log, "train.threads=%d" % threads,
                                "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]
     prog = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
@@ -187,7 +198,7 @@ def run_cpu_rate(a, bench, variant, setting, emulate):
             run_dir = os.path.join(a.out, "runs", "cpu-%s-%s-%s-%d" % (bench, variant.replace(" ", "_"), setting, n))
             shutil.rmtree(run_dir, ignore_errors=True)
             cmd = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
-            backend = ["train.backend=onednn"] if variant.endswith(" onednn") else []
+            backend = backend_sets(variant)
             for st in EXTRA_SET[bench] + backend + ["train.steps=%d" % n, "train.log_interval=%d" % n, "train.threads=1",
                                           "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]:
                 cmd += ["--set", st]
@@ -268,7 +279,9 @@ def summarize(rows):
                          ("strong-scaling efficiency np1 -> best np2", eff, "%", 0.95),
                          ("largest mpigan rank's peak RSS (MiB)", rss, "MiB", 150),
                          ("mpigan np1 onednn / mpigan np1 (blas)", ratio("mpigan np1 onednn", "mpigan np1"), "x", None),
-                         ("mpigan np2 onednn / mpigan np2 (blas)", ratio("mpigan np2 onednn", "mpigan np2"), "x", None)]
+                         ("mpigan np2 onednn / mpigan np2 (blas)", ratio("mpigan np2 onednn", "mpigan np2"), "x", None),
+                         ("mpigan np1 onednn bf16 / mpigan np1 (blas)", ratio("mpigan np1 onednn bf16", "mpigan np1"), "x",
+                          None)]
             else:
                 items = [("mpigan np1 / torch t1", ratio("mpigan np1", "torch t1"), "x", None),
                          ("best mpigan np2 (%s) / best torch 2-thread (%s)" % (best_n2, best_t2),
@@ -377,7 +390,7 @@ def main():
                     continue
                 if (bb, v) in MPIGAN_ONEDNN and not (a.all_variants or v in want):
                     continue
-                if a.cpu_rate and v not in ("mpigan np1", "mpigan np1 onednn", "torch t1"):
+                if a.cpu_rate and v not in ("mpigan np1", "mpigan np1 onednn", "mpigan np1 onednn bf16", "torch t1"):
                     continue
                 if bb == b and (not want or v in want):
                     jobs.append((s, b, v))
