@@ -310,13 +310,15 @@ def summarize(rows):
         for s in settings:
             for bench, key, unit in (("dcgan", "images_per_cpu_s", "images"), ("mlp", "iters_per_cpu_s", "iterations")):
                 m = {}
-                for v in ("mpigan np1", "torch t1"):
+                for v in ("mpigan np1", "mpigan np1 onednn", "mpigan np1 onednn bf16", "torch t1"):
                     got = [r[key] for r in cpu if r["setting"] == s and r["bench"] == bench and r["variant"] == v]
                     if got:
                         m[v] = med(got)
                         rat = ""
                         if v == "torch t1" and m.get("mpigan np1"):
                             rat = "%.2fx" % (m["mpigan np1"] / m[v])
+                        elif v != "mpigan np1" and m.get("mpigan np1"):  # a oneDNN variant: against BLAS
+                            rat = "%.2fx of BLAS" % (m[v] / m["mpigan np1"])
                         lines.append("| %s | %s | %s | %s | %s %s | %s |" % (
                             s, bench, v, ", ".join("%.1f" % x for x in got), fmt(m[v], ".1f"), unit, rat or "-"))
         lines.append("")
