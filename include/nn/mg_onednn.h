@@ -61,6 +61,9 @@ void mg_onednn_backward_weights_add(mg_onednn_op *op, const float *x, const floa
  * convolutions with fewer than 16 channels on a side, which stay fp32 (see onednn.c). */
 bool mg_onednn_uses_bf16(const mg_onednn_op *op);
 
+/* "oneDNN 2.6.3, CPU ISA avx512_core_bf16, bf16: yes" into buf (for `mpigan info`). */
+void mg_onednn_describe_library(char *buf, int size);
+
 /* The names of the implementations oneDNN chose for the op's forward, backward-data and
  * backward-weights primitives at batch n, e.g. "brg:avx512_core" (for benchmarks). */
 void mg_onednn_describe(mg_onednn_op *op, int n, char *buf, int size);

@@ -430,6 +430,13 @@ void mg_onednn_backward_weights_add(mg_onednn_op *op, const float *x, const floa
             db[i] += op->dw_buf[op->n_w + (size_t)i];
 }
 
+void mg_onednn_describe_library(char *buf, int size)
+{
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, (size_t)size, "oneDNN %d.%d.%d, CPU ISA %s, bf16: %s", v->major, v->minor, v->patch,
+             dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()), mg_onednn_bf16_supported() ? "yes" : "no");
+}
+
 void mg_onednn_describe(mg_onednn_op *op, int n, char *buf, int size)
 {
     entry *e = entry_for(op, n);
