@@ -11,9 +11,11 @@
  * Linear layers stay plain: an inner product is one GEMM either way.
  * A primitive is bound to one batch size, so an op keeps a few per-batch entries (the
  * network's largest batch first, then whatever other sizes evaluation or accumulation
- * use); each entry holds its three primitives, their scratchpads (user-managed, so that
- * oneDNN allocates nothing while training), its reorders, and memory objects whose data
- * handles are set to the caller's buffers on every call. oneDNN overwrites weight
+ * use); each entry holds its three primitives, its reorders, and memory objects whose data
+ * handles are set to the caller's buffers on every call. The buffers in oneDNN's layouts
+ * and the scratchpads (user-managed, so that oneDNN allocates nothing while training) are
+ * needed only while one primitive runs, so all ops share one arena, sized for the hungriest
+ * primitive, as the layers share the network's im2col workspace. oneDNN overwrites weight
  * gradients, so they land in the op's own buffer and are then added into the layer's
  * gradient (backward adds). One CPU engine and one stream serve the whole process.
  * In bf16 the primitives read bfloat16 inputs (x, W, dy) and write fp32 (y, dx, dW, db),
@@ -49,7 +51,8 @@ static const char *const prim_names[N_PRIMS] = {"forward", "backward data", "bac
 typedef struct {
     int arg;                  /* DNNL_ARG_* */
     dnnl_memory_t user;       /* plain; its data handle is the caller's buffer (not owned) */
-    dnnl_memory_t inner;      /* the primitive's layout, buffer owned; NULL: user's is used */
+    dnnl_memory_t inner;      /* the primitive's layout, in the arena; NULL: user's is used */
+    size_t bytes;             /* inner's size */
     dnnl_primitive_t reorder; /* user -> inner for inputs, inner -> user for outputs */
     bool output;
 } slot;
@@ -60,8 +63,8 @@ typedef struct {
     int n;                              /* batch size; 0: unused */
     dnnl_primitive_desc_t pd[N_PRIMS];
     dnnl_primitive_t prim[N_PRIMS];
-    float *scratch[N_PRIMS];
-    dnnl_memory_t scratch_mem[N_PRIMS];
+    size_t scratch_bytes[N_PRIMS];
+    dnnl_memory_t scratch_mem[N_PRIMS]; /* in the arena */
     slot slots[N_PRIMS][MAX_SLOTS];
     int n_slots[N_PRIMS];
     dnnl_memory_t src, dst;             /* plain; also diff_src, diff_dst: same descriptors */
@@ -79,6 +82,11 @@ struct mg_onednn_op {
 
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
+/* The shared arena (see the top): grown, never shrunk, for the process's lifetime. */
+static char *arena;
+static size_t arena_bytes;
+
+static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 /* Fails naming the layer and the call unless status is dnnl_success. */
 static void check(dnnl_status_t status, const char *layer, const char *call)
@@ -203,7 +211,6 @@ static void entry_free(mg_onednn_op *op, entry *e)
             check(dnnl_primitive_desc_destroy(e->pd[i]), op->layer, "dnnl_primitive_desc_destroy");
         if (e->scratch_mem[i])
             check(dnnl_memory_destroy(e->scratch_mem[i]), op->layer, "dnnl_memory_destroy (scratchpad)");
-        mg_free(e->scratch[i]);
     }
     if (e->src)
         check(dnnl_memory_destroy(e->src), op->layer, "dnnl_memory_destroy (input)");
@@ -225,8 +232,9 @@ static void add_slot(mg_onednn_op *op, entry *e, int which, int arg, dnnl_memory
     MG_CHECK(want, op->layer, NULL, "oneDNN gave no layout for an argument of %s", prim_names[which]);
     if (dnnl_memory_desc_equal(want, have))
         return;
-    check(dnnl_memory_create(&sl->inner, want, engine, DNNL_MEMORY_ALLOCATE), op->layer,
+    check(dnnl_memory_create(&sl->inner, want, engine, DNNL_MEMORY_NONE), op->layer,
           "dnnl_memory_create (reordered buffer)");
+    sl->bytes = dnnl_memory_desc_get_size(want);
     dnnl_primitive_desc_t rpd;
     check(dnnl_reorder_primitive_desc_create(&rpd, output ? want : have, engine, output ? have : want, engine, NULL),
           op->layer, "dnnl_reorder_primitive_desc_create");
@@ -265,9 +273,8 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
         check(dnnl_primitive_create(&e->prim[i], e->pd[i]), op->layer, call);
         const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(e->pd[i], dnnl_query_scratchpad_md, 0);
         MG_CHECK(smd, op->layer, NULL, "oneDNN gave no scratchpad descriptor (%s)", prim_names[i]);
-        size_t bytes = dnnl_memory_desc_get_size(smd);
-        e->scratch[i] = mg_alloc(bytes ? bytes : 64, "oneDNN scratchpad");
-        check(dnnl_memory_create(&e->scratch_mem[i], smd, engine, e->scratch[i]), op->layer,
+        e->scratch_bytes[i] = dnnl_memory_desc_get_size(smd);
+        check(dnnl_memory_create(&e->scratch_mem[i], smd, engine, DNNL_MEMORY_NONE), op->layer,
               "dnnl_memory_create (scratchpad)");
     }
     check(dnnl_primitive_attr_destroy(attr), op->layer, "dnnl_primitive_attr_destroy");
@@ -286,6 +293,16 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
     if (op->g.bias) {
         add_slot(op, e, FWD, DNNL_ARG_BIAS, op->bias, false);
         add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_BIAS, op->dbias, true);
+    }
+    for (int i = 0; i < N_PRIMS; i++) { /* the arena holds any one primitive's buffers */
+        size_t need = align64(e->scratch_bytes[i]);
+        for (int k = 0; k < e->n_slots[i]; k++)
+            need += align64(e->slots[i][k].bytes);
+        if (need > arena_bytes) {
+            mg_free(arena);
+            arena = mg_alloc(need, "oneDNN arena (reordered buffers, scratchpads)");
+            arena_bytes = need;
+        }
     }
     e->n = n;
     return true;
@@ -376,6 +393,15 @@ static void reorder(const mg_onednn_op *op, const slot *sl)
  * reordering inputs before and outputs after where the layouts differ. */
 static void run(const mg_onednn_op *op, entry *e, int which)
 {
+    size_t at = 0; /* the primitive's buffers in the arena */
+    for (int k = 0; k < e->n_slots[which]; k++)
+        if (e->slots[which][k].inner) {
+            check(dnnl_memory_set_data_handle(e->slots[which][k].inner, arena + at), op->layer,
+                  "dnnl_memory_set_data_handle (reordered buffer)");
+            at += align64(e->slots[which][k].bytes);
+        }
+    check(dnnl_memory_set_data_handle(e->scratch_mem[which], arena + at), op->layer,
+          "dnnl_memory_set_data_handle (scratchpad)");
     dnnl_exec_arg_t args[MAX_SLOTS + 1];
     int nargs = 0;
     for (int k = 0; k < e->n_slots[which]; k++) {
