@@ -11,7 +11,7 @@
 #   make install PREFIX=/usr/local
 
 CC      := mpicc
-PKGS    := hdf5-openmpi yaml-0.1 libpng openblas zlib
+PKGS    := hdf5-openmpi yaml-0.1 libpng libjpeg openblas zlib
 # Optimised, but never -ffast-math/-Ofast: they break NaN checks.
 OPTFLAGS ?= -O3 -march=native
 # -Wno-format-truncation: names and messages are cut to their buffers on purpose.

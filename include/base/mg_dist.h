@@ -77,4 +77,14 @@ void mg_dist_reduce_sum_f64_root(double *buf, size_t n);
 void mg_dist_allgather_floats(const float *mine, int64_t count, float *all);
 void mg_dist_gather_floats(const float *mine, int64_t count, float *all);
 
+/* ---- distributed conversion (src/data/convert_dist.c) ---- */
+
+/* Concatenates every rank's `bytes` bytes (counts may differ) in rank order into rank 0's
+ * all, which must hold the total (below 2^31 bytes); all may be NULL on other ranks. */
+void mg_dist_gather_bytes(const void *mine, int64_t bytes, void *all);
+/* Broadcast from rank root. */
+void mg_dist_bcast_from(void *buf, size_t bytes, int root);
+/* Min over ranks of an int64. */
+int64_t mg_dist_min_i64(int64_t v);
+
 #endif

@@ -29,6 +29,8 @@ enum {
     MG_STREAM_LABELS = 6, /* class labels drawn for G (conditional GANs) */
     MG_STREAM_PENALTY = 16, /* WGAN-GP's interpolation weights (mg_penalty.h) */
     MG_STREAM_AUGMENT = 17, /* DiffAugment's per-sample draws (mg_augment.h) */
+    MG_STREAM_SHAPES = 18,  /* the shapes benchmark's training items (mg_shapes.h) */
+    MG_STREAM_SHAPES_TEST = 19, /* its test items */
 };
 
 static inline uint64_t mg_rng_stream_id(uint32_t purpose, uint32_t rank)

@@ -232,7 +232,7 @@ void mg_dist_reduce_sum_f64_root(double *buf, size_t n)
     }
 }
 
-/* Every rank's count and its offset in the concatenation, as MPI's int arrays (mg_free). */
+/* Every rank's count and its offset in the concatenation, as MPI's int arrays (free). */
 static void gather_layout(int64_t count, int **counts_out, int **displs_out)
 {
     int64_t *all = malloc(sizeof(int64_t) * (size_t)world.size);
@@ -242,7 +242,7 @@ static void gather_layout(int64_t count, int **counts_out, int **displs_out)
     int64_t total = 0;
     for (int r = 0; r < world.size; r++) {
         MG_CHECK(all[r] >= 0 && total + all[r] < INT32_MAX, "gather", "gather fewer values per call",
-                 "%lld floats in total exceed MPI's int counts", (long long)(total + all[r]));
+                 "%lld values in total exceed MPI's int counts", (long long)(total + all[r]));
         counts[r] = (int)all[r];
         displs[r] = (int)total;
         total += all[r];
@@ -271,3 +271,39 @@ static void gather_floats(const float *mine, int64_t count, float *all, bool to_
 
 void mg_dist_allgather_floats(const float *mine, int64_t count, float *all) { gather_floats(mine, count, all, true); }
 void mg_dist_gather_floats(const float *mine, int64_t count, float *all) { gather_floats(mine, count, all, false); }
+
+/* ---- distributed conversion ---- */
+
+void mg_dist_gather_bytes(const void *mine, int64_t bytes, void *all)
+{
+    if (world.size == 1) {
+        if (bytes > 0 && all != mine)
+            memmove(all, mine, (size_t)bytes);
+        return;
+    }
+    int *counts, *displs;
+    gather_layout(bytes, &counts, &displs);
+    MPI_OK(MPI_Gatherv(mine, (int)bytes, MPI_BYTE, all, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD));
+    free(counts);
+    free(displs);
+}
+
+void mg_dist_bcast_from(void *buf, size_t bytes, int root)
+{
+    if (world.size == 1)
+        return;
+    MG_CHECK(root >= 0 && root < world.size, "broadcast", "a bug in the caller", "root %d of %d ranks", root,
+             world.size);
+    char *p = buf;
+    for (size_t off = 0; off < bytes; off += CHUNK) {
+        size_t len = bytes - off < CHUNK ? bytes - off : CHUNK;
+        MPI_OK(MPI_Bcast(p + off, (int)len, MPI_BYTE, root, MPI_COMM_WORLD));
+    }
+}
+
+int64_t mg_dist_min_i64(int64_t v)
+{
+    if (world.size > 1)
+        MPI_OK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD));
+    return v;
+}

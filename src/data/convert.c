@@ -1,5 +1,5 @@
 /* Converters into the HDF5 data format: Fashion-MNIST IDX.gz (zlib), 2-D Gaussian
- * mixtures (Philox), and folders of PNG images (libpng). See mg_convert.h.
+ * mixtures (Philox), and folders of PNG images (decoded by image.c). See mg_convert.h.
  *
  * Every converter runs as a "job": it writes a temporary file next to the output and
  * renames it at the end. While a job runs, a fatal-error handler is stacked in front of
@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <zlib.h>
 
 #include "mg_error.h"
+#include "mg_image.h"
 #include "mg_rng.h"
 #include "mg_util.h"
 
@@ -345,84 +345,33 @@ void mg_convert_mixture(const char *out_path, mg_mixture_kind kind, int64_t n, u
 
 typedef struct { int w, h, c; } png_dims;
 
-static char png_message[256];
-
-static void png_error_fn(png_structp png, png_const_charp msg)
+/* Reads a PNG through the converters' decoder (mg_image.h); checks it against *want (when
+ * want->w > 0) or fills *want; writes the pixels as C x H x W into chw (when not NULL;
+ * otherwise only the header is read). */
+static void read_png(const char *path, const char *first, png_dims *want, unsigned char *chw)
 {
-    snprintf(png_message, sizeof png_message, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void png_warning_fn(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
-
-/* Reads a PNG; checks it against *want (when want->w > 0) or fills *want; writes the pixels
- * as C x H x W into chw (when not NULL), using hwc (H*W*C bytes) as scratch. */
-static void read_png(const char *path, const char *first, png_dims *want, unsigned char *hwc, unsigned char *chw)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        MG_FAIL(path, NULL, "cannot open: %s", strerror(errno));
-    unsigned char sig[8];
-    if (fread(sig, 1, 8, fp) != 8 || png_sig_cmp(sig, 0, 8) != 0) {
-        fclose(fp);
-        MG_FAIL(path, "every file ending in .png must be a PNG image", "not a PNG file (bad signature)");
-    }
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_error_fn, png_warning_fn);
-    png_infop pinfo = png ? png_create_info_struct(png) : NULL;
-    if (!pinfo) {
-        png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
-        fclose(fp);
-        MG_FAIL(path, NULL, "libpng could not allocate its structures");
-    }
-    png_bytep *rows = NULL;
-    if (want->w > 0)
-        rows = mg_alloc((size_t)want->h * sizeof(png_bytep), "PNG row pointers");
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &pinfo, NULL);
-        fclose(fp);
-        mg_free(rows);
-        MG_FAIL(path, "the file is damaged or truncated", "libpng: %s", png_message);
-    }
-    png_init_io(png, fp);
-    png_set_sig_bytes(png, 8);
-    png_read_info(png, pinfo);
-    int color = png_get_color_type(png, pinfo), depth = png_get_bit_depth(png, pinfo);
-    if (color == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(png);
-    if (color == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(png);
-    if (depth == 16)
-        png_set_strip_16(png);
-    if (color & PNG_COLOR_MASK_ALPHA)
-        png_set_strip_alpha(png);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, pinfo);
-    png_dims d = {(int)png_get_image_width(png, pinfo), (int)png_get_image_height(png, pinfo),
-                  (color & PNG_COLOR_MASK_COLOR) ? 3 : 1};
+    char why[512];
+    mg_image img;
+    memset(&img, 0, sizeof img);
+    bool ok = chw ? mg_image_load(path, &img, why, sizeof why)
+                  : mg_image_probe(path, &img.w, &img.h, &img.c, why, sizeof why);
+    if (!ok)
+        MG_FAIL(NULL, "every file ending in .png must be a readable image", "%s", why);
+    png_dims d = {img.w, img.h, img.c};
     if (want->w <= 0) {
         *want = d;
     } else if (d.w != want->w || d.h != want->h || d.c != want->c) {
-        png_destroy_read_struct(&png, &pinfo, NULL);
-        fclose(fp);
-        mg_free(rows);
-        MG_FAIL(path, "all images of a data set must have one size and colour type; resize them first",
+        mg_image_free(&img);
+        MG_FAIL(path, "all images of a data set must have one size and colour type; resize them first "
+                "(mpigan data images)",
                 "is %d x %d with %d channel%s but %s is %d x %d with %d channel%s", d.w, d.h, d.c,
                 d.c > 1 ? "s" : "", first, want->w, want->h, want->c, want->c > 1 ? "s" : "");
     }
-    if (chw) {
-        if (png_get_rowbytes(png, pinfo) != (size_t)d.w * d.c)
-            png_error(png, "unexpected row size after conversion to 8 bits");
-        for (int y = 0; y < d.h; y++)
-            rows[y] = hwc + (size_t)y * d.w * d.c;
-        png_read_image(png, rows);
-        png_read_end(png, NULL);
+    if (chw)
         for (int ch = 0; ch < d.c; ch++)
             for (size_t p = 0; p < (size_t)d.w * d.h; p++)
-                chw[(size_t)ch * d.w * d.h + p] = hwc[p * d.c + ch];
-    }
-    png_destroy_read_struct(&png, &pinfo, NULL);
-    fclose(fp);
-    mg_free(rows);
+                chw[(size_t)ch * d.w * d.h + p] = img.px[p * d.c + ch];
+    mg_image_free(&img);
 }
 
 static int has_png_suffix(const char *name)
@@ -565,7 +514,7 @@ void mg_convert_png_dir(const char *dir, const char *out_path)
                 "no PNG files found");
 
     png_dims d = {0, 0, 0};
-    read_png(files[0], files[0], &d, NULL, NULL);
+    read_png(files[0], files[0], &d, NULL);
     info.kind = MG_DATA_IMAGES;
     info.n = n_files;
     info.c = d.c;
@@ -578,12 +527,11 @@ void mg_convert_png_dir(const char *dir, const char *out_path)
     job.w = mg_h5_create(job.tmp, &info, NULL);
 
     int64_t per = rows_per_write(&info), sb = mg_data_sample_bytes(&info);
-    unsigned char *hwc = job_alloc((size_t)sb, "PNG pixels");
     unsigned char *pix = job_alloc((size_t)(per * sb), "image buffer");
     for (int64_t start = 0; start < info.n; start += per) {
         int64_t k = info.n - start < per ? info.n - start : per;
         for (int64_t i = 0; i < k; i++)
-            read_png(files[start + i], files[0], &d, hwc, pix + i * sb);
+            read_png(files[start + i], files[0], &d, pix + i * sb);
         mg_h5_write_rows(job.w, start, k, pix, labels ? labels + start : NULL);
     }
     job_commit(out_path);

@@ -28,6 +28,7 @@
 #define DS_IMAGES "images"
 #define DS_VECTORS "x"
 #define DS_LABELS "labels"
+#define DS_FACTORS "factors"
 #define AT_FORMAT "mpigan_format"
 #define AT_FORMAT_VALUE "mpigan-data"
 #define AT_VERSION "format_version"
@@ -41,6 +42,9 @@
 #define AT_MEANS "means"
 #define AT_SIGMA "sigma"
 #define AT_SEED "seed"
+#define AT_FACTOR_NAMES "factor_names"   /* on the factors dataset */
+#define AT_FACTOR_SIZES "factor_sizes"
+#define MAX_FACTORS 4096
 
 #define MAX_CHUNK_BYTES ((int64_t)4 << 20)
 #define TARGET_CHUNK_BYTES ((int64_t)256 << 10)
@@ -48,13 +52,13 @@
 
 struct mg_h5_file {
     char *path;
-    hid_t file, samples, labels; /* labels < 0 when absent */
+    hid_t file, samples, labels, factors; /* labels, factors < 0 when absent */
     mg_data_info info;
 };
 
 struct mg_h5_writer {
     char *path;
-    hid_t file, samples, labels;
+    hid_t file, samples, labels, factors;
     mg_data_info info;
 };
 
@@ -86,6 +90,10 @@ const char *mg_data_describe(const mg_data_info *info, char *buf, size_t size)
                  info->has_labels ? " + labels" : "");
     else
         snprintf(buf, size, "x (%lld, %d) float32%s", (long long)info->n, info->c, info->has_labels ? " + labels" : "");
+    if (info->n_factors > 0) {
+        const size_t used = strlen(buf);
+        snprintf(buf + used, size - used, " + %d factors", info->n_factors);
+    }
     return buf;
 }
 
@@ -104,7 +112,43 @@ void mg_data_info_set_classes(mg_data_info *info, int n, const char *const *name
     info->n_classes = n;
 }
 
-void mg_data_info_free(mg_data_info *info) { mg_data_info_set_classes(info, 0, NULL); }
+void mg_data_info_set_factors(mg_data_info *info, int n, const char *const *names, const int32_t *sizes)
+{
+    for (int i = 0; i < info->n_factors; i++)
+        mg_free(info->factor_names[i]);
+    mg_free(info->factor_names);
+    mg_free(info->factor_sizes);
+    info->factor_names = NULL;
+    info->factor_sizes = NULL;
+    info->n_factors = 0;
+    if (n <= 0)
+        return;
+    info->factor_names = mg_alloc((size_t)n * sizeof(char *), "factor names");
+    info->factor_sizes = mg_alloc((size_t)n * sizeof(int32_t), "factor sizes");
+    for (int i = 0; i < n; i++) {
+        info->factor_names[i] = mg_strdup(names[i]);
+        info->factor_sizes[i] = sizes[i];
+    }
+    info->n_factors = n;
+}
+
+void mg_data_info_copy(mg_data_info *dst, const mg_data_info *src)
+{
+    *dst = *src;
+    dst->class_names = NULL;
+    dst->n_classes = 0;
+    dst->factor_names = NULL;
+    dst->factor_sizes = NULL;
+    dst->n_factors = 0;
+    mg_data_info_set_classes(dst, src->n_classes, (const char *const *)src->class_names);
+    mg_data_info_set_factors(dst, src->n_factors, (const char *const *)src->factor_names, src->factor_sizes);
+}
+
+void mg_data_info_free(mg_data_info *info)
+{
+    mg_data_info_set_classes(info, 0, NULL);
+    mg_data_info_set_factors(info, 0, NULL, NULL);
+}
 
 static int64_t default_chunk_rows(int64_t row_bytes, int64_t n)
 {
@@ -337,8 +381,10 @@ static bool check_storage(hid_t d, const char *path, const char *name, int rank,
 
 /* Releases whichever handles are open, without checks: for closing after reads and on
  * error paths, where a failed close has nothing left to lose. */
-static void release_quietly(hid_t file, hid_t samples, hid_t labels)
+static void release_quietly(hid_t file, hid_t samples, hid_t labels, hid_t factors)
 {
+    if (factors >= 0)
+        H5Dclose(factors);
     if (labels >= 0)
         H5Dclose(labels);
     if (samples >= 0)
@@ -352,13 +398,72 @@ static void close_file(mg_h5_file *f)
 {
     if (!f)
         return;
-    release_quietly(f->file, f->samples, f->labels);
+    release_quietly(f->file, f->samples, f->labels, f->factors);
     mg_data_info_free(&f->info);
     mg_free(f->path);
     mg_free(f);
 }
 
 static mg_h5_file *fail_open(mg_h5_file *f) { close_file(f); return NULL; }
+
+/* The optional factors dataset: int32 (N, F) stored like the samples. Its attributes
+ * factor_names (F strings) and factor_sizes (F whole numbers >= 1) may be absent (files
+ * written by other tools: names "", sizes 0), but when present they must fit. Values are
+ * checked against the sizes as they are read (mg_h5_read_factors): checking them here
+ * would read the whole column on every open. */
+static bool open_factors(mg_h5_file *f, char *err, size_t errlen)
+{
+    const char *path = f->path;
+    htri_t has = H5Lexists(f->file, DS_FACTORS, H5P_DEFAULT);
+    if (has <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return true;
+    }
+    f->factors = H5Dopen2(f->file, DS_FACTORS, H5P_DEFAULT);
+    if (f->factors < 0)
+        return bad(err, errlen, "%s: cannot open dataset '%s': %s", path, DS_FACTORS, h5_detail());
+    hsize_t d[2] = {0, 0};
+    if (!check_dataset(f->factors, path, DS_FACTORS, H5T_INTEGER, 4, 1, 2, d, err, errlen) ||
+        !check_storage(f->factors, path, DS_FACTORS, 2, d, err, errlen))
+        return false;
+    if ((int64_t)d[0] != f->info.n)
+        return bad(err, errlen, "%s: dataset '%s' has %llu rows but the file has %lld samples", path, DS_FACTORS,
+                   (unsigned long long)d[0], (long long)f->info.n);
+    if (d[1] > MAX_FACTORS)
+        return bad(err, errlen, "%s: dataset '%s' has %llu columns; at most %d factors are supported", path,
+                   DS_FACTORS, (unsigned long long)d[1], MAX_FACTORS);
+    const int F = (int)d[1];
+    hssize_t n_names = 0;
+    char **names = read_attr_strings(f->factors, AT_FACTOR_NAMES, &n_names);
+    const bool has_names = H5Aexists(f->factors, AT_FACTOR_NAMES) > 0;
+    const bool has_sizes = H5Aexists(f->factors, AT_FACTOR_SIZES) > 0;
+    H5Eclear2(H5E_DEFAULT);
+    const char **use = mg_alloc((size_t)F * sizeof(char *), "factor names");
+    int32_t *sizes = mg_alloc((size_t)F * sizeof(int32_t), "factor sizes");
+    double *sz = mg_alloc((size_t)F * sizeof(double), "factor sizes");
+    bool ok = true;
+    if (has_names && !(names && n_names == F))
+        ok = bad(err, errlen, "%s: attribute '%s' of dataset '%s' must be %d strings, one name per column", path,
+                 AT_FACTOR_NAMES, DS_FACTORS, F);
+    for (int i = 0; i < F; i++)
+        use[i] = ok && names ? names[i] : "";
+    if (ok && has_sizes && !read_attr_doubles(f->factors, AT_FACTOR_SIZES, sz, F))
+        ok = bad(err, errlen, "%s: attribute '%s' of dataset '%s' must be %d integers, the values of each column",
+                 path, AT_FACTOR_SIZES, DS_FACTORS, F);
+    for (int i = 0; ok && i < F; i++) {
+        if (has_sizes && !(sz[i] >= 1 && sz[i] <= 2147483647.0 && sz[i] == floor(sz[i])))
+            ok = bad(err, errlen, "%s: attribute '%s' of '%s' gives factor %d ('%s') %g values; each needs a whole "
+                     "number >= 1", path, AT_FACTOR_SIZES, DS_FACTORS, i, use[i], sz[i]);
+        sizes[i] = has_sizes && ok ? (int32_t)sz[i] : 0;
+    }
+    if (ok)
+        mg_data_info_set_factors(&f->info, F, use, sizes);
+    free_strings(names, n_names);
+    mg_free(use);
+    mg_free(sizes);
+    mg_free(sz);
+    return ok;
+}
 
 mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t errlen)
 {
@@ -385,7 +490,7 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
 
     mg_h5_file *f = mg_alloc(sizeof *f, "HDF5 file");
     f->path = mg_strdup(path);
-    f->samples = f->labels = -1;
+    f->samples = f->labels = f->factors = -1;
     /* No file locks for reading: many ranks open the file at once, and parallel file
      * systems (NFS, Lustre) often refuse flock(2). Writers are single-process converters. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -466,6 +571,9 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
         fi->has_labels = true;
     }
 
+    if (!open_factors(f, err, errlen))
+        return fail_open(f);
+
     hid_t dcpl = H5Dget_create_plist(f->samples);
     hsize_t cd[4] = {0};
     fi->chunk_rows = fi->n;
@@ -496,10 +604,7 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
     read_class_names(f->file, fi);
 
     /* The caller's copy shares nothing with ours. */
-    *info = *fi;
-    info->class_names = NULL;
-    info->n_classes = 0;
-    mg_data_info_set_classes(info, fi->n_classes, (const char *const *)fi->class_names);
+    mg_data_info_copy(info, fi);
     return f;
 }
 
@@ -677,6 +782,29 @@ void mg_h5_read_labels(mg_h5_file *f, int64_t start, int64_t count, int32_t *lab
     read_rows(f, f->labels, DS_LABELS, H5T_NATIVE_INT32, start, count, labels);
 }
 
+int mg_h5_n_factors(const mg_h5_file *f) { return f->info.n_factors; }
+
+const char *mg_h5_factor_name(const mg_h5_file *f, int j)
+{
+    MG_CHECK(j >= 0 && j < f->info.n_factors, f->path, NULL, "factor %d of %d", j, f->info.n_factors);
+    return f->info.factor_names[j];
+}
+
+void mg_h5_read_factors(mg_h5_file *f, int64_t start, int64_t count, int32_t *factors)
+{
+    MG_CHECK(f->factors >= 0, f->path, "only synthetic sets such as `mpigan data shapes` store factors",
+             "this file has no dataset '%s'", DS_FACTORS);
+    read_rows(f, f->factors, DS_FACTORS, H5T_NATIVE_INT32, start, count, factors);
+    const int F = f->info.n_factors;
+    for (int64_t i = 0; i < count; i++)
+        for (int j = 0; j < F; j++) {
+            const int32_t v = factors[i * F + j], size = f->info.factor_sizes[j];
+            MG_CHECK(size == 0 || (v >= 0 && v < size), f->path, "the file is damaged or was written wrongly",
+                     "dataset '%s', sample %lld: factor '%s' is %d, outside 0..%d", DS_FACTORS,
+                     (long long)(start + i), f->info.factor_names[j], v, size - 1);
+        }
+}
+
 bool mg_h5_read_mixture(mg_h5_file *f, mg_mixture_info *mix)
 {
     mg_h5_quiet();
@@ -719,7 +847,14 @@ static hid_t create_dataset(mg_h5_writer *w, const char *name, hid_t type, int r
      * byte range; no fill values, since every byte is written once by the converter. */
     H5_OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), w->path, name);
     H5_OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->path, name);
-    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, H5P_DEFAULT), w->path, name);
+    /* No creation times in the object headers: the same data gives the same file bytes. */
+    H5_OK(H5Pset_obj_track_times(dcpl, 0), w->path, name);
+    /* No chunk cache: rows go to the file in H5Dwrite, so a write error (a full disk) is
+     * raised by the write that met it, naming the dataset, and not later while closing. */
+    hid_t dapl = H5_OK(H5Pcreate(H5P_DATASET_ACCESS), w->path, name);
+    H5_OK(H5Pset_chunk_cache(dapl, 0, 0, 1.0), w->path, name);
+    hid_t d = H5_OK(H5Dcreate2(w->file, name, type, s, H5P_DEFAULT, dcpl, dapl), w->path, name);
+    H5_OK(H5Pclose(dapl), w->path, name);
     H5_OK(H5Pclose(dcpl), w->path, name);
     H5_OK(H5Sclose(s), w->path, name);
     return d;
@@ -741,11 +876,9 @@ mg_h5_writer *mg_h5_create(const char *path, const mg_data_info *info, const mg_
              "vector data must have shape (D, 1, 1)");
     mg_h5_writer *w = mg_alloc(sizeof *w, "HDF5 writer");
     w->path = mg_strdup(path);
-    w->file = w->samples = w->labels = -1;
-    w->info = *info;
-    w->info.class_names = NULL;
-    w->info.n_classes = 0;
-    mg_data_info_set_classes(&w->info, info->n_classes, (const char *const *)info->class_names);
+    w->file = w->samples = w->labels = w->factors = -1;
+    mg_data_info_copy(&w->info, info);
+    mg_data_info_set_factors(&w->info, 0, NULL, NULL); /* mg_h5_add_factors adds them */
     int64_t row_bytes = mg_data_sample_bytes(info);
     if (w->info.chunk_rows <= 0)
         w->info.chunk_rows = default_chunk_rows(row_bytes, info->n);
@@ -809,6 +942,57 @@ void mg_h5_write_rows(mg_h5_writer *w, int64_t start, int64_t count, const void 
     }
 }
 
+void mg_h5_add_factors(mg_h5_writer *w, int n_factors, const char *const *names, const int32_t *sizes)
+{
+    MG_CHECK(w->factors < 0, w->path, NULL, "the file already has '%s'", DS_FACTORS);
+    MG_CHECK(n_factors >= 1 && n_factors <= MAX_FACTORS, w->path, NULL, "%d factor columns (1 to %d allowed)",
+             n_factors, MAX_FACTORS);
+    for (int j = 0; sizes && j < n_factors; j++)
+        MG_CHECK(sizes[j] >= 1, w->path, NULL, "factor %d ('%s') has %d values; each needs at least 1", j,
+                 names ? names[j] : "", sizes[j]);
+    hsize_t d[2] = {(hsize_t)w->info.n, (hsize_t)n_factors}, nf = (hsize_t)n_factors;
+    w->factors = create_dataset(w, DS_FACTORS, H5T_STD_I32LE, 2, d, w->info.chunk_rows);
+    if (names)
+        mg_h5_attr_write_vstr(w->factors, w->path, AT_FACTOR_NAMES, H5T_CSET_UTF8, n_factors, names);
+    if (sizes)
+        mg_h5_attr_write(w->factors, w->path, AT_FACTOR_SIZES, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &nf, sizes);
+}
+
+void mg_h5_write_factors(mg_h5_writer *w, int64_t start, int64_t count, const int32_t *factors)
+{
+    MG_CHECK(w->factors >= 0, w->path, NULL, "the file has no '%s' (mg_h5_add_factors first)", DS_FACTORS);
+    MG_CHECK(start >= 0 && count >= 1 && start + count <= w->info.n, w->path, NULL,
+             "writing factors [%lld, %lld) outside [0, %lld)", (long long)start, (long long)(start + count),
+             (long long)w->info.n);
+    mg_h5_rows_write(w->factors, w->path, DS_FACTORS, H5T_NATIVE_INT32, start, count, factors);
+}
+
+/* New extent along the first dimension (shrinking only: chunks wholly past n are freed,
+ * and the remaining ones keep their full size, which the raw layout expects). */
+static void shrink_dataset(mg_h5_writer *w, hid_t d, const char *name, int64_t n)
+{
+    hsize_t dims[4] = {0};
+    hid_t sp = H5_OK(H5Dget_space(d), w->path, name);
+    H5_OK(H5Sget_simple_extent_dims(sp, dims, NULL), w->path, name);
+    H5_OK(H5Sclose(sp), w->path, name);
+    dims[0] = (hsize_t)n;
+    H5_OK(H5Dset_extent(d, dims), w->path, name);
+}
+
+void mg_h5_writer_shrink(mg_h5_writer *w, int64_t n)
+{
+    MG_CHECK(n >= 1 && n <= w->info.n, w->path, NULL, "cannot shrink %lld samples to %lld", (long long)w->info.n,
+             (long long)n);
+    if (n == w->info.n)
+        return;
+    shrink_dataset(w, w->samples, samples_name(w->info.kind), n);
+    if (w->labels >= 0)
+        shrink_dataset(w, w->labels, DS_LABELS, n);
+    if (w->factors >= 0)
+        shrink_dataset(w, w->factors, DS_FACTORS, n);
+    w->info.n = n;
+}
+
 void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 {
     double r[2] = {lo, hi};
@@ -820,6 +1004,10 @@ void mg_h5_writer_set_range(mg_h5_writer *w, double lo, double hi)
 void mg_h5_writer_close(mg_h5_writer *w)
 {
     const char *path = w->path;
+    if (w->factors >= 0) {
+        H5_OK(H5Dclose(w->factors), path, DS_FACTORS);
+        w->factors = -1;
+    }
     if (w->labels >= 0) {
         H5_OK(H5Dclose(w->labels), path, DS_LABELS);
         w->labels = -1;
@@ -835,7 +1023,7 @@ void mg_h5_writer_abandon(mg_h5_writer *w)
 {
     if (!w)
         return;
-    release_quietly(w->file, w->samples, w->labels);
+    release_quietly(w->file, w->samples, w->labels, w->factors);
     mg_data_info_free(&w->info);
     mg_free(w->path);
     mg_free(w);
