@@ -1,5 +1,6 @@
-# mpigan build. Dependencies come from pkg-config and mpicc only; tools/deps.sh installs
-# missing Debian packages first (as root) or names them (otherwise).
+# mpigan build. Dependencies come from pkg-config and mpicc only (oneDNN: pkg-config `dnnl`, or,
+# as Debian's libdnnl-dev ships no .pc file, its header as the compiler finds it and -ldnnl);
+# tools/deps.sh installs missing Debian packages first (as root) or names them (otherwise).
 #   make            build build/mpigan
 #   make test       build and run the test suite (the CI command)
 #   make run        the main job (see README)
@@ -60,8 +61,14 @@ $(BUILD)/config.mk: tools/deps.sh Makefile
 	@tools/deps.sh
 	@mkdir -p $(BUILD)
 	@pkg-config --exists $(PKGS) || { echo "mpigan: pkg-config cannot find: $(PKGS)" >&2; exit 1; }
-	@printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\nTEST_LIBS := %s\n' \
-	  "$$(pkg-config --cflags $(PKGS))" "$$(pkg-config --libs $(PKGS))" "$$(pkg-config --libs cmocka)" > $@
+	@if pkg-config --exists dnnl; then \
+	  printf 'DNNL_CFLAGS := %s\nDNNL_LIBS := %s -lgomp\n' "$$(pkg-config --cflags dnnl)" "$$(pkg-config --libs dnnl)"; \
+	elif printf '#include <oneapi/dnnl/dnnl.h>\n' | $(CC) -E -x c - >/dev/null 2>&1; then \
+	  printf 'DNNL_CFLAGS :=\nDNNL_LIBS := -ldnnl -lgomp\n'; \
+	else echo "mpigan: oneDNN not found (no pkg-config 'dnnl', no <oneapi/dnnl/dnnl.h>): install the Debian package libdnnl-dev" >&2; exit 1; \
+	fi > $@
+	@printf 'PKG_CFLAGS := %s $$(DNNL_CFLAGS)\nPKG_LIBS := %s $$(DNNL_LIBS)\nTEST_LIBS := %s\n' \
+	  "$$(pkg-config --cflags $(PKGS))" "$$(pkg-config --libs $(PKGS))" "$$(pkg-config --libs cmocka)" >> $@
 
 $(BUILD)/src/%.o: src/%.c $(HEADERS) $(BUILD)/config.mk
 	@mkdir -p $(dir $@)

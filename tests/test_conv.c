@@ -3,7 +3,9 @@
  * two kinds, batches split into several GEMM chunks, im2col/col2im against each other,
  * shape errors, and construction from YAML (with unknown and invalid keys).
  * The vector paths of im2col differ with and without AVX-512: run this test in both kinds
- * of build (e.g. also with OPTFLAGS="-O2 -march=x86-64-v3", the build valgrind can run). */
+ * of build (e.g. also with OPTFLAGS="-O2 -march=x86-64-v3", the build valgrind can run).
+ * The forward reference, gradient and accumulation checks run again under the oneDNN
+ * backend (the *_onednn tests), where every layer oneDNN can run must run on it. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,20 +66,43 @@ static conv_case random_case(mg_rng *rng)
 
 static conv_case case_at(int i, mg_rng *rng) { return i < N_FIXED ? fixed_cases[i] : random_case(rng); }
 
+/* The backend the layers are built for (set per test by use_onednn / use_blas). */
+static mg_backend backend = MG_BACKEND_BLAS;
+
+static int use_onednn(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_ONEDNN;
+    return 0;
+}
+
+static int use_blas(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_BLAS;
+    return 0;
+}
+
 static void build_conv(mg_net *net, const conv_case *c)
 {
     mg_shape in = {c->cin, c->h, c->w};
     mg_net_begin(net, "T", in);
     mg_conv2d_make(mg_net_push(net), in, c->cout, c->k, c->s, c->p, c->bias);
     mg_net_finish(net, c->n);
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
+    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN);
 }
 
+/* oneDNN takes no output_padding beyond the padding (its right padding p - op would be
+ * negative): such a layer keeps the BLAS path */
 static void build_convt(mg_net *net, const conv_case *c)
 {
     mg_shape in = {c->cin, c->h, c->w};
     mg_net_begin(net, "T", in);
     mg_conv_transpose2d_make(mg_net_push(net), in, c->cout, c->k, c->s, c->p, c->op, c->bias);
     mg_net_finish(net, c->n);
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
+    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN && c->p >= c->op);
 }
 
 /* Direct conv2d, double accumulation:
@@ -516,6 +541,9 @@ int main(void)
         cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_from_yaml),
         cmocka_unit_test(test_yaml_errors),
+        cmocka_unit_test_setup_teardown(test_forward_matches_reference, use_onednn, use_blas),
+        cmocka_unit_test_setup_teardown(test_gradients, use_onednn, use_blas),
+        cmocka_unit_test_setup_teardown(test_backward_accumulates, use_onednn, use_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,34 @@ static const mg_gradcheck_opts smooth = {.eps = 1e-2f, .atol = 2e-3, .rtol = 1e-
 
 typedef void (*make_fn)(mg_layer *l, mg_shape in);
 
+/* The backend networks are built for: the linear tests run again under oneDNN
+ * (setup use_onednn), where every linear layer must run on it. */
+static mg_backend backend = MG_BACKEND_BLAS;
+
+static int use_onednn(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_ONEDNN;
+    return 0;
+}
+
+static int use_blas(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_BLAS;
+    return 0;
+}
+
+static void finish(mg_net *net, int batch)
+{
+    mg_net_finish(net, batch);
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
+    int weighted = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        weighted += !strcmp(net->layers[i].ops->kind, "linear");
+    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN ? weighted : 0);
+}
+
 static void check_one(mg_shape in, make_fn make, int batch, const mg_gradcheck_opts *o, unsigned seed)
 {
     mg_rng rng;
@@ -20,7 +48,7 @@ static void check_one(mg_shape in, make_fn make, int batch, const mg_gradcheck_o
     mg_net net;
     mg_net_begin(&net, "T", in);
     make(mg_net_push(&net), in);
-    mg_net_finish(&net, batch);
+    finish(&net, batch);
     mg_gradcheck_randomize(&net, 0.5f, &rng);
     mg_gradcheck_net(&net, batch, o, &rng);
     mg_net_free(&net);
@@ -307,7 +335,7 @@ static void test_backward_accumulates(void **state)
     mg_net net;
     mg_net_begin(&net, "A", (mg_shape){4, 1, 1});
     mg_linear_make(mg_net_push(&net), net.in, 3, true);
-    mg_net_finish(&net, 2);
+    finish(&net, 2);
     mg_rng rng;
     mg_rng_init(&rng, 9, MG_STREAM_TEST);
     mg_net_init_params(&net, &rng);
@@ -428,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_net_from_yaml),
         cmocka_unit_test(test_net_yaml_errors),
+        cmocka_unit_test_setup_teardown(test_linear_gradients, use_onednn, use_blas),
+        cmocka_unit_test_setup_teardown(test_backward_accumulates, use_onednn, use_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -284,7 +284,7 @@ static void id_backward(mg_layer *l, const float *x, const float *y, const float
     if (dx)
         memcpy(dx, dy, mg_shape_size(l->in) * (size_t)n * sizeof(float));
 }
-static const mg_layer_ops id_ops = {"unchecked_kind", id_forward, id_backward, NULL};
+static const mg_layer_ops id_ops = {"unchecked_kind", id_forward, id_backward, NULL, NULL};
 
 static void test_unchecked_kind_refused(void **state)
 {

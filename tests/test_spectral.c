@@ -29,6 +29,23 @@ typedef enum { LINEAR, CONV, CONVT, PROJ } kind;
  * PROJ: features (cin, h, w), cout classes (labels (3 i + 1) % cout) */
 typedef struct { kind k; int cin, h, w, cout, ks, s, p, n; bool bias; int iters; } sn_case;
 
+/* The backend layers are built for: the gradient checks run again under oneDNN. */
+static mg_backend backend = MG_BACKEND_BLAS;
+
+static int use_onednn(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_ONEDNN;
+    return 0;
+}
+
+static int use_blas(void **state)
+{
+    (void)state;
+    backend = MG_BACKEND_BLAS;
+    return 0;
+}
+
 static void make_layer(mg_net *net, const sn_case *c)
 {
     mg_net_begin(net, "S", (mg_shape){c->cin, c->h, c->w});
@@ -60,6 +77,9 @@ static void make_layer(mg_net *net, const sn_case *c)
             labels[i] = (3 * i + 1) % c->cout;
         mg_net_set_labels(net, labels);
     }
+    /* the projection head has no oneDNN path: it always runs its own code */
+    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
+    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN && c->k != PROJ);
 }
 
 /* The normalised weight: the layer's first parameters, but for the projection head's E,
@@ -400,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_train_and_eval_passes),
         cmocka_unit_test(test_sigma_converges),
         cmocka_unit_test(test_yaml),
+        cmocka_unit_test_setup_teardown(test_gradients, use_onednn, use_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

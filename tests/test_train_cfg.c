@@ -150,6 +150,58 @@ static void test_samples_and_threads(void **state)
     mg_cfg_free(cfg);
 }
 
+/* train.backend: blas by default, onednn when asked, written back; any other name is an
+ * error naming the key and the value */
+static void test_backend(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
+    mg_train_cfg tc;
+    mg_train_cfg_read(&tc, cfg, 1);
+    assert_int_equal(tc.backend, MG_BACKEND_BLAS);
+    mg_cfg_override(cfg, "train.backend=onednn");
+    mg_train_cfg_read(&tc, cfg, 1);
+    assert_int_equal(tc.backend, MG_BACKEND_ONEDNN);
+    char *text = mg_train_cfg_resolved(&tc, cfg);
+    assert_non_null(strstr(text, "  backend: onednn\n"));
+    mg_free(text);
+    mg_cfg_free(cfg);
+    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  backend: mkldnn\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:23:12 (train.backend): unknown value 'mkldnn'");
+    mg_cfg_free(cfg);
+    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  backend: 2\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "(train.backend): unknown value '2'");
+    mg_cfg_free(cfg);
+}
+
+/* train.precision: fp32 by default, bf16 on oneDNN (this machine has bf16 instructions;
+ * tests/test_onednn_cli.sh simulates one without), bf16 on BLAS and unknown names refused
+ * at the key */
+static void test_precision(void **state)
+{
+    (void)state;
+    mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
+    mg_train_cfg tc;
+    mg_train_cfg_read(&tc, cfg, 1);
+    assert_int_equal(tc.precision, MG_PRECISION_FP32);
+    mg_cfg_free(cfg);
+    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  precision: bf16\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:23:14 (train.precision): precision bf16 runs on the oneDNN backend only");
+    mg_cfg_free(cfg);
+    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  backend: onednn\n  precision: half\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "(train.precision): unknown value 'half'");
+    mg_cfg_free(cfg);
+    if (!mg_onednn_bf16_supported())
+        MG_SKIP("this CPU has no bfloat16 instructions");
+    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  backend: onednn\n  precision: bf16\n");
+    mg_train_cfg_read(&tc, cfg, 1);
+    assert_int_equal(tc.precision, MG_PRECISION_BF16);
+    char *text = mg_train_cfg_resolved(&tc, cfg);
+    assert_non_null(strstr(text, "  backend: onednn\n  precision: bf16\n"));
+    mg_free(text);
+    mg_cfg_free(cfg);
+}
+
 static void test_overrides(void **state)
 {
     (void)state;
@@ -202,7 +254,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key),        cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_out_of_range),       cmocka_unit_test(test_batch_must_split),
         cmocka_unit_test(test_wasserstein_needs_clip), cmocka_unit_test(test_hdf5_data_section),
-        cmocka_unit_test(test_samples_and_threads),
+        cmocka_unit_test(test_samples_and_threads), cmocka_unit_test(test_backend), cmocka_unit_test(test_precision),
         cmocka_unit_test(test_overrides),          cmocka_unit_test(test_resolved_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,6 +36,11 @@
  * conditional BatchNorm, D with a one-hot input map and a projection head (also with sn
  * on its class embedding), fake labels
  * from the per-item label streams, hinge loss.
+ * The oneDNN backend (train.backend: onednn) passes the same comparisons, each rank count
+ * against the one-rank oneDNN run: the tiny config, and the reference config's first step
+ * at four batches (its convolutions and linear layers all run on oneDNN); and the tiny
+ * config in bf16 (rounding to bfloat16 is per element, the same on any rank count, so only
+ * the fp32 sums' order differs, as in fp32).
  * mpirun-np: 1 2 4 */
 #include <math.h>
 #include <stdio.h>
@@ -430,6 +435,29 @@ static void test_equivalence(void **state)
     check_equivalence("plain", NULL, NULL);
 }
 
+static void test_equivalence_onednn(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"train.backend=onednn", NULL};
+    check_equivalence("onednn", NULL, sets);
+}
+
+static void test_equivalence_bf16(void **state)
+{
+    (void)state;
+    if (!mg_onednn_bf16_supported())
+        MG_SKIP("this CPU has no bfloat16 instructions");
+    static const char *const sets[] = {"train.backend=onednn", "train.precision=bf16", NULL};
+    check_equivalence("bf16", NULL, sets);
+}
+
+static void test_reference_config_first_step_onednn(void **state)
+{
+    (void)state;
+    static const int batches[] = {32, 44, 64, 128};
+    check_first_steps("onednn", "  backend: onednn\n", batches, (int)(sizeof batches / sizeof *batches));
+}
+
 static void test_equivalence_pack_mbstd(void **state)
 {
     (void)state;
@@ -493,6 +521,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_equivalence_pack_mbstd),
         cmocka_unit_test(test_equivalence_spectral_norm),
         cmocka_unit_test(test_equivalence_conditional),
+        cmocka_unit_test(test_equivalence_onednn),
+        cmocka_unit_test(test_reference_config_first_step_onednn),
+        cmocka_unit_test(test_equivalence_bf16),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed = mg_dist_any(failed != 0) ? 1 : 0;

@@ -8,7 +8,7 @@
 set -eu
 
 packages="make gcc pkg-config openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-openmpi-dev
-hdf5-tools libyaml-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libcmocka-dev dataset-fashion-mnist"
+hdf5-tools libyaml-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libcmocka-dev libdnnl-dev dataset-fashion-mnist"
 if [ "${1:-}" = "--run" ]; then
     packages="$packages python3-numpy python3-h5py python3-matplotlib"
 fi

@@ -1,4 +1,4 @@
-/* How many OpenBLAS threads each rank uses.
+/* How many OpenBLAS threads each rank uses, and OpenMP's (oneDNN's) with it.
  *
  * OpenBLAS starts one thread per core by default. Under mpirun with several ranks on a
  * node, every rank would then run that many threads on the same cores, and the ranks
@@ -19,7 +19,9 @@
 int mg_blas_threads_choose(int requested, int ranks_on_node, const char *env_threads, char *why, size_t size);
 
 /* Applies the rule for this process (environment, mg_dist_node_size) and returns the
- * number of threads OpenBLAS now uses; why as above. */
+ * number of threads OpenBLAS now uses; why as above. OpenMP, which oneDNN runs on, is set
+ * to the same count, capped at the cores this process may run on, so that one setting
+ * (train.threads, Slurm's --cpus-per-task through OMP_NUM_THREADS) governs both. */
 int mg_blas_threads_apply(int requested, char *why, size_t size);
 
 #endif

@@ -39,6 +39,7 @@ typedef struct {
 typedef void (*mg_reduce_fn)(double *buf, int n, void *ctx);
 
 typedef struct mg_layer mg_layer;
+struct mg_onednn_op; /* mg_onednn.h */
 
 typedef struct {
     const char *kind;
@@ -50,6 +51,10 @@ typedef struct {
                      bool param_grads);
     /* Fills l->param (and l->state) from init; NULL for layers without parameters. */
     void (*init)(mg_layer *l, const mg_init *init, mg_rng *rng);
+    /* Makes the layer's oneDNN primitives for batches up to max_batch (mg_onednn.h), with
+     * bfloat16 inputs to the products when bf16, or returns NULL when oneDNN cannot run this
+     * shape; NULL for kinds without a oneDNN path. */
+    struct mg_onednn_op *(*onednn_make)(const mg_layer *l, int max_batch, bool bf16);
 } mg_layer_ops;
 
 struct mg_layer {
@@ -77,6 +82,7 @@ struct mg_layer {
     mg_reduce_fn reduce;    /* set for BatchNorm in sync mode */
     void *reduce_ctx;
     void *impl;             /* the kind's own hyper-parameters (owned by the layer) */
+    struct mg_onednn_op *onednn; /* set: forward and backward run on oneDNN (owned) */
 };
 
 /* Creates a layer of the named kind from its YAML mapping (keys other than kind, name,

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "mg_layer.h"
+#include "mg_onednn.h"
 
 typedef struct mg_net mg_net;
 
@@ -44,6 +45,8 @@ struct mg_net {
     bool conditional;
     const int *next_labels;
     int *labels;
+    mg_backend backend;    /* how the layers with weights compute (mg_net_set_backend) */
+    mg_precision precision; /* ... and in what precision */
     mg_forward_observer observe; /* NULL unless a test or diagnostic set one */
     void *observe_ctx;
 };
@@ -59,6 +62,16 @@ mg_shape mg_net_tail_shape(const mg_net *net);
 void mg_net_set_classes(mg_net *net, int n_classes);
 /* Allocates and binds all buffers for batches up to max_batch. */
 void mg_net_finish(mg_net *net, int max_batch);
+
+/* Makes the layers with weights compute through backend, in precision, from now on (after
+ * mg_net_finish; BLAS in fp32 is the default). With MG_BACKEND_ONEDNN, each such layer's
+ * primitives are made here for max_batch; a layer oneDNN cannot run (mg_onednn_op_make)
+ * keeps the BLAS path. fp32 results agree with BLAS's within fp32 rounding, not bitwise.
+ * bf16 needs MG_BACKEND_ONEDNN and a CPU with bfloat16 instructions; either missing is a
+ * fatal error saying so (the config names the key; this names the network). */
+void mg_net_set_backend(mg_net *net, mg_backend backend, mg_precision precision);
+/* Layers that compute on oneDNN (0 under BLAS). */
+int mg_net_onednn_layers(const mg_net *net);
 
 /* Builds from a YAML mapping: { input: [c, h, w], init: {...}, layers: [ {kind: ...}, ... ] },
  * and for class-conditional networks classes: K (labels 0..K-1) and optionally

@@ -56,7 +56,9 @@ typedef struct {
     bool nan_stop;           /* nan_policy: stop (default) | skip */
     mg_noise_streams noise;  /* noise_streams: global (default) | per_rank */
     long sample_interval;    /* PNG sample grid every K steps (image data); 0 = off (default 500) */
-    int threads;             /* OpenBLAS threads per rank; 0 = automatic (mg_blas_threads.h) */
+    int threads;             /* OpenBLAS and oneDNN threads per rank; 0 = automatic (mg_blas_threads.h) */
+    mg_backend backend;      /* backend: blas (default) | onednn: how G's and D's layers with weights compute */
+    mg_precision precision;  /* precision: fp32 (default) | bf16 (the products' inputs; oneDNN only) */
     bool overlap;            /* overlap.enabled: bucketed non-blocking gradient sums during backward (false) */
     float bucket_mb;         /* overlap.bucket_mb: bucket size in MiB (4) */
     bool measure_wait;       /* measure_wait: timed barrier before each gradient reduction (true) */

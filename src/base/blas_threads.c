@@ -3,6 +3,7 @@
 #include "mg_blas_threads.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -36,5 +37,8 @@ int mg_blas_threads_apply(int requested, char *why, size_t size)
     int n = mg_blas_threads_choose(requested, mg_dist_node_size(), env, why, size);
     if (n > 0)
         openblas_set_num_threads(n);
-    return openblas_get_num_threads();
+    const int threads = openblas_get_num_threads();
+    const int cores = omp_get_num_procs(); /* the cores this process may run on */
+    omp_set_num_threads(threads < cores ? threads : (cores > 0 ? cores : 1));
+    return threads;
 }

@@ -24,7 +24,7 @@ static const mg_cmd commands[] = {
      "FID, IS, KID and class coverage of a checkpoint or samples (mode counting for 2-D)"},
     {"toy", mg_cmd_toy, "CONFIG.yaml", "train the tiny example classifier data-parallel (configs/toy.yaml)"},
     {"nets", mg_cmd_nets, "CONFIG.yaml", "build the config's networks, check their shapes, print their layers"},
-    {"info", mg_cmd_info, "", "versions, OpenBLAS kernel and threads, MPI ranks"},
+    {"info", mg_cmd_info, "", "versions, OpenBLAS kernel and threads, oneDNN and bf16, MPI ranks"},
 };
 
 static const mg_cmd_table table = {

@@ -6,6 +6,7 @@
 
 #include "mg_error.h"
 #include "mg_layers.h"
+#include "mg_onednn.h"
 
 void mg_layer_setup(mg_layer *l, const mg_layer_ops *ops, mg_shape in, mg_shape out, void *impl)
 {
@@ -32,6 +33,8 @@ void mg_layer_destroy(mg_layer *l)
 {
     mg_free(l->impl);
     l->impl = NULL;
+    mg_onednn_op_free(l->onednn);
+    l->onednn = NULL;
 }
 
 void mg_init_weights(float *w, size_t n, int fan_in, int fan_out, const mg_init *init, mg_rng *rng)

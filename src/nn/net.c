@@ -104,6 +104,38 @@ void mg_net_finish(mg_net *net, int max_batch)
     net->out = net->layers[net->n_layers - 1].out;
 }
 
+void mg_net_set_backend(mg_net *net, mg_backend backend, mg_precision precision)
+{
+    MG_CHECK(net->param, net->name, "this is a bug in the caller", "mg_net_set_backend before mg_net_finish");
+    MG_CHECK(backend >= 0 && backend < MG_BACKEND_COUNT && precision >= 0 && precision < MG_PRECISION_COUNT,
+             net->name, "this is a bug in the caller", "unknown backend %d or precision %d", (int)backend,
+             (int)precision);
+    MG_CHECK(precision == MG_PRECISION_FP32 || backend == MG_BACKEND_ONEDNN, net->name,
+             "set train.backend: onednn, or train.precision: fp32", "precision %s runs on the oneDNN backend only",
+             mg_precision_names[precision]);
+    MG_CHECK(precision != MG_PRECISION_BF16 || mg_onednn_bf16_supported(), net->name,
+             "set train.precision: fp32 (bf16 needs AVX512_BF16 or AMX: Intel Cooper Lake, Sapphire Rapids and "
+             "later, AMD Zen 4 and later)",
+             "precision bf16: this CPU has no bfloat16 instructions oneDNN can use");
+    for (int i = 0; i < net->n_layers; i++) {
+        mg_layer *l = &net->layers[i];
+        mg_onednn_op_free(l->onednn);
+        l->onednn = NULL;
+        if (backend == MG_BACKEND_ONEDNN && l->ops->onednn_make)
+            l->onednn = l->ops->onednn_make(l, net->max_batch, precision == MG_PRECISION_BF16);
+    }
+    net->backend = backend;
+    net->precision = precision;
+}
+
+int mg_net_onednn_layers(const mg_net *net)
+{
+    int count = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        count += net->layers[i].onednn != NULL;
+    return count;
+}
+
 mg_init mg_init_from_cfg(mg_cfg_node spec, mg_init def)
 {
     static const char *const kinds[] = {"normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",

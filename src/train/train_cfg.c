@@ -47,6 +47,17 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->augment = mg_augment_cfg_from(mg_cfg_get(train, "augment"));
     tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
     tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
+    tc->backend = (mg_backend)mg_cfg_choice(train, "backend", mg_backend_names, MG_BACKEND_COUNT, MG_BACKEND_BLAS);
+    tc->precision =
+        (mg_precision)mg_cfg_choice(train, "precision", mg_precision_names, MG_PRECISION_COUNT, MG_PRECISION_FP32);
+    if (tc->precision != MG_PRECISION_FP32 && tc->backend != MG_BACKEND_ONEDNN)
+        mg_cfg_fail(mg_cfg_get(train, "precision"), "set train.backend: onednn as well, or train.precision: fp32",
+                    "precision %s runs on the oneDNN backend only", mg_precision_names[tc->precision]);
+    if (tc->precision == MG_PRECISION_BF16 && !mg_onednn_bf16_supported())
+        mg_cfg_fail(mg_cfg_get(train, "precision"),
+                    "set train.precision: fp32 (bf16 needs AVX512_BF16 or AMX: Intel Cooper Lake, Sapphire Rapids "
+                    "and later, AMD Zen 4 and later)",
+                    "precision bf16: this CPU has no bfloat16 instructions oneDNN can use");
     mg_cfg_node overlap = mg_cfg_get(train, "overlap");
     mg_cfg_expect_mapping(overlap);
     tc->overlap = mg_cfg_bool(overlap, "enabled", false);
@@ -321,7 +332,8 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         mg_text_put(&t, "  clip: %s\n", float_text(tc->clip, clip));
     mg_text_put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local",
                 tc->log_interval, tc->nan_stop ? "stop" : "skip");
-    mg_text_put(&t, "  sample_interval: %ld\n  threads: %d\n", tc->sample_interval, tc->threads);
+    mg_text_put(&t, "  sample_interval: %ld\n  threads: %d\n  backend: %s\n  precision: %s\n", tc->sample_interval,
+                tc->threads, mg_backend_names[tc->backend], mg_precision_names[tc->precision]);
     mg_text_put(&t, "  overlap: {enabled: %s, bucket_mb: %s}\n  measure_wait: %s\n", tc->overlap ? "true" : "false",
         float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
     if (tc->ema.on)

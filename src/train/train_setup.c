@@ -193,6 +193,11 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
                  "train.batch %d / %d ranks / train.pack %d / train.accumulate %d = %d D inputs per rank and "
                  "micro-batch", tc->batch, t->size, tc->pack, tc->accumulate, t->d_micro);
     mg_net_check_batch(&t->D, t->d_micro, d_batch_why);
+    mg_net_set_backend(&t->G, tc->backend, tc->precision);
+    mg_net_set_backend(&t->D, tc->backend, tc->precision);
+    if (verbose && t->rank == 0 && tc->backend != MG_BACKEND_BLAS)
+        printf("backend %s, precision %s: %d of G's and %d of D's layers\n", mg_backend_names[tc->backend],
+               mg_precision_names[tc->precision], mg_net_onednn_layers(&t->G), mg_net_onednn_layers(&t->D));
     if (mg_shape_size(t->D.out) != 1)
         mg_cfg_fail(dspec, "end D with a linear layer of out: 1 (raw score; the loss applies any sigmoid)",
                     "D gives %zu values per sample, expected 1", mg_shape_size(t->D.out));

@@ -7,9 +7,16 @@
  *     GFLOP/s, FLOPs counted as the peer counts them (147.5 MFLOP per image),
  *   - cblas_sgemm's GFLOP/s on large square matrices in the same run, and the ratios,
  *   - the OpenBLAS kernel in use, and a check of sgemm against a double reference.
- * Times are medians of repeated runs after warm-up. */
+ * Times are medians of repeated runs after warm-up.
+ * Usage: bench_dcgan [CONFIG [BATCH [blas|onednn [fp32|bf16]]]]; with onednn the layers with
+ * weights run on oneDNN (one OpenMP thread), in fp32 or with bfloat16 inputs, and the
+ * implementation oneDNN chose for each is printed.
+ * MPIGAN_BENCH_CLOCK=thread times with the calling thread's CPU time instead of the wall
+ * clock: on a machine shared with other work a time-shared run then still gives one core's
+ * rate (all work runs on the calling thread with one OpenBLAS and one OpenMP thread). */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +27,7 @@
 #include "mg_error.h"
 #include "mg_loss.h"
 #include "mg_net.h"
+#include "mg_onednn.h"
 #include "mg_optim.h"
 #include "mg_util.h"
 
@@ -37,6 +45,21 @@ static double median(double *v, int n)
 
 #define REPS 15
 
+/* Seconds on the chosen clock (wall, or this thread's CPU time; see the top). */
+static double now_s(void)
+{
+    static int thread_clock = -1;
+    if (thread_clock < 0) {
+        const char *c = getenv("MPIGAN_BENCH_CLOCK");
+        thread_clock = c && !strcmp(c, "thread");
+    }
+    if (!thread_clock)
+        return mg_now();
+    struct timespec ts;
+    MG_CHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0, "bench_dcgan", NULL, "clock_gettime failed");
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Median seconds of one square sgemm of size n. */
 static double sgemm_seconds(int n)
 {
@@ -48,10 +71,10 @@ static double sgemm_seconds(int n)
     mg_rng_fill_normal(&rng, b, (size_t)n * n, 0, 1);
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
-        double t0 = mg_now();
+        double t0 = now_s();
         mg_sgemm_checked("bench_dcgan", "square", CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         if (r >= 0)
-            t[r] = mg_now() - t0;
+            t[r] = now_s() - t0;
     }
     mg_free(a);
     mg_free(b);
@@ -99,11 +122,11 @@ static void bench_layers(mg_net *net, const float *x, int n, double sgemm_gflops
             dy[k] = 1e-3f * (float)((k * 7919) % 1000) - 0.5f;
         double tf[REPS], tb[REPS];
         for (int r = -2; r < REPS; r++) {
-            double t0 = mg_now();
+            double t0 = now_s();
             l->ops->forward(l, in, net->act[i], n, MG_TRAIN);
-            double t1 = mg_now();
+            double t1 = now_s();
             l->ops->backward(l, in, net->act[i], dy, dx, n, true);
-            double t2 = mg_now();
+            double t2 = now_s();
             if (r >= 0) {
                 tf[r] = t1 - t0;
                 tb[r] = t2 - t1;
@@ -123,8 +146,23 @@ int main(int argc, char **argv)
 {
     const char *config = argc > 1 ? argv[1] : "configs/fmnist_dcgan.yaml";
     const int batch = argc > 2 ? atoi(argv[2]) : 64;
+    const char *backend_name = argc > 3 ? argv[3] : "blas";
+    mg_backend backend = MG_BACKEND_COUNT;
+    for (int b = 0; b < MG_BACKEND_COUNT; b++)
+        if (!strcmp(backend_name, mg_backend_names[b]))
+            backend = (mg_backend)b;
+    MG_CHECK(backend != MG_BACKEND_COUNT, backend_name, "the third argument is blas or onednn", "unknown backend");
+    const char *precision_name = argc > 4 ? argv[4] : "fp32";
+    mg_precision precision = MG_PRECISION_COUNT;
+    for (int p = 0; p < MG_PRECISION_COUNT; p++)
+        if (!strcmp(precision_name, mg_precision_names[p]))
+            precision = (mg_precision)p;
+    MG_CHECK(precision != MG_PRECISION_COUNT, precision_name, "the fourth argument is fp32 or bf16",
+             "unknown precision");
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
+    if (!getenv("OMP_NUM_THREADS"))
+        omp_set_num_threads(1);
     const char *coretype = getenv("OPENBLAS_CORETYPE"), *l2 = getenv("OPENBLAS_L2_SIZE");
     printf("OpenBLAS core: %s, threads: %d  (OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s)\n",
            openblas_get_corename(), openblas_get_num_threads(), coretype ? coretype : "(unset)", l2 ? l2 : "(unset)");
@@ -142,6 +180,20 @@ int main(int argc, char **argv)
     mg_rng_init(&rng, 1, MG_STREAM_INIT);
     mg_net_init_params(&G, &rng);
     mg_net_init_params(&D, &rng);
+    mg_net_set_backend(&G, backend, precision);
+    mg_net_set_backend(&D, backend, precision);
+    printf("backend: %s, precision %s, clock: %s\n", mg_backend_names[backend], mg_precision_names[precision],
+           getenv("MPIGAN_BENCH_CLOCK") && !strcmp(getenv("MPIGAN_BENCH_CLOCK"), "thread") ? "thread CPU time" : "wall");
+    const mg_net *nets[2] = {&G, &D};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nets[k]->n_layers; i++)
+            if (nets[k]->layers[i].onednn) {
+                char impl[256];
+                mg_onednn_describe(nets[k]->layers[i].onednn, batch, impl, sizeof impl);
+                printf("  %-22s oneDNN forward / backward data / backward weights: %s\n", nets[k]->layers[i].name,
+                       impl);
+            }
+    printf("\n");
 
     size_t nz = mg_shape_size(G.in) * batch, nx = mg_shape_size(D.in) * batch;
     float *z = mg_alloc_floats(nz, "noise"), *real = mg_alloc_floats(nx, "real batch");
@@ -171,7 +223,7 @@ int main(int argc, char **argv)
     enum { ITERS = 25 };
     double t[ITERS];
     for (int it = -3; it < ITERS; it++) {
-        double t0 = mg_now();
+        double t0 = now_s();
         mg_rng_fill_normal(&rng, z, nz, 0, 1);
         const float *fake = mg_net_forward(&G, z, batch, MG_TRAIN);
         mg_net_zero_grad(&D);
@@ -189,7 +241,7 @@ int main(int argc, char **argv)
         mg_net_backward(&G, dfake, true, false);
         mg_optim_step(&optG, G.param, G.grad, ocfg.lr);
         if (it >= 0)
-            t[it] = mg_now() - t0;
+            t[it] = now_s() - t0;
     }
     double it_s = median(t, ITERS);
     double gflops = 1e-9 * flop_per_image * batch / it_s;

@@ -70,6 +70,17 @@ MPIGAN_ALT = {
     ("mlp", "mpigan np2-yield"): (2, 1, YIELD),
 }
 MPIGAN.update(MPIGAN_ALT)
+# the oneDNN backend (train.backend: onednn), in fp32 and bf16 (train.precision), beside the
+# BLAS one: with --all-variants or when named in --variants
+MPIGAN_ONEDNN = {
+    ("dcgan", "mpigan np1 onednn"): (1, 1, {}),
+    ("dcgan", "mpigan np2 onednn"): (2, 1, {}),
+    ("dcgan", "mpigan np1 onednn bf16"): (1, 1, {}),
+    ("dcgan", "mpigan np2 onednn bf16"): (2, 1, {}),
+    ("mlp", "mpigan np1 onednn"): (1, 1, {}),
+    ("mlp", "mpigan np2 onednn"): (2, 1, {}),
+}
+MPIGAN.update(MPIGAN_ONEDNN)
 PEER = {
     ("dcgan", "torch t1"): ("peer_dcgan.py", ["--threads", "1"], {}),
     ("dcgan", "torch t2"): ("peer_dcgan.py", ["--threads", "2", "--blas-threads", "1"], {}),
@@ -87,6 +98,15 @@ PEER.update(PEER_ALT)
 CONFIG = {"dcgan": "configs/fmnist_dcgan.yaml", "mlp": "configs/grid25.yaml"}
 # what the MLP benchmark changes: the peer's G takes 2-D noise (grid25.yaml has 256)
 EXTRA_SET = {"dcgan": ["train.g_step_noise=reuse"], "mlp": ["train.g_step_noise=reuse", "generator.input[0]=2"]}
+
+
+def backend_sets(variant):
+    """The config overrides a variant's name asks for: "... onednn" and "... onednn bf16"."""
+    if variant.endswith(" onednn"):
+        return ["train.backend=onednn"]
+    if variant.endswith(" onednn bf16"):
+        return ["train.backend=onednn", "train.precision=bf16"]
+    return []
 
 
 def die(msg):
@@ -114,7 +134,8 @@ def run_mpigan(a, bench, variant, setting, emulate, rep):
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
     steps, log = (a.dcgan_steps, a.dcgan_log) if bench == "dcgan" else (a.mlp_steps, a.mlp_log)
-    sets = EXTRA_SET[bench] + ["train.steps=%d" % steps, "train.log_interval=%d" % log, "train.threads=%d" % threads,
+    backend = backend_sets(variant)
+    sets = EXTRA_SET[bench] + backend + ["train.steps=%d" % steps, "train.log_interval=%d" % log, "train.threads=%d" % threads,
                                "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]
     prog = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
     for s in sets:
@@ -174,10 +195,11 @@ def run_cpu_rate(a, bench, variant, setting, emulate):
     cpu = []
     for n in (short, long_):
         if variant.startswith("mpigan"):
-            run_dir = os.path.join(a.out, "runs", "cpu-%s-%s-%d" % (bench, setting, n))
+            run_dir = os.path.join(a.out, "runs", "cpu-%s-%s-%s-%d" % (bench, variant.replace(" ", "_"), setting, n))
             shutil.rmtree(run_dir, ignore_errors=True)
             cmd = [os.path.abspath(a.mpigan), "train", CONFIG[bench]]
-            for st in EXTRA_SET[bench] + ["train.steps=%d" % n, "train.log_interval=%d" % n, "train.threads=1",
+            backend = backend_sets(variant)
+            for st in EXTRA_SET[bench] + backend + ["train.steps=%d" % n, "train.log_interval=%d" % n, "train.threads=1",
                                           "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]:
                 cmd += ["--set", st]
             cpu.append(cpu_seconds(cmd, env_for(setting, emulate, {}), cwd=ROOT))
@@ -255,7 +277,11 @@ def summarize(rows):
                          ("mpigan np2 / torch t2", ratio("mpigan np2", "torch t2"), "x", None),
                          ("mpigan np1-t2 / torch best 2-thread", ratio("mpigan np1-t2", "torch best-t2"), "x", None),
                          ("strong-scaling efficiency np1 -> best np2", eff, "%", 0.95),
-                         ("largest mpigan rank's peak RSS (MiB)", rss, "MiB", 150)]
+                         ("largest mpigan rank's peak RSS (MiB)", rss, "MiB", 150),
+                         ("mpigan np1 onednn / mpigan np1 (blas)", ratio("mpigan np1 onednn", "mpigan np1"), "x", None),
+                         ("mpigan np2 onednn / mpigan np2 (blas)", ratio("mpigan np2 onednn", "mpigan np2"), "x", None),
+                         ("mpigan np1 onednn bf16 / mpigan np1 (blas)", ratio("mpigan np1 onednn bf16", "mpigan np1"), "x",
+                          None)]
             else:
                 items = [("mpigan np1 / torch t1", ratio("mpigan np1", "torch t1"), "x", None),
                          ("best mpigan np2 (%s) / best torch 2-thread (%s)" % (best_n2, best_t2),
@@ -284,13 +310,15 @@ def summarize(rows):
         for s in settings:
             for bench, key, unit in (("dcgan", "images_per_cpu_s", "images"), ("mlp", "iters_per_cpu_s", "iterations")):
                 m = {}
-                for v in ("mpigan np1", "torch t1"):
+                for v in ("mpigan np1", "mpigan np1 onednn", "mpigan np1 onednn bf16", "torch t1"):
                     got = [r[key] for r in cpu if r["setting"] == s and r["bench"] == bench and r["variant"] == v]
                     if got:
                         m[v] = med(got)
                         rat = ""
                         if v == "torch t1" and m.get("mpigan np1"):
                             rat = "%.2fx" % (m["mpigan np1"] / m[v])
+                        elif v != "mpigan np1" and m.get("mpigan np1"):  # a oneDNN variant: against BLAS
+                            rat = "%.2fx of BLAS" % (m[v] / m["mpigan np1"])
                         lines.append("| %s | %s | %s | %s | %s %s | %s |" % (
                             s, bench, v, ", ".join("%.1f" % x for x in got), fmt(m[v], ".1f"), unit, rat or "-"))
         lines.append("")
@@ -362,7 +390,9 @@ def main():
             for (bb, v) in list(MPIGAN) + ([] if a.no_peer else list(PEER)):
                 if ((bb, v) in PEER_ALT or (bb, v) in MPIGAN_ALT) and not a.all_variants:
                     continue
-                if a.cpu_rate and v not in ("mpigan np1", "torch t1"):
+                if (bb, v) in MPIGAN_ONEDNN and not (a.all_variants or v in want):
+                    continue
+                if a.cpu_rate and v not in ("mpigan np1", "mpigan np1 onednn", "mpigan np1 onednn bf16", "torch t1"):
                     continue
                 if bb == b and (not want or v in want):
                     jobs.append((s, b, v))

@@ -155,10 +155,10 @@ static void sigmoid_backward(mg_layer *l, const float *x, const float *y, const 
         dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
 
-static const mg_layer_ops relu_ops = {"relu", relu_forward, relu_backward, NULL};
-static const mg_layer_ops leaky_ops = {"leaky_relu", leaky_forward, leaky_backward, NULL};
-static const mg_layer_ops tanh_ops = {"tanh", tanh_forward, tanh_backward, NULL};
-static const mg_layer_ops sigmoid_ops = {"sigmoid", sigmoid_forward, sigmoid_backward, NULL};
+static const mg_layer_ops relu_ops = {"relu", relu_forward, relu_backward, NULL, NULL};
+static const mg_layer_ops leaky_ops = {"leaky_relu", leaky_forward, leaky_backward, NULL, NULL};
+static const mg_layer_ops tanh_ops = {"tanh", tanh_forward, tanh_backward, NULL, NULL};
+static const mg_layer_ops sigmoid_ops = {"sigmoid", sigmoid_forward, sigmoid_backward, NULL, NULL};
 
 void mg_relu_make(mg_layer *l, mg_shape in) { mg_layer_setup(l, &relu_ops, in, in, NULL); }
 void mg_tanh_make(mg_layer *l, mg_shape in) { mg_layer_setup(l, &tanh_ops, in, in, NULL); }

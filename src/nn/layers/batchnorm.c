@@ -414,7 +414,7 @@ static void bn_init(mg_layer *l, const mg_init *init, mg_rng *rng)
     }
 }
 
-static const mg_layer_ops bn_ops = {"batchnorm", bn_forward, bn_backward, bn_init};
+static const mg_layer_ops bn_ops = {"batchnorm", bn_forward, bn_backward, bn_init, NULL};
 
 void mg_batchnorm_make(mg_layer *l, mg_shape in, float momentum, float eps)
 {

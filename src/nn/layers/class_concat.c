@@ -70,8 +70,8 @@ static void embed_init(mg_layer *l, const mg_init *init, mg_rng *rng)
         mg_rng_fill_normal(rng, l->param, count, 0.0f, 1.0f);
 }
 
-static const mg_layer_ops embed_ops = {"embed_concat", concat_forward, concat_backward, embed_init};
-static const mg_layer_ops onehot_ops = {"onehot_concat", concat_forward, concat_backward, NULL};
+static const mg_layer_ops embed_ops = {"embed_concat", concat_forward, concat_backward, embed_init, NULL};
+static const mg_layer_ops onehot_ops = {"onehot_concat", concat_forward, concat_backward, NULL, NULL};
 
 static void concat_make(mg_layer *l, const mg_layer_ops *ops, mg_shape in, int extra, bool learned)
 {

@@ -19,13 +19,16 @@
  *
  * Backward recomputes col rather than caching it (it is the layer's largest tensor) and
  * reuses its buffer for dcol. W is cout x cin x k x k as in PyTorch, then the bias.
- * With sn (mg_spectral.h) every product uses W / sigma(W), W viewed as (cout, cin k k). */
+ * With sn (mg_spectral.h) every product uses W / sigma(W), W viewed as (cout, cin k k).
+ * Under the oneDNN backend (l->onednn set) oneDNN's convolution primitives replace all of
+ * the above on the same buffers (mg_onednn.h). */
 #include <string.h>
 
 #include "mg_error.h"
 #include "mg_blas.h"
 #include "mg_im2col.h"
 #include "mg_layers.h"
+#include "mg_onednn.h"
 #include "mg_spectral.h"
 
 typedef struct {
@@ -45,6 +48,10 @@ static void conv2d_forward(mg_layer *l, const float *x, float *y, int n, mg_mode
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
     const float *w = mg_spectral_on(&p->sn) ? mg_spectral_forward(l, &p->sn, mode) : l->param;
     const float *bias = p->bias ? l->param + (size_t)p->cout * K : NULL;
+    if (l->onednn) {
+        mg_onednn_forward(l->onednn, x, w, bias, y, n);
+        return;
+    }
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cout, n);
     for (int first = 0; first < n; first += ws.chunk) {
         const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
@@ -79,6 +86,15 @@ static void conv2d_backward(mg_layer *l, const float *x, const float *y, const f
     /* with sn: W_sn for dx, and dL/dW_sn into the scratch, corrected into l->grad at the end */
     const float *w = sn ? mg_spectral_weight(l) : l->param;
     float *dw = sn && param_grads ? mg_spectral_grad_scratch(l, &p->sn) : l->grad;
+    if (l->onednn) {
+        if (param_grads)
+            mg_onednn_backward_weights_add(l->onednn, x, dy, dw, p->bias ? l->grad + (size_t)p->cout * K : NULL, n);
+        if (dx)
+            mg_onednn_backward_data(l->onednn, dy, w, dx, n);
+        if (sn && param_grads)
+            mg_spectral_backward(l, &p->sn);
+        return;
+    }
     if (param_grads && p->bias)
         mg_channel_sums_add(l->grad + (size_t)p->cout * K, dy, n, p->cout, (size_t)P);
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cout, n);
@@ -129,7 +145,16 @@ static void conv2d_init(mg_layer *l, const mg_init *init, mg_rng *rng)
         mg_spectral_init(l, &p->sn, rng);
 }
 
-static const mg_layer_ops conv2d_ops = {"conv2d", conv2d_forward, conv2d_backward, conv2d_init};
+static mg_onednn_op *conv2d_onednn(const mg_layer *l, int max_batch, bool bf16)
+{
+    const conv2d_impl *p = l->impl;
+    const mg_onednn_geom g = {.kind = MG_ONEDNN_CONV, .cin = p->cin, .h = l->in.h, .w = l->in.w, .cout = p->cout,
+                              .oh = l->out.h, .ow = l->out.w, .k = p->k, .stride = p->stride, .pad_l = p->pad,
+                              .pad_r = p->pad, .bias = p->bias, .bf16 = bf16};
+    return mg_onednn_op_make(l->name, &g, max_batch);
+}
+
+static const mg_layer_ops conv2d_ops = {"conv2d", conv2d_forward, conv2d_backward, conv2d_init, conv2d_onednn};
 
 void mg_conv2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad, bool bias)
 {

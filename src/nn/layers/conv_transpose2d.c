@@ -15,13 +15,16 @@
  *            layer, 64 -> 1: M = 16, P = 196), which skips gathering and scattering the whole
  *            64-channel tensor (docs/results/2026-11-23-conv-layers).
  * W is cin x cout x k x k as in PyTorch, followed by the bias (cout).
- * With sn (mg_spectral.h) every product uses W / sigma(W), W viewed as (cout, cin k k). */
+ * With sn (mg_spectral.h) every product uses W / sigma(W), W viewed as (cout, cin k k).
+ * Under the oneDNN backend (l->onednn set) oneDNN's deconvolution primitives replace all
+ * of the above on the same buffers (mg_onednn.h). */
 #include <string.h>
 
 #include "mg_error.h"
 #include "mg_blas.h"
 #include "mg_im2col.h"
 #include "mg_layers.h"
+#include "mg_onednn.h"
 #include "mg_spectral.h"
 
 typedef struct {
@@ -41,6 +44,10 @@ static void convt_forward(mg_layer *l, const float *x, float *y, int n, mg_mode 
     const size_t in_size = mg_shape_size(l->in), out_size = mg_shape_size(l->out);
     const float *w = mg_spectral_on(&p->sn) ? mg_spectral_forward(l, &p->sn, mode) : l->param;
     const float *bias = p->bias ? l->param + (size_t)p->cin * K : NULL;
+    if (l->onednn) {
+        mg_onednn_forward(l->onednn, x, w, bias, y, n);
+        return;
+    }
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cin, n);
     for (int first = 0; first < n; first += ws.chunk) {
         const int m = n - first < ws.chunk ? n - first : ws.chunk, mP = m * P;
@@ -77,6 +84,15 @@ static void convt_backward(mg_layer *l, const float *x, const float *y, const fl
     /* with sn: W_sn for dx, and dL/dW_sn into the scratch, corrected into l->grad at the end */
     const float *w = sn ? mg_spectral_weight(l) : l->param;
     float *dw = sn && param_grads ? mg_spectral_grad_scratch(l, &p->sn) : l->grad;
+    if (l->onednn) {
+        if (param_grads)
+            mg_onednn_backward_weights_add(l->onednn, x, dy, dw, p->bias ? l->grad + (size_t)p->cin * K : NULL, n);
+        if (dx)
+            mg_onednn_backward_data(l->onednn, dy, w, dx, n);
+        if (sn && param_grads)
+            mg_spectral_backward(l, &p->sn);
+        return;
+    }
     if (param_grads && p->bias)
         mg_channel_sums_add(l->grad + (size_t)p->cin * K, dy, n, p->cout, out_size / (size_t)p->cout);
     const mg_conv_work ws = mg_conv_work_carve(l->work, &p->geom, p->cin, n);
@@ -128,7 +144,17 @@ static void convt_init(mg_layer *l, const mg_init *init, mg_rng *rng)
         mg_spectral_init(l, &p->sn, rng);
 }
 
-static const mg_layer_ops convt_ops = {"conv_transpose2d", convt_forward, convt_backward, convt_init};
+/* oneDNN's deconvolution takes the output size from the paddings: pad_r = pad - output_pad */
+static mg_onednn_op *convt_onednn(const mg_layer *l, int max_batch, bool bf16)
+{
+    const convt_impl *p = l->impl;
+    const mg_onednn_geom g = {.kind = MG_ONEDNN_DECONV, .cin = p->cin, .h = l->in.h, .w = l->in.w, .cout = p->cout,
+                              .oh = l->out.h, .ow = l->out.w, .k = p->k, .stride = p->stride, .pad_l = p->pad,
+                              .pad_r = p->pad - p->output_pad, .bias = p->bias, .bf16 = bf16};
+    return mg_onednn_op_make(l->name, &g, max_batch);
+}
+
+static const mg_layer_ops convt_ops = {"conv_transpose2d", convt_forward, convt_backward, convt_init, convt_onednn};
 
 void mg_conv_transpose2d_make(mg_layer *l, mg_shape in, int cout, int kernel, int stride, int pad,
                               int output_pad, bool bias)

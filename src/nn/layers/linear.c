@@ -1,12 +1,15 @@
 /* Fully connected layer: y = x W^T + b over the whole batch with one sgemm.
  * W is (out, in) row-major as in PyTorch, so checkpoints map one to one.
  * With sn (mg_spectral.h) the products use W / sigma(W), W viewed as (out, in); the
- * weight gradient then goes to the spectral scratch first and is corrected into l->grad. */
+ * weight gradient then goes to the spectral scratch first and is corrected into l->grad.
+ * Under the oneDNN backend (l->onednn set) oneDNN's inner product primitives do the three
+ * products on the same buffers (mg_onednn.h). */
 #include <string.h>
 
 #include "mg_error.h"
 #include "mg_blas.h"
 #include "mg_layers.h"
+#include "mg_onednn.h"
 #include "mg_spectral.h"
 
 typedef struct {
@@ -21,6 +24,10 @@ static void linear_forward(mg_layer *l, const float *x, float *y, int n, mg_mode
     const linear_impl *p = l->impl;
     const float *w = mg_spectral_on(&p->sn) ? mg_spectral_forward(l, &p->sn, mode) : l->param;
     const float *b = l->param + (size_t)p->out * p->in;
+    if (l->onednn) {
+        mg_onednn_forward(l->onednn, x, w, p->bias ? b : NULL, y, n);
+        return;
+    }
     if (p->bias)
         for (int i = 0; i < n; i++)
             memcpy(y + (size_t)i * p->out, b, sizeof(float) * (size_t)p->out);
@@ -35,6 +42,17 @@ static void linear_backward(mg_layer *l, const float *x, const float *y, const f
     (void)y;
     const linear_impl *p = l->impl;
     const bool sn = mg_spectral_on(&p->sn);
+    if (l->onednn) {
+        if (param_grads) {
+            float *dw = sn ? mg_spectral_grad_scratch(l, &p->sn) : l->grad;
+            mg_onednn_backward_weights_add(l->onednn, x, dy, dw, p->bias ? l->grad + (size_t)p->out * p->in : NULL, n);
+            if (sn)
+                mg_spectral_backward(l, &p->sn);
+        }
+        if (dx)
+            mg_onednn_backward_data(l->onednn, dy, sn ? mg_spectral_weight(l) : l->param, dx, n);
+        return;
+    }
     if (param_grads) {
         float *dw = sn ? mg_spectral_grad_scratch(l, &p->sn) : l->grad, *db = l->grad + (size_t)p->out * p->in;
         mg_sgemm_checked(l->name, "backward dW += dy^T x", CblasTrans, CblasNoTrans, p->out, p->in, n, 1.0f, dy,
@@ -59,7 +77,14 @@ static void linear_init(mg_layer *l, const mg_init *init, mg_rng *rng)
         mg_spectral_init(l, &p->sn, rng);
 }
 
-static const mg_layer_ops linear_ops = {"linear", linear_forward, linear_backward, linear_init};
+static mg_onednn_op *linear_onednn(const mg_layer *l, int max_batch, bool bf16)
+{
+    const linear_impl *p = l->impl;
+    const mg_onednn_geom g = {.kind = MG_ONEDNN_LINEAR, .cin = p->in, .h = 1, .w = 1, .cout = p->out, .bias = p->bias, .bf16 = bf16};
+    return mg_onednn_op_make(l->name, &g, max_batch);
+}
+
+static const mg_layer_ops linear_ops = {"linear", linear_forward, linear_backward, linear_init, linear_onednn};
 
 void mg_linear_make(mg_layer *l, mg_shape in, int out, bool bias)
 {

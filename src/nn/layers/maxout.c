@@ -74,7 +74,7 @@ static void maxout_init(mg_layer *l, const mg_init *init, mg_rng *rng)
     mg_init_weights(l->param, (size_t)rows * p->in, p->in, rows, init, rng);
 }
 
-static const mg_layer_ops maxout_ops = {"maxout", maxout_forward, maxout_backward, maxout_init};
+static const mg_layer_ops maxout_ops = {"maxout", maxout_forward, maxout_backward, maxout_init, NULL};
 
 void mg_maxout_make(mg_layer *l, mg_shape in, int out, int pieces, bool bias)
 {

@@ -97,7 +97,7 @@ static void mbstd_backward(mg_layer *l, const float *x, const float *y, const fl
     }
 }
 
-static const mg_layer_ops mbstd_ops = {"mbstd", mbstd_forward, mbstd_backward, NULL};
+static const mg_layer_ops mbstd_ops = {"mbstd", mbstd_forward, mbstd_backward, NULL, NULL};
 
 void mg_mbstd_make(mg_layer *l, mg_shape in, int group, float eps)
 {

@@ -76,7 +76,7 @@ static void projection_init(mg_layer *l, const mg_init *init, mg_rng *rng)
         mg_spectral_init(l, &p->sn, rng);
 }
 
-static const mg_layer_ops projection_ops = {"projection", projection_forward, projection_backward, projection_init};
+static const mg_layer_ops projection_ops = {"projection", projection_forward, projection_backward, projection_init, NULL};
 
 void mg_projection_make(mg_layer *l, mg_shape in)
 {

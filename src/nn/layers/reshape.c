@@ -19,8 +19,8 @@ static void reshape_backward(mg_layer *l, const float *x, const float *y, const 
         memcpy(dx, dy, sizeof(float) * mg_shape_size(l->in) * (size_t)n);
 }
 
-static const mg_layer_ops reshape_ops = {"reshape", reshape_forward, reshape_backward, NULL};
-static const mg_layer_ops flatten_ops = {"flatten", reshape_forward, reshape_backward, NULL};
+static const mg_layer_ops reshape_ops = {"reshape", reshape_forward, reshape_backward, NULL, NULL};
+static const mg_layer_ops flatten_ops = {"flatten", reshape_forward, reshape_backward, NULL, NULL};
 
 void mg_reshape_make(mg_layer *l, mg_shape in, mg_shape out)
 {
