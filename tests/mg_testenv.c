@@ -12,6 +12,7 @@
 
 #include "mg_cfg_override.h"
 #include "mg_dist.h"
+#include "mg_h5schema.h"
 
 void mg_test_dir_make(char *dir, size_t size, const char *tag)
 {
@@ -70,4 +71,18 @@ mg_cfg *mg_test_tiny_cfg(const char *run_dir, const char *data, ...)
         mg_cfg_override(cfg, s);
     va_end(ap);
     return cfg;
+}
+
+void mg_test_write_images(const char *path, int c, int side, int64_t n, const unsigned char *x, const int32_t *y,
+                          const char *source)
+{
+    mg_data_info info = {0};
+    info.kind = MG_DATA_IMAGES;
+    info.n = n, info.c = c, info.h = side, info.w = side;
+    info.has_labels = y != NULL;
+    info.value_range[1] = 255;
+    snprintf(info.source, sizeof info.source, "%s", source);
+    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
+    mg_h5_write_rows(w, 0, n, x, y);
+    mg_h5_writer_close(w);
 }

@@ -7,6 +7,7 @@
 #define MG_TESTENV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mg_cfg.h"
 
@@ -24,5 +25,11 @@ void mg_test_dir_remove(const char *dir);
  * list is applied as `--set key=value` would be. The caller frees the result with
  * mg_cfg_free. */
 mg_cfg *mg_test_tiny_cfg(const char *run_dir, const char *data, ...);
+
+/* Writes path as a data file of n uint8 images (c, side, side) from x, with labels y when
+ * y is not NULL; source names the test in the file. One process; fails the test through
+ * the error path. */
+void mg_test_write_images(const char *path, int c, int side, int64_t n, const unsigned char *x, const int32_t *y,
+                          const char *source);
 
 #endif

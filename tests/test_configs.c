@@ -84,12 +84,6 @@ static void write_split(const char *dir, const char *prefix, int n, unsigned see
  * colour at its own place over dim noise. */
 static void write_rgb(const char *path, int side, int K, int n, uint64_t seed)
 {
-    mg_data_info info = {0};
-    info.kind = MG_DATA_IMAGES;
-    info.n = n, info.c = 3, info.h = side, info.w = side;
-    info.has_labels = true;
-    info.value_range[1] = 255;
-    snprintf(info.source, sizeof info.source, "test_configs colour stand-in");
     const size_t plane = (size_t)side * side, size = 3 * plane;
     unsigned char *x = malloc((size_t)n * size);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
@@ -110,9 +104,7 @@ static void write_rgb(const char *path, int side, int K, int n, uint64_t seed)
                 for (int c = 0; c < b; c++)
                     img[(size_t)ch * plane + (size_t)(oy + a) * side + ox + c] = (unsigned char)(80 + 50 * ((k + ch) % 4));
     }
-    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
-    mg_h5_write_rows(w, 0, n, x, y);
-    mg_h5_writer_close(w);
+    mg_test_write_images(path, 3, side, n, x, y, "test_configs colour stand-in");
     free(x);
     free(y);
 }

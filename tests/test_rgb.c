@@ -34,12 +34,6 @@ static char dir[256], data32[320], data64[320], model32[320], model64[320];
 static void make_rgb(const char *path, int side, int64_t n, uint64_t seed)
 {
     static const unsigned char colours[4][3] = {{230, 30, 30}, {30, 230, 30}, {30, 30, 230}, {230, 230, 30}};
-    mg_data_info info = {0};
-    info.kind = MG_DATA_IMAGES;
-    info.n = n, info.c = 3, info.h = side, info.w = side;
-    info.has_labels = true;
-    info.value_range[1] = 255;
-    snprintf(info.source, sizeof info.source, "test_rgb synthetic");
     const size_t plane = (size_t)side * side, size = 3 * plane;
     unsigned char *x = malloc((size_t)n * size);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
@@ -59,9 +53,7 @@ static void make_rgb(const char *path, int side, int64_t n, uint64_t seed)
                 for (int c = 0; c < b; c++)
                     img[(size_t)ch * plane + (size_t)(oy + a) * side + ox + c] = colours[y[i]][ch];
     }
-    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
-    mg_h5_write_rows(w, 0, n, x, y);
-    mg_h5_writer_close(w);
+    mg_test_write_images(path, 3, side, n, x, y, "test_rgb synthetic");
     free(x);
     free(y);
 }

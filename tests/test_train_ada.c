@@ -30,11 +30,6 @@ static char dir[256], data[320];
 /* n noisy 8x8 grey images with a bright block in one of four places */
 static void make_images(const char *path, int64_t n)
 {
-    mg_data_info info = {0};
-    info.kind = MG_DATA_IMAGES;
-    info.n = n, info.c = 1, info.h = 8, info.w = 8;
-    info.value_range[1] = 255;
-    snprintf(info.source, sizeof info.source, "test_train_ada synthetic");
     unsigned char *x = malloc((size_t)n * 64);
     mg_rng r;
     mg_rng_init(&r, 9, mg_rng_stream_id(MG_STREAM_TEST, 0));
@@ -47,9 +42,7 @@ static void make_images(const char *path, int64_t n)
             for (int b = 0; b < 3; b++)
                 img[(oy + a) * 8 + ox + b] = 230;
     }
-    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
-    mg_h5_write_rows(w, 0, n, x, NULL);
-    mg_h5_writer_close(w);
+    mg_test_write_images(path, 1, 8, n, x, NULL, "test_train_ada synthetic");
     free(x);
 }
 

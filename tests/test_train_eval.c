@@ -24,12 +24,6 @@ static char dir[256], data8[320], data16[320], model_path[320];
 /* Class y of 4: a bright 3x3 block in quadrant y of a dim noisy side x side image. */
 static void make_images(const char *path, int side, int64_t n, uint64_t seed)
 {
-    mg_data_info info = {0};
-    info.kind = MG_DATA_IMAGES;
-    info.n = n, info.c = 1, info.h = side, info.w = side;
-    info.has_labels = true;
-    info.value_range[1] = 255;
-    snprintf(info.source, sizeof info.source, "test_train_eval synthetic");
     unsigned char *x = malloc((size_t)n * side * side);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
     mg_rng r;
@@ -45,9 +39,7 @@ static void make_images(const char *path, int side, int64_t n, uint64_t seed)
             for (int b = 0; b < 3; b++)
                 img[(oy + a) * side + ox + b] = (unsigned char)(170 + mg_rng_below(&r, 86));
     }
-    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
-    mg_h5_write_rows(w, 0, n, x, y);
-    mg_h5_writer_close(w);
+    mg_test_write_images(path, 1, side, n, x, y, "test_train_eval synthetic");
     free(x);
     free(y);
 }
