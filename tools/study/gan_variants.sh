@@ -11,8 +11,11 @@
 # clipping, WGAN-GP, DCGAN + R1, and on 10% of the data DiffAugment against the same
 # DCGAN without it.
 # The study may be split over several sittings: a run whose line is already in
-# OUT/results.tsv (and did not fail) is not run again, and VARIANTS="dcgan wgan_gp ..."
-# runs only those variants (default: all, cheapest first).
+# OUT/results.tsv (and did not fail) is not run again, a run that was stopped part-way goes
+# on from its newest checkpoint (--resume; its seconds then count this sitting only), and
+# VARIANTS="dcgan wgan_gp ..." runs only those variants (default: all, cheapest first).
+# dcgan_bf16 (DCGAN on the oneDNN backend in bf16, the quality gate for bf16 against the
+# fp32 dcgan runs) is run only when VARIANTS names it.
 set -eu
 out=${1:?usage: tools/study/gan_variants.sh OUT [STEPS [NP [SEEDS]]]}
 steps=${2:-2000}
@@ -35,11 +38,10 @@ run() { # name config seed [--set ...]
         return 0
     fi
     dir="$out/$name-s$seed"
-    rm -rf "$dir"
     t0=$(date +%s)
     if tools/mpirun.sh "$np" build/mpigan train "$config" --set train.steps="$steps" --set train.seed="$seed" \
         --set eval.interval="$steps" --set eval.samples=5000 --set train.sample_interval="$steps" \
-        --set run_dir="$dir" "$@" > "$dir.log" 2>&1; then
+        --set run_dir="$dir" "$@" --resume >> "$dir.log" 2>&1; then
         line=$(grep '^eval ' "$dir.log" | tail -n 1 | sed 's/^eval *//')
     else
         line="FAILED (see $dir.log)"
@@ -50,6 +52,7 @@ run() { # name config seed [--set ...]
 
 for seed in $seeds; do
     run dcgan configs/fmnist_dcgan.yaml "$seed"
+    run dcgan_bf16 configs/fmnist_dcgan.yaml "$seed" --set train.backend=onednn --set train.precision=bf16
     run cgan_sn_hinge configs/fmnist_cgan_sn.yaml "$seed"
     run dcgan_r1 configs/fmnist_dcgan_r1.yaml "$seed"
     run dcgan_10pct configs/fmnist_dcgan.yaml "$seed" --set data.limit=6000
