@@ -38,6 +38,13 @@ void *mg_alloc_at(size_t bytes, const char *what, const char *file, int line);
 #define mg_alloc_floats(n, what) ((float *)mg_alloc_at((size_t)(n) * sizeof(float), (what), __FILE__, __LINE__))
 void mg_free(void *p);
 
+/* As mg_alloc but not zeroed: for scratch space its user writes before reading. A large
+ * one then takes memory only as far as it is used (the kernel maps its pages on first
+ * touch), so a workspace sized for the worst case costs what the layers really use. */
+void *mg_alloc_scratch_at(size_t bytes, const char *what, const char *file, int line);
+#define mg_alloc_scratch_floats(n, what) \
+    ((float *)mg_alloc_scratch_at((size_t)(n) * sizeof(float), (what), __FILE__, __LINE__))
+
 /* As mg_alloc, for a buffer that MPI reads from another process (the gradient reduction
  * buffers): 2 MiB-aligned, rounded up to 2 MiB and marked for transparent huge pages, so
  * that Open MPI's single-copy path pins a few huge pages instead of one page per 4 kB,

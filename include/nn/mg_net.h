@@ -5,7 +5,8 @@
  *   state         non-learned state (BatchNorm running mean and variance);
  *   act[i]        output of layer i for the last forward pass (backward needs them);
  *   cache         what layers keep between forward and backward;
- *   work          one scratch workspace (im2col) sized for the hungriest layer;
+ *   work          one scratch workspace (im2col) sized for the hungriest layer on the BLAS
+ *                 path (mg_net_set_backend resizes it);
  *   delta[2]      ping-pong buffers for gradients flowing backward.
  * So zeroing gradients is one memset, and a data-parallel step reduces one array. */
 #ifndef MG_NET_H

@@ -50,8 +50,10 @@ void mg_fatal_at(const char *file, int line, const char *object, const char *hin
     abort(); /* a handler that returns breaks the contract */
 }
 
-/* Zeroed bytes rounded up to a multiple of align (at least one), aligned to it. */
-static void *alloc_rounded(size_t bytes, size_t align, bool huge_pages, const char *what, const char *file, int line)
+/* Bytes rounded up to a multiple of align (at least one), aligned to it, zeroed unless
+ * scratch. */
+static void *alloc_rounded(size_t bytes, size_t align, bool huge_pages, bool scratch, const char *what,
+                           const char *file, int line)
 {
     const size_t rounded = bytes == 0 ? align : (bytes + align - 1) / align * align;
     void *p = aligned_alloc(align, rounded);
@@ -64,18 +66,24 @@ static void *alloc_rounded(size_t bytes, size_t align, bool huge_pages, const ch
 #else
     (void)huge_pages;
 #endif
-    memset(p, 0, rounded);
+    if (!scratch)
+        memset(p, 0, rounded);
     return p;
 }
 
 void *mg_alloc_at(size_t bytes, const char *what, const char *file, int line)
 {
-    return alloc_rounded(bytes, 64, false, what, file, line);
+    return alloc_rounded(bytes, 64, false, false, what, file, line);
+}
+
+void *mg_alloc_scratch_at(size_t bytes, const char *what, const char *file, int line)
+{
+    return alloc_rounded(bytes, 64, false, true, what, file, line);
 }
 
 void *mg_alloc_huge_at(size_t bytes, const char *what, const char *file, int line)
 {
-    return alloc_rounded(bytes, (size_t)2 << 20, true, what, file, line);
+    return alloc_rounded(bytes, (size_t)2 << 20, true, false, what, file, line);
 }
 
 void mg_free(void *p) { free(p); }

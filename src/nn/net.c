@@ -53,20 +53,31 @@ void mg_net_set_classes(mg_net *net, int n_classes)
 
 void mg_net_set_labels(mg_net *net, const int *labels) { net->next_labels = labels; }
 
+/* The workspace the layers that compute on the BLAS path need at max_batch: a layer on
+ * oneDNN (l->onednn) needs none, so under that backend it shrinks to what is left. */
+static size_t work_floats(const mg_net *net)
+{
+    size_t n_work = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        const mg_layer *l = &net->layers[i];
+        if (!l->onednn && l->n_work * (size_t)net->max_batch > n_work)
+            n_work = l->n_work * (size_t)net->max_batch;
+    }
+    return n_work;
+}
+
 void mg_net_finish(mg_net *net, int max_batch)
 {
     MG_CHECK(net->n_layers > 0, net->name, "give the network at least one layer", "network has no layers");
     MG_CHECK(max_batch > 0, net->name, NULL, "batch size %d must be positive", max_batch);
     net->max_batch = max_batch;
-    size_t n_param = 0, n_state = 0, n_act = 0, n_cache = 0, n_work = 0, widest = mg_shape_size(net->in);
+    size_t n_param = 0, n_state = 0, n_act = 0, n_cache = 0, widest = mg_shape_size(net->in);
     for (int i = 0; i < net->n_layers; i++) {
         mg_layer *l = &net->layers[i];
         n_param += align16(l->n_param);
         n_state += align16(l->n_state);
         n_act += align16(mg_shape_size(l->out) * (size_t)max_batch);
         n_cache += align16(l->n_cache * (size_t)max_batch + l->n_cache_fixed);
-        if (l->n_work * (size_t)max_batch > n_work)
-            n_work = l->n_work * (size_t)max_batch;
         if (mg_shape_size(l->out) > widest)
             widest = mg_shape_size(l->out);
     }
@@ -78,7 +89,7 @@ void mg_net_finish(mg_net *net, int max_batch)
     net->act_mem = mg_alloc_floats(n_act, "activations");
     net->act = mg_alloc(sizeof(float *) * (size_t)net->n_layers, "activation table");
     net->cache = mg_alloc_floats(n_cache, "layer caches");
-    net->work = mg_alloc_floats(n_work, "workspace");
+    net->work = mg_alloc_scratch_floats(work_floats(net), "workspace");
     for (int k = 0; k < 2; k++)
         net->delta[k] = mg_alloc_floats(widest * (size_t)max_batch, "backward buffers");
     net->labels = mg_alloc(sizeof(int) * (size_t)max_batch, "network labels");
@@ -124,6 +135,10 @@ void mg_net_set_backend(mg_net *net, mg_backend backend, mg_precision precision)
         if (backend == MG_BACKEND_ONEDNN && l->ops->onednn_make)
             l->onednn = l->ops->onednn_make(l, net->max_batch, precision == MG_PRECISION_BF16);
     }
+    mg_free(net->work); /* every byte of it is touched (zeroed), so keep only what is used */
+    net->work = mg_alloc_scratch_floats(work_floats(net), "workspace");
+    for (int i = 0; i < net->n_layers; i++)
+        net->layers[i].work = net->work;
     net->backend = backend;
     net->precision = precision;
 }

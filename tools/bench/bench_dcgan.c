@@ -82,6 +82,34 @@ static double sgemm_seconds(int n)
     return median(t, REPS);
 }
 
+/* Median seconds of one square product of size n on oneDNN: an inner product (the linear
+ * layer's forward, y = x W^T, fp32 in and out) with fp32 or bfloat16 products, so the rate
+ * is the one the backend's layers can reach, conversions to bfloat16 included. */
+static double onednn_gemm_seconds(int n, bool bf16)
+{
+    const mg_onednn_geom g = {.kind = MG_ONEDNN_LINEAR, .cin = n, .h = 1, .w = 1, .cout = n, .bf16 = bf16};
+    mg_onednn_op *op = mg_onednn_op_make(bf16 ? "oneDNN bf16 GEMM" : "oneDNN fp32 GEMM", &g, n);
+    MG_CHECK(op, "bench_dcgan", NULL, "oneDNN has no inner product for %d x %d", n, n);
+    float *a = mg_alloc_floats((size_t)n * n, "a"), *b = mg_alloc_floats((size_t)n * n, "b");
+    float *c = mg_alloc_floats((size_t)n * n, "c");
+    mg_rng rng;
+    mg_rng_init(&rng, 1, 1);
+    mg_rng_fill_normal(&rng, a, (size_t)n * n, 0, 1);
+    mg_rng_fill_normal(&rng, b, (size_t)n * n, 0, 1);
+    double t[REPS];
+    for (int r = -2; r < REPS; r++) {
+        double t0 = now_s();
+        mg_onednn_forward(op, a, b, NULL, c, n);
+        if (r >= 0)
+            t[r] = now_s() - t0;
+    }
+    mg_free(a);
+    mg_free(b);
+    mg_free(c);
+    mg_onednn_op_free(op);
+    return median(t, REPS);
+}
+
 /* Largest relative error of sgemm against a double-precision product. */
 static double sgemm_check(void)
 {
@@ -170,7 +198,16 @@ int main(int argc, char **argv)
 
     double s1024 = sgemm_seconds(1024), s2048 = sgemm_seconds(2048);
     double peak1024 = 2e-9 * 1024.0 * 1024 * 1024 / s1024, peak = 2e-9 * 2048.0 * 2048 * 2048 / s2048;
-    printf("sgemm square: 1024: %.1f GFLOP/s, 2048: %.1f GFLOP/s (peak used below: 2048)\n\n", peak1024, peak);
+    printf("sgemm square: 1024: %.1f GFLOP/s, 2048: %.1f GFLOP/s (peak used below: 2048)\n", peak1024, peak);
+    /* oneDNN's own rates at the same sizes: the ceiling of the oneDNN backend in each precision */
+    const double dnn_fp32 = 2e-9 * 2048.0 * 2048 * 2048 / onednn_gemm_seconds(2048, false);
+    const bool bf16_ok = mg_onednn_bf16_supported();
+    const double dnn_bf16 = bf16_ok ? 2e-9 * 2048.0 * 2048 * 2048 / onednn_gemm_seconds(2048, true) : 0;
+    printf("oneDNN GEMM (inner product) square 2048: fp32 %.1f GFLOP/s, bf16 ", dnn_fp32);
+    if (bf16_ok)
+        printf("%.1f GFLOP/s (%.2fx sgemm, %.2fx oneDNN fp32)\n\n", dnn_bf16, dnn_bf16 / peak, dnn_bf16 / dnn_fp32);
+    else
+        printf("- (this CPU has no bfloat16 instructions)\n\n");
 
     mg_cfg *cfg = mg_cfg_load_file(config);
     mg_net G, D;
@@ -248,6 +285,11 @@ int main(int argc, char **argv)
     printf("\nWhole iteration (D step real+fake, G step through frozen D, fakes reused), batch %d:\n", batch);
     printf("  %.1f MFLOP/image, %.2f ms/iteration, %.0f images/s, %.1f GFLOP/s = %.0f%% of sgemm 2048 (%.0f%% of 1024)\n",
            1e-6 * flop_per_image, 1e3 * it_s, batch / it_s, gflops, 100 * gflops / peak, 100 * gflops / peak1024);
+    if (backend == MG_BACKEND_ONEDNN) {
+        const double own = precision == MG_PRECISION_BF16 ? dnn_bf16 : dnn_fp32;
+        printf("  = %.0f%% of oneDNN's %s GEMM rate (%.1f GFLOP/s)\n", 100 * gflops / own, mg_precision_names[precision],
+               own);
+    }
 
     mg_optim_free(&optG);
     mg_optim_free(&optD);

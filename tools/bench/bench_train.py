@@ -95,6 +95,13 @@ PEER_ALT = {
     ("mlp", "torch t2-blas1"): ("peer_mlp2d.py", ["--threads", "2", "--blas-threads", "1"], {}),
 }
 PEER.update(PEER_ALT)
+# the peer under bfloat16 autocast: beside the oneDNN bf16 variants (named in --variants, or
+# --all-variants); never counted as the peer's best 2-thread (fp32) setting
+PEER_BF16 = {
+    ("dcgan", "torch t1 bf16"): ("peer_dcgan.py", ["--threads", "1", "--bf16"], {}),
+    ("dcgan", "torch t2 bf16"): ("peer_dcgan.py", ["--threads", "2", "--blas-threads", "1", "--bf16"], {}),
+}
+PEER.update(PEER_BF16)
 CONFIG = {"dcgan": "configs/fmnist_dcgan.yaml", "mlp": "configs/grid25.yaml"}
 # what the MLP benchmark changes: the peer's G takes 2-D noise (grid25.yaml has 256)
 EXTRA_SET = {"dcgan": ["train.g_step_noise=reuse"], "mlp": ["train.g_step_noise=reuse", "generator.input[0]=2"]}
@@ -258,7 +265,8 @@ def summarize(rows):
             def ratio(x, y):
                 mx, my = medians.get((s, x)), medians.get((s, y))
                 return mx / my if mx and my else None
-            t2 = [(m, v) for (ss, v), m in medians.items() if ss == s and v.startswith("torch t2") and m]
+            t2 = [(m, v) for (ss, v), m in medians.items()
+                  if ss == s and v.startswith("torch t2") and not v.endswith("bf16") and m]
             best_t2 = "-"
             if t2:
                 medians[(s, "torch best-t2")], best_t2 = max(t2)
@@ -268,6 +276,10 @@ def summarize(rows):
                 medians[(s, "mpigan best-np2")], best_n2 = max(n2s)
             n1, n2 = medians.get((s, "mpigan np1")), medians.get((s, "mpigan best-np2"))
             eff = n2 / (2 * n1) if n1 and n2 else None
+
+            def eff_of(v1, v2):
+                m1, m2 = medians.get((s, v1)), medians.get((s, v2))
+                return m2 / (2 * m1) if m1 and m2 else None
             rss = max([r["peak_rss_mib"] for r in rs if r["setting"] == s and r["variant"].startswith("mpigan")
                        and r["peak_rss_mib"]] or [0]) or None
             if bench == "dcgan":
@@ -281,6 +293,18 @@ def summarize(rows):
                          ("mpigan np1 onednn / mpigan np1 (blas)", ratio("mpigan np1 onednn", "mpigan np1"), "x", None),
                          ("mpigan np2 onednn / mpigan np2 (blas)", ratio("mpigan np2 onednn", "mpigan np2"), "x", None),
                          ("mpigan np1 onednn bf16 / mpigan np1 (blas)", ratio("mpigan np1 onednn bf16", "mpigan np1"), "x",
+                          None),
+                         # the oneDNN backend's targets: fp32 and bf16 against the peer in fp32 and
+                         # under bf16 autocast, np 2 bf16 against the peer's best 2-thread fp32
+                         ("mpigan np1 onednn / torch t1", ratio("mpigan np1 onednn", "torch t1"), "x", 1.3),
+                         ("mpigan np1 onednn bf16 / torch t1 bf16", ratio("mpigan np1 onednn bf16", "torch t1 bf16"),
+                          "x", 1.3),
+                         ("mpigan np1 onednn bf16 / torch t1", ratio("mpigan np1 onednn bf16", "torch t1"), "x", 1.7),
+                         ("mpigan np2 onednn bf16 / best torch 2-thread fp32 (%s)" % best_t2,
+                          ratio("mpigan np2 onednn bf16", "torch best-t2"), "x", 2.2),
+                         ("efficiency np1 -> np2, onednn bf16", eff_of("mpigan np1 onednn bf16", "mpigan np2 onednn bf16"),
+                          "%", 0.95),
+                         ("efficiency np1 -> np2, onednn fp32", eff_of("mpigan np1 onednn", "mpigan np2 onednn"), "%",
                           None)]
             else:
                 items = [("mpigan np1 / torch t1", ratio("mpigan np1", "torch t1"), "x", None),
@@ -390,7 +414,7 @@ def main():
             for (bb, v) in list(MPIGAN) + ([] if a.no_peer else list(PEER)):
                 if ((bb, v) in PEER_ALT or (bb, v) in MPIGAN_ALT) and not a.all_variants:
                     continue
-                if (bb, v) in MPIGAN_ONEDNN and not (a.all_variants or v in want):
+                if ((bb, v) in MPIGAN_ONEDNN or (bb, v) in PEER_BF16) and not (a.all_variants or v in want):
                     continue
                 if a.cpu_rate and v not in ("mpigan np1", "mpigan np1 onednn", "mpigan np1 onednn bf16", "torch t1"):
                     continue
