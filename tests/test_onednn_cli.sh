@@ -45,7 +45,8 @@ for np in 1 2; do
     expect_config_error "unknown backend" "(train.backend): unknown value 'mkl'" $np -- train.backend=mkl
     expect_config_error "unknown precision" "(train.precision): unknown value 'fp16'" $np -- \
         train.backend=onednn train.precision=fp16
-    expect_config_error "bf16 on BLAS" "precision bf16 runs on the oneDNN backend only" $np -- train.precision=bf16
+    expect_config_error "bf16 on BLAS" "precision bf16 runs on the oneDNN backend only" $np -- \
+        train.backend=blas train.precision=bf16
     expect_config_error "bf16 without bf16 instructions" "this CPU has no bfloat16 instructions" $np \
         ONEDNN_MAX_CPU_ISA=AVX512_CORE -- train.backend=onednn train.precision=bf16
 done

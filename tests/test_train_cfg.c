@@ -150,7 +150,7 @@ static void test_samples_and_threads(void **state)
     mg_cfg_free(cfg);
 }
 
-/* train.backend: blas by default, onednn when asked, written back; any other name is an
+/* train.backend: onednn by default, blas when asked, written back; any other name is an
  * error naming the key and the value */
 static void test_backend(void **state)
 {
@@ -158,12 +158,12 @@ static void test_backend(void **state)
     mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
     mg_train_cfg tc;
     mg_train_cfg_read(&tc, cfg, 1);
-    assert_int_equal(tc.backend, MG_BACKEND_BLAS);
-    mg_cfg_override(cfg, "train.backend=onednn");
-    mg_train_cfg_read(&tc, cfg, 1);
     assert_int_equal(tc.backend, MG_BACKEND_ONEDNN);
+    mg_cfg_override(cfg, "train.backend=blas");
+    mg_train_cfg_read(&tc, cfg, 1);
+    assert_int_equal(tc.backend, MG_BACKEND_BLAS);
     char *text = mg_train_cfg_resolved(&tc, cfg);
-    assert_non_null(strstr(text, "  backend: onednn\n"));
+    assert_non_null(strstr(text, "  backend: blas\n"));
     mg_free(text);
     mg_cfg_free(cfg);
     cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  backend: mkldnn\n");
@@ -185,8 +185,8 @@ static void test_precision(void **state)
     mg_train_cfg_read(&tc, cfg, 1);
     assert_int_equal(tc.precision, MG_PRECISION_FP32);
     mg_cfg_free(cfg);
-    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  precision: bf16\n");
-    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:23:14 (train.precision): precision bf16 runs on the oneDNN backend only");
+    cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  backend: blas\n  precision: bf16\n");
+    MG_EXPECT_FATAL(read_all(cfg, 1), "bad.yaml:24:14 (train.precision): precision bf16 runs on the oneDNN backend only");
     mg_cfg_free(cfg);
     cfg = edited("  n_critic: 1\n", "  n_critic: 1\n  backend: onednn\n  precision: half\n");
     MG_EXPECT_FATAL(read_all(cfg, 1), "(train.precision): unknown value 'half'");

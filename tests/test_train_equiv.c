@@ -36,11 +36,11 @@
  * conditional BatchNorm, D with a one-hot input map and a projection head (also with sn
  * on its class embedding), fake labels
  * from the per-item label streams, hinge loss.
- * The oneDNN backend (train.backend: onednn) passes the same comparisons, each rank count
- * against the one-rank oneDNN run: the tiny config, and the reference config's first step
- * at four batches (its convolutions and linear layers all run on oneDNN); and the tiny
- * config in bf16 (rounding to bfloat16 is per element, the same on any rank count, so only
- * the fp32 sums' order differs, as in fp32).
+ * The cases above run on the default backend, oneDNN (its convolutions and linear layers);
+ * the BLAS backend (train.backend: blas) passes the same comparisons, each rank count
+ * against the one-rank BLAS run: the tiny config, and the reference config's first step
+ * at four batches; and the tiny config in bf16 (rounding to bfloat16 is per element, the
+ * same on any rank count, so only the fp32 sums' order differs, as in fp32).
  * mpirun-np: 1 2 4 */
 #include <math.h>
 #include <stdio.h>
@@ -435,11 +435,11 @@ static void test_equivalence(void **state)
     check_equivalence("plain", NULL, NULL);
 }
 
-static void test_equivalence_onednn(void **state)
+static void test_equivalence_blas(void **state)
 {
     (void)state;
-    static const char *const sets[] = {"train.backend=onednn", NULL};
-    check_equivalence("onednn", NULL, sets);
+    static const char *const sets[] = {"train.backend=blas", NULL};
+    check_equivalence("blas", NULL, sets);
 }
 
 static void test_equivalence_bf16(void **state)
@@ -451,11 +451,11 @@ static void test_equivalence_bf16(void **state)
     check_equivalence("bf16", NULL, sets);
 }
 
-static void test_reference_config_first_step_onednn(void **state)
+static void test_reference_config_first_step_blas(void **state)
 {
     (void)state;
     static const int batches[] = {32, 44, 64, 128};
-    check_first_steps("onednn", "  backend: onednn\n", batches, (int)(sizeof batches / sizeof *batches));
+    check_first_steps("blas", "  backend: blas\n", batches, (int)(sizeof batches / sizeof *batches));
 }
 
 static void test_equivalence_pack_mbstd(void **state)
@@ -521,8 +521,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_equivalence_pack_mbstd),
         cmocka_unit_test(test_equivalence_spectral_norm),
         cmocka_unit_test(test_equivalence_conditional),
-        cmocka_unit_test(test_equivalence_onednn),
-        cmocka_unit_test(test_reference_config_first_step_onednn),
+        cmocka_unit_test(test_equivalence_blas),
+        cmocka_unit_test(test_reference_config_first_step_blas),
         cmocka_unit_test(test_equivalence_bf16),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

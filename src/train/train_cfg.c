@@ -47,7 +47,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
     tc->augment = mg_augment_cfg_from(mg_cfg_get(train, "augment"));
     tc->sample_interval = mg_cfg_int(train, "sample_interval", 500, 0, 1L << 40);
     tc->threads = (int)mg_cfg_int(train, "threads", 0, 0, 4096);
-    tc->backend = (mg_backend)mg_cfg_choice(train, "backend", mg_backend_names, MG_BACKEND_COUNT, MG_BACKEND_BLAS);
+    tc->backend = (mg_backend)mg_cfg_choice(train, "backend", mg_backend_names, MG_BACKEND_COUNT, MG_BACKEND_ONEDNN);
     tc->precision =
         (mg_precision)mg_cfg_choice(train, "precision", mg_precision_names, MG_PRECISION_COUNT, MG_PRECISION_FP32);
     if (tc->precision != MG_PRECISION_FP32 && tc->backend != MG_BACKEND_ONEDNN)

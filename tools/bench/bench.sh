@@ -7,6 +7,14 @@ build=${BUILD:-build}
 echo "== DCGAN-28 core benchmark, environment as set"
 "$build/tools/bench/bench_dcgan" configs/fmnist_dcgan.yaml 64
 echo
+echo "== DCGAN-28 core benchmark, oneDNN backend, fp32"
+"$build/tools/bench/bench_dcgan" configs/fmnist_dcgan.yaml 64 onednn fp32
+if "$build/mpigan" info 2>/dev/null | grep -q "bf16: yes"; then
+    echo
+    echo "== DCGAN-28 core benchmark, oneDNN backend, bf16 (the iteration against oneDNN's bf16 GEMM rate)"
+    "$build/tools/bench/bench_dcgan" configs/fmnist_dcgan.yaml 64 onednn bf16
+fi
+echo
 echo "== DCGAN-28 core benchmark, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$build/tools/bench/bench_dcgan" configs/fmnist_dcgan.yaml 64
 # The other benchmarks, each as it needs to run: bench_allreduce under two ranks, with the

@@ -5,7 +5,8 @@ Every configuration below runs --reps times, the repetitions interleaved round-r
 drift and other load on a shared machine hit all of them alike); the tables give medians.
 
   DCGAN-28 (configs/fmnist_dcgan.yaml, batch 64, G step reuses the D step's fakes)
-    mpigan np1      1 rank, 1 OpenBLAS thread
+    mpigan np1      1 rank, 1 OpenBLAS thread (the BLAS backend: train.backend=blas; the
+                    "... onednn" and "... onednn bf16" variants run oneDNN, the default)
     mpigan np2      2 ranks (mpirun), 1 OpenBLAS thread each
     mpigan np1-t2   1 rank, 2 OpenBLAS threads
     torch t1        peer_dcgan.py --threads 1
@@ -108,12 +109,13 @@ EXTRA_SET = {"dcgan": ["train.g_step_noise=reuse"], "mlp": ["train.g_step_noise=
 
 
 def backend_sets(variant):
-    """The config overrides a variant's name asks for: "... onednn" and "... onednn bf16"."""
+    """The config overrides a variant's name asks for: "... onednn" and "... onednn bf16";
+    the other mpigan variants run the BLAS backend (named, since oneDNN is the default)."""
     if variant.endswith(" onednn"):
         return ["train.backend=onednn"]
     if variant.endswith(" onednn bf16"):
         return ["train.backend=onednn", "train.precision=bf16"]
-    return []
+    return ["train.backend=blas"]
 
 
 def die(msg):

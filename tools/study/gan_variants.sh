@@ -15,7 +15,8 @@
 # on from its newest checkpoint (--resume; its seconds then count this sitting only), and
 # VARIANTS="dcgan wgan_gp ..." runs only those variants (default: all, cheapest first).
 # dcgan_bf16 (DCGAN on the oneDNN backend in bf16, the quality gate for bf16 against the
-# fp32 dcgan runs) is run only when VARIANTS names it.
+# fp32 dcgan runs) is run only when VARIANTS names it. The other variants run on
+# BACKEND (default blas, the backend the study began on, so every seed of it is alike).
 set -eu
 out=${1:?usage: tools/study/gan_variants.sh OUT [STEPS [NP [SEEDS]]]}
 steps=${2:-2000}
@@ -41,7 +42,7 @@ run() { # name config seed [--set ...]
     t0=$(date +%s)
     if tools/mpirun.sh "$np" build/mpigan train "$config" --set train.steps="$steps" --set train.seed="$seed" \
         --set eval.interval="$steps" --set eval.samples=5000 --set train.sample_interval="$steps" \
-        --set run_dir="$dir" "$@" --resume >> "$dir.log" 2>&1; then
+        --set run_dir="$dir" --set train.backend="${BACKEND:-blas}" "$@" --resume >> "$dir.log" 2>&1; then
         line=$(grep '^eval ' "$dir.log" | tail -n 1 | sed 's/^eval *//')
     else
         line="FAILED (see $dir.log)"
