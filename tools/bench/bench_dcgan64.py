@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """DCGAN-64 training throughput, mpigan beside its PyTorch peer (docs/benchmarks.md).
 
-mpigan trains configs/shapes_dcgan64.yaml at np 1 with one OpenBLAS thread; the peer
-(tools/bench/peer_dcgan64.py, the same networks and hyper-parameters) runs on one thread.
+mpigan trains configs/shapes_dcgan64.yaml at np 1 with one thread (the default backend,
+oneDNN; --blas adds "mpigan np1 blas"); the peer (tools/bench/peer_dcgan64.py, the same
+networks and hyper-parameters) runs on one thread. --np2 adds mpigan on two ranks and the
+peer on two threads.
 Both read the same data file: OUT/data/rgb64.h5, 256 random 3x64x64 images written as PNGs
 and converted with `mpigan data png` (the content does not change the work per image).
 The runs alternate (mpigan, peer, mpigan, ...) --reps times, so that other load on a
@@ -12,7 +14,8 @@ mpigan's rate comes from its metrics.jsonl: images/s over the log windows after 
 (start-up) one. The peer runs --peer-warmup iterations, then one window of
 --peer-seconds. --bf16 adds the peer under bfloat16 autocast.
 
-  tools/bench/bench_dcgan64.py [--reps 3] [--steps 9] [--log 3] [--out runs/bench_dcgan64]
+  tools/bench/bench_dcgan64.py [--reps 3] [--steps 9] [--log 3] [--np2] [--blas] [--bf16]
+                               [--out runs/bench_dcgan64]
 Writes OUT/raw.jsonl (one line per run) and OUT/summary.md, and prints the summary.
 """
 import argparse
@@ -76,13 +79,18 @@ def env_one_thread():
     return env
 
 
-def run_mpigan(a, data, rep):
-    run_dir = os.path.join(a.out, "runs", "mpigan-np1-r%d" % rep)
+def run_mpigan(a, data, rep, variant):
+    """variant: "mpigan np1", "mpigan np2", "mpigan np1 blas" """
+    np = 2 if "np2" in variant else 1
+    run_dir = os.path.join(a.out, "runs", "%s-r%d" % (variant.replace(" ", "-"), rep))
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
     sets = ["data.path=" + data, "train.steps=%d" % a.steps, "train.log_interval=%d" % a.log, "train.threads=1",
             "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]
-    cmd = [os.path.abspath(a.mpigan), "train", CONFIG]
+    if variant.endswith(" blas"):
+        sets.append("train.backend=blas")
+    cmd = ([os.path.join(ROOT, "tools", "mpirun.sh"), "2"] if np == 2 else []) + [os.path.abspath(a.mpigan), "train",
+                                                                                  CONFIG]
     for s in sets:
         cmd += ["--set", s]
     with open(os.path.join(run_dir, "log.txt"), "w") as f:
@@ -99,8 +107,8 @@ def run_mpigan(a, data, rep):
             "command": " ".join(cmd)}
 
 
-def run_peer(a, data, bf16):
-    cmd = [PY, os.path.join(HERE, "peer_dcgan64.py"), "--threads", "1", "--data", data, "--reps", "1",
+def run_peer(a, data, bf16, threads):
+    cmd = [PY, os.path.join(HERE, "peer_dcgan64.py"), "--threads", str(threads), "--data", data, "--reps", "1",
            "--warmup", str(a.peer_warmup), "--measure-seconds", str(a.peer_seconds)] + (["--bf16"] if bf16 else [])
     r = subprocess.run(cmd, capture_output=True, text=True, env=env_one_thread())
     if r.returncode != 0:
@@ -114,7 +122,7 @@ def summarize(rows, load):
     for r in rows:
         by.setdefault(r["variant"], []).append(r["images_per_s"])
     med = {k: statistics.median(v) for k, v in by.items()}
-    md = ["# DCGAN-64 (configs/shapes_dcgan64.yaml, batch 64): mpigan np 1 beside the PyTorch peer on 1 thread", "",
+    md = ["# DCGAN-64 (configs/shapes_dcgan64.yaml, batch 64): mpigan beside the PyTorch peer", "",
           "Runs alternate; medians of %d repetitions. Load average at the start / end: %s." % (
               max(len(v) for v in by.values()), load), "",
           "| variant | images/s (median) | repetitions |", "|---|---:|---|"]
@@ -124,6 +132,12 @@ def summarize(rows, load):
         md += ["", "mpigan np 1 / torch 1 thread: %.2f" % (med["mpigan np1"] / med["torch t1"])]
     if "mpigan np1" in med and "torch t1 bf16" in med:
         md += ["mpigan np 1 / torch 1 thread bf16: %.2f" % (med["mpigan np1"] / med["torch t1 bf16"])]
+    if "mpigan np2" in med and "torch t2" in med:
+        md += ["mpigan np 2 / torch 2 threads: %.2f" % (med["mpigan np2"] / med["torch t2"])]
+    if "mpigan np2" in med and "mpigan np1" in med:
+        md += ["mpigan np 1 -> 2 efficiency: %.0f%%" % (100 * med["mpigan np2"] / (2 * med["mpigan np1"]))]
+    if "mpigan np1 blas" in med and "mpigan np1" in med:
+        md += ["mpigan np 1, oneDNN / BLAS backend: %.2f" % (med["mpigan np1"] / med["mpigan np1 blas"])]
     return "\n".join(md) + "\n"
 
 
@@ -137,6 +151,8 @@ def main():
     p.add_argument("--peer-seconds", type=float, default=30.0)
     p.add_argument("--peer-warmup", type=int, default=3)
     p.add_argument("--bf16", action="store_true", help="also the peer under bfloat16 autocast")
+    p.add_argument("--np2", action="store_true", help="also mpigan on 2 ranks and the peer on 2 threads")
+    p.add_argument("--blas", action="store_true", help="also mpigan np 1 on the BLAS backend")
     a = p.parse_args()
     if a.steps < 2 * a.log:
         die("--steps must be at least twice --log (the first window is dropped)")
@@ -145,11 +161,13 @@ def main():
     load0 = os.getloadavg()[0]
     rows = []
     raw = open(os.path.join(a.out, "raw.jsonl"), "w")
-    variants = ["mpigan np1", "torch t1"] + (["torch t1 bf16"] if a.bf16 else [])
+    variants = (["mpigan np1"] + (["mpigan np1 blas"] if a.blas else []) + (["mpigan np2"] if a.np2 else [])
+                + ["torch t1"] + (["torch t1 bf16"] if a.bf16 else []) + (["torch t2"] if a.np2 else []))
     for rep in range(a.reps):
         for v in variants:
             t0 = time.time()
-            res = run_mpigan(a, data, rep) if v.startswith("mpigan") else run_peer(a, data, v.endswith("bf16"))
+            res = (run_mpigan(a, data, rep, v) if v.startswith("mpigan")
+                   else run_peer(a, data, v.endswith("bf16"), 2 if "t2" in v else 1))
             res.update({"variant": v, "rep": rep, "wall_s": round(time.time() - t0, 1),
                         "loadavg_1min": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M:%S")})
             rows.append(res)

@@ -78,6 +78,9 @@ MPIGAN_ONEDNN = {
     ("dcgan", "mpigan np2 onednn"): (2, 1, {}),
     ("dcgan", "mpigan np1 onednn bf16"): (1, 1, {}),
     ("dcgan", "mpigan np2 onednn bf16"): (2, 1, {}),
+    # waiting ranks poll instead of yielding (tools/mpirun.sh's default): dedicated cores
+    ("dcgan", "mpigan np2 onednn poll"): (2, 1, {"OMPI_MCA_mpi_yield_when_idle": "0"}),
+    ("dcgan", "mpigan np2 onednn bf16 poll"): (2, 1, {"OMPI_MCA_mpi_yield_when_idle": "0"}),
     ("mlp", "mpigan np1 onednn"): (1, 1, {}),
     ("mlp", "mpigan np2 onednn"): (2, 1, {}),
 }
@@ -111,10 +114,10 @@ EXTRA_SET = {"dcgan": ["train.g_step_noise=reuse"], "mlp": ["train.g_step_noise=
 def backend_sets(variant):
     """The config overrides a variant's name asks for: "... onednn" and "... onednn bf16";
     the other mpigan variants run the BLAS backend (named, since oneDNN is the default)."""
-    if variant.endswith(" onednn"):
-        return ["train.backend=onednn"]
-    if variant.endswith(" onednn bf16"):
+    if " onednn bf16" in variant:
         return ["train.backend=onednn", "train.precision=bf16"]
+    if " onednn" in variant:
+        return ["train.backend=onednn"]
     return ["train.backend=blas"]
 
 
@@ -306,8 +309,12 @@ def summarize(rows):
                           ratio("mpigan np2 onednn bf16", "torch best-t2"), "x", 2.2),
                          ("efficiency np1 -> np2, onednn bf16", eff_of("mpigan np1 onednn bf16", "mpigan np2 onednn bf16"),
                           "%", 0.95),
+                         ("efficiency np1 -> np2, onednn bf16, polling",
+                          eff_of("mpigan np1 onednn bf16", "mpigan np2 onednn bf16 poll"), "%", 0.95),
                          ("efficiency np1 -> np2, onednn fp32", eff_of("mpigan np1 onednn", "mpigan np2 onednn"), "%",
-                          None)]
+                          None),
+                         ("efficiency np1 -> np2, onednn fp32, polling",
+                          eff_of("mpigan np1 onednn", "mpigan np2 onednn poll"), "%", None)]
             else:
                 items = [("mpigan np1 / torch t1", ratio("mpigan np1", "torch t1"), "x", None),
                          ("best mpigan np2 (%s) / best torch 2-thread (%s)" % (best_n2, best_t2),
