@@ -3,11 +3,13 @@
  * test must change, the way a user would with --set: run_dir, steps, batch, intervals,
  * and for the Fashion-MNIST configs data paths pointing at a small file of the same
  * format that this test makes itself (IDX files written here, converted by
- * `mpigan data fmnist`'s converter), and for the colour configs (shapes, CIFAR-10) small
- * 3x64x64 and 3x32x32 labelled files written here in the data format; the colour GANs
+ * `mpigan data fmnist`'s converter), and for the colour configs a small shapes set (the
+ * writer of `mpigan data shapes`, with its factors) and a 3x32x32 labelled stand-in for
+ * CIFAR-10 written here in the data format; the colour GANs
  * also train with every width divided by 8 (their full widths are only built, not
  * trained, to keep the suite short). The classifier trained from each classifier config
- * is the extractor of its GAN configs' evaluation during training.
+ * is the extractor of its GAN configs' evaluation during training; the factor classifier
+ * config, trained once per shapes factor, gives shapes_dcgan64's factor coverage.
  * A config added to configs/ needs its test here: test_every_config_has_a_test fails until
  * it is in the list `covered`.
  * mpirun-np: 2 */
@@ -25,6 +27,7 @@
 #include "mg_dist.h"
 #include "mg_h5schema.h"
 #include "mg_rng.h"
+#include "mg_shapes.h"
 #include "mg_test.h"
 #include "mg_testenv.h"
 #include "mg_toy.h"
@@ -37,6 +40,8 @@ static char base[256], train_h5[320], test_h5[320], extractor[320];
 /* the colour stand-ins: shapes (3x64x64, 4 classes) and CIFAR-10 (3x32x32, 10 classes) */
 static char shapes_train[320], shapes_test[320], shapes_extractor[320];
 static char cifar_train[320], cifar_test[320], cifar_extractor[320];
+/* the shapes factor classifiers (eval.coverage of shapes_dcgan64), in the factors' order */
+static char factor_extractor[MG_SHAPES_N_FACTORS][320];
 
 /* An IDX file (gzip) as Fashion-MNIST ships it: magic 0x000008NN (unsigned bytes, NN
  * dimensions), big-endian 32-bit sizes, then the bytes. */
@@ -122,6 +127,11 @@ static int setup(void **state)
     snprintf(cifar_train, sizeof cifar_train, "%s/cifar10-train.h5", base);
     snprintf(cifar_test, sizeof cifar_test, "%s/cifar10-test.h5", base);
     snprintf(cifar_extractor, sizeof cifar_extractor, "%s/classifier-cifar10/classifier.h5", base);
+    for (int f = 0; f < MG_SHAPES_N_FACTORS; f++)
+        snprintf(factor_extractor[f], sizeof factor_extractor[f], "%s/classifier-shapes-%s/classifier.h5", base,
+                 mg_shapes_factor_names[f]);
+    mg_shapes_write(shapes_train, N_TRAIN, 3, MG_SHAPES_TRAIN); /* collective: every rank renders */
+    mg_shapes_write(shapes_test, N_TEST, 3, MG_SHAPES_TEST);
     if (mg_dist_rank() == 0) {
         char idx[300];
         snprintf(idx, sizeof idx, "%s/idx", base);
@@ -129,8 +139,6 @@ static int setup(void **state)
         write_split(idx, "train", N_TRAIN, 1);
         write_split(idx, "t10k", N_TEST, 2);
         mg_convert_fmnist(idx, base);
-        write_rgb(shapes_train, 64, 4, N_TRAIN, 3);
-        write_rgb(shapes_test, 64, 4, N_TEST, 4);
         write_rgb(cifar_train, 32, 10, N_TRAIN, 5);
         write_rgb(cifar_test, 32, 10, N_TEST, 6);
     }
@@ -157,6 +165,20 @@ static mg_cfg *load(const char *name, ...)
         mg_cfg_override(cfg, s);
     va_end(ap);
     return cfg;
+}
+
+/* Whether run_dir/metrics.jsonl holds an evaluation line with both strings. */
+static bool eval_line_has(const char *run_dir, const char *a, const char *b)
+{
+    char path[500], line[16384];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, "\"eval\": {") && strstr(line, a) && strstr(line, b);
+    if (f)
+        fclose(f);
+    return found;
 }
 
 /* Whether run_dir/metrics.jsonl holds an evaluation's line. */
@@ -245,15 +267,17 @@ static void test_grid25_pac(void **state) { (void)state; train_gan("grid25_pac.y
 static void test_grid25_paper(void **state) { (void)state; train_gan("grid25_paper.yaml", NULL); }
 
 /* configs/<name>: one epoch on the small files train and test, its model written to out,
- * the extractor the GAN configs of that data evaluate with. */
-static void train_classifier(const char *name, const char *train, const char *test, const char *out, int classes)
+ * the extractor the GAN configs of that data evaluate with, of `features` features;
+ * extra1, extra2: more overrides (or NULL). */
+static void train_classifier_set(const char *name, const char *train, const char *test, const char *out, int classes,
+                                 int features, const char *extra1, const char *extra2)
 {
     char data[400], test_set[400], out_set[400], path[300];
     snprintf(data, sizeof data, "data.path=%s", train);
     snprintf(test_set, sizeof test_set, "classifier.test_data=%s", test);
     snprintf(out_set, sizeof out_set, "classifier.out=%s", out);
     mg_cfg *cfg = load(name, data, test_set, out_set, "classifier.epochs=1", "classifier.batch=32",
-                       "classifier.log_interval=1", NULL);
+                       "classifier.log_interval=1", extra1, extra2, NULL);
     snprintf(path, sizeof path, "configs/%s", name);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
@@ -261,15 +285,25 @@ static void train_classifier(const char *name, const char *train, const char *te
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = 0;
-    mg_classifier_result r = mg_classifier_train(cfg, text, "", false);
+    /* the overrides that shape the network go into the model file, as `--set` would put
+     * them, so the evaluation rebuilds the same network */
+    char overrides[400];
+    snprintf(overrides, sizeof overrides, "%s%s%s%s", extra1 ? extra1 : "", extra1 ? "\n" : "", extra2 ? extra2 : "",
+             extra2 ? "\n" : "");
+    mg_classifier_result r = mg_classifier_train(cfg, text, overrides, false);
     mg_cfg_free(cfg);
     assert_int_equal(r.steps, N_TRAIN / 32);
     assert_true(r.replicas_equal);
     assert_int_equal(r.n_classes, classes);
-    assert_int_equal(r.feature_dim, 128);
+    assert_int_equal(r.feature_dim, features);
     struct stat st;
     if (mg_dist_any(stat(out, &st) != 0))
         fail_msg("configs/%s: no model file %s", name, out);
+}
+
+static void train_classifier(const char *name, const char *train, const char *test, const char *out, int classes)
+{
+    train_classifier_set(name, train, test, out, classes, 128, NULL, NULL);
 }
 
 static void test_classifier(void **state)
@@ -283,6 +317,20 @@ static void test_classifier_shapes(void **state)
 {
     (void)state;
     train_classifier("classifier_shapes.yaml", shapes_train, shapes_test, shapes_extractor, 4);
+}
+
+/* the factor classifier config once per factor of the shapes set, as
+ * tools/train_factor_classifiers.sh runs it: the factor and the last layer's size set */
+static void test_classifier_shapes_factor(void **state)
+{
+    (void)state;
+    for (int f = 0; f < MG_SHAPES_N_FACTORS; f++) {
+        char factor[100], out[100];
+        snprintf(factor, sizeof factor, "classifier.label.factor=%s", mg_shapes_factor_names[f]);
+        snprintf(out, sizeof out, "model.layers[16].out=%d", (int)mg_shapes_factor_sizes[f]);
+        train_classifier_set("classifier_shapes_factor.yaml", shapes_train, shapes_test, factor_extractor[f],
+                             (int)mg_shapes_factor_sizes[f], 64, factor, out);
+    }
 }
 
 static void test_classifier_cifar10(void **state)
@@ -333,11 +381,23 @@ static void test_shapes_dcgan64(void **state)
     (void)state;
     char data[400];
     snprintf(data, sizeof data, "data.path=%s", shapes_train);
+    char cov[MG_SHAPES_N_FACTORS][400]; /* eval.coverage's 7 entries, in the factors' order as shipped */
+    for (int f = 0; f < MG_SHAPES_N_FACTORS; f++)
+        snprintf(cov[f], sizeof cov[f], "eval.coverage[%d]=%s", f, factor_extractor[f]);
     train_gan_with("shapes_dcgan64.yaml", shapes_extractor, data, "train.sample_interval=2",
                    "generator.layers[0].out=1024", "generator.layers[3].shape[0]=64", "generator.layers[4].out=32",
                    "generator.layers[7].out=16", "generator.layers[10].out=8", "discriminator.layers[0].out=8",
                    "discriminator.layers[1].out=16", "discriminator.layers[4].out=32",
-                   "discriminator.layers[7].out=64", NULL);
+                   "discriminator.layers[7].out=64", cov[0], cov[1], cov[2], cov[3], cov[4], cov[5], cov[6], NULL);
+    char run_dir[400];
+    snprintf(run_dir, sizeof run_dir, "%s/shapes_dcgan64.yaml", base);
+    for (int f = 0; f < MG_SHAPES_N_FACTORS; f++) {
+        char field[100];
+        snprintf(field, sizeof field, "\"%s\": ", mg_shapes_factor_names[f]);
+        if (mg_dist_any(mg_dist_rank() == 0 && !eval_line_has(run_dir, "\"factor_tv\": {", field)))
+            fail_msg("configs/shapes_dcgan64.yaml: no factor coverage of '%s' in metrics.jsonl",
+                     mg_shapes_factor_names[f]);
+    }
 }
 
 static void test_cifar10_dcgan32(void **state)
@@ -408,6 +468,7 @@ static const char *const covered[] = {
     "fmnist_dcgan_r1.yaml",
     "toy.yaml",
     "classifier_shapes.yaml",
+    "classifier_shapes_factor.yaml",
     "classifier_cifar10.yaml",
     "shapes_dcgan64.yaml",
     "cifar10_dcgan32.yaml",
@@ -452,7 +513,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fmnist_diffaug),
         cmocka_unit_test(test_fmnist_wgan_gp), cmocka_unit_test(test_fmnist_dcgan_r1),
         cmocka_unit_test(test_toy),
-        cmocka_unit_test(test_classifier_shapes), cmocka_unit_test(test_classifier_cifar10),
+        cmocka_unit_test(test_classifier_shapes), cmocka_unit_test(test_classifier_shapes_factor),
+        cmocka_unit_test(test_classifier_cifar10),
         cmocka_unit_test(test_shapes_dcgan64), cmocka_unit_test(test_cifar10_dcgan32),
         cmocka_unit_test(test_colour_networks_as_shipped),
     };

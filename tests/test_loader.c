@@ -1,8 +1,9 @@
 /* mpirun-np: 1 2 3 */
 /* The data loader under MPI: the global sampler gives every global batch the same samples
  * whatever the number of ranks; the shard sampler sees every sample once per epoch, also
- * through a memory budget smaller than the shard; a saved state resumes exactly; bad files
- * fail on every rank, quickly, with the documented message.
+ * through a memory budget smaller than the shard; a saved state resumes exactly; one factor
+ * column handed out as the labels (label_factor) with both samplers, its value checked;
+ * bad files fail on every rank, quickly, with the documented message.
  *
  * Every sample's pixels encode its index, so a batch can be checked against what the
  * loader claims it holds. Checks are collected per rank and agreed on before asserting,
@@ -27,7 +28,7 @@
 static const mg_shape SHAPE = {1, 4, 5};
 static char dir[256];
 static char good[300], reversed[300], wrong_shape[300], corrupt[300], truncated[300], no_data[300],
-    float_images[300], compressed[300], short_labels[300], ring[300];
+    float_images[300], compressed[300], short_labels[300], ring[300], with_factors[300], bad_factor[300];
 
 /* ------------------------------------------------------------------ checks that agree */
 
@@ -69,6 +70,45 @@ static unsigned char pixel(int64_t i, int j)
 }
 
 static int32_t label_of(int64_t i) { return (int32_t)(i % 7); }
+
+/* Factor column j of sample i (3 columns of 5, 4 and 2 values), and the factors file. */
+static const char *const factor_names[3] = {"a", "b", "c"};
+static const int32_t factor_sizes[3] = {5, 4, 2};
+static int32_t factor_of(int64_t i, int j) { return (int32_t)((j == 1 ? i / 3 : i) % factor_sizes[j]); }
+
+/* The images of write_images with a factors dataset; bad_row >= 0 gets a value outside its
+ * factor's size in column 1. */
+static void write_factors(const char *path, int64_t bad_row)
+{
+    mg_data_info info = {0};
+    info.kind = MG_DATA_IMAGES;
+    info.n = N_SAMPLES;
+    info.c = SHAPE.c, info.h = SHAPE.h, info.w = SHAPE.w;
+    info.has_labels = true;
+    info.chunk_rows = 37;
+    info.value_range[1] = 255;
+    snprintf(info.source, sizeof info.source, "test_loader factors");
+    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
+    mg_h5_add_factors(w, 3, factor_names, factor_sizes);
+    size_t sb = mg_shape_size(SHAPE);
+    unsigned char *x = malloc(sb * N_SAMPLES);
+    int32_t *y = malloc(sizeof(int32_t) * N_SAMPLES), *f = malloc(3 * sizeof(int32_t) * N_SAMPLES);
+    for (int64_t i = 0; i < N_SAMPLES; i++) {
+        for (size_t j = 0; j < sb; j++)
+            x[(size_t)i * sb + j] = pixel(i, (int)j);
+        y[i] = label_of(i);
+        for (int j = 0; j < 3; j++)
+            f[i * 3 + j] = factor_of(i, j);
+    }
+    if (bad_row >= 0)
+        f[bad_row * 3 + 1] = 9;
+    mg_h5_write_rows(w, 0, N_SAMPLES, x, y);
+    mg_h5_write_factors(w, 0, N_SAMPLES, f);
+    mg_h5_writer_close(w);
+    free(x);
+    free(y);
+    free(f);
+}
 
 static void write_images(const char *path, int64_t n, mg_shape s, int64_t chunk_rows)
 {
@@ -173,7 +213,11 @@ static int setup(void **state)
     snprintf(compressed, sizeof compressed, "%s/compressed.h5", dir);
     snprintf(short_labels, sizeof short_labels, "%s/short_labels.h5", dir);
     snprintf(ring, sizeof ring, "%s/ring.h5", dir);
+    snprintf(with_factors, sizeof with_factors, "%s/factors.h5", dir);
+    snprintf(bad_factor, sizeof bad_factor, "%s/bad_factor.h5", dir);
     if (mg_dist_rank() == 0) {
+        write_factors(with_factors, -1);
+        write_factors(bad_factor, 500);
         write_images(good, N_SAMPLES, SHAPE, 37);
         write_raw(reversed, "images", H5T_STD_U8LE, false, true, N_SAMPLES);
         write_images(wrong_shape, N_SAMPLES, (mg_shape){1, 5, 4}, 0);
@@ -540,6 +584,72 @@ static void test_state_resume(void **state)
     resume_identically(MG_SAMPLER_SHARD, 1024);
 }
 
+/* ------------------------------------------------------------------ factor labels */
+
+/* With label_factor "b", every sampler hands out column b of each sample as its label (the
+ * pixels still those of the sample), and says the labels take 4 values. */
+static void factor_labels(mg_sampler sampler, size_t memory, bool prefetch)
+{
+    const int B = 12;
+    mg_loader_cfg c = cfg_for(with_factors, sampler, memory, prefetch, 8);
+    snprintf(c.label_factor, sizeof c.label_factor, "b");
+    mg_loader *L = mg_loader_open(&c, SHAPE, B);
+    int values = 0;
+    check(mg_loader_labels(L, &values) && values == 4, "labels of factor b take %d values, not 4", values);
+    const int b = mg_loader_local_batch(L);
+    int *labels = malloc(sizeof(int) * (size_t)b);
+    for (int t = 0; t < 200; t++) { /* over two epochs of the global sampler */
+        const float *x = mg_loader_next(L, labels);
+        const int64_t *idx = mg_loader_last_indices(L);
+        check_batch(x, NULL, idx, b);
+        for (int i = 0; i < b; i++)
+            check(labels[i] == factor_of(idx[i], 1), "sample %lld: label %d, factor b is %d", (long long)idx[i],
+                  labels[i], factor_of(idx[i], 1));
+    }
+    free(labels);
+    mg_loader_close(L);
+    agree("factor labels");
+}
+
+static void test_factor_labels(void **state)
+{
+    (void)state;
+    factor_labels(MG_SAMPLER_GLOBAL, 1 << 20, true);
+    factor_labels(MG_SAMPLER_SHARD, 1 << 20, false);
+    factor_labels(MG_SAMPLER_SHARD, 1024, true); /* streaming windows of factor rows */
+    /* without label_factor the same file hands out its labels */
+    mg_loader_cfg c = cfg_for(with_factors, MG_SAMPLER_GLOBAL, 1 << 20, true, 8);
+    mg_loader *L = mg_loader_open(&c, SHAPE, 12);
+    int values = -1;
+    check(mg_loader_labels(L, &values) && values == 0, "labels: %d values (the file names no classes)", values);
+    int labels[12];
+    const float *x = mg_loader_next(L, labels);
+    check_batch(x, labels, mg_loader_last_indices(L), mg_loader_local_batch(L));
+    mg_loader_close(L);
+    agree("labels beside factors");
+}
+
+/* A factor the file lacks, a file without factors, a value outside the factor's size. */
+static void test_factor_errors(void **state)
+{
+    (void)state;
+    mg_loader_cfg c = cfg_for(with_factors, MG_SAMPLER_GLOBAL, 1 << 20, true, 1);
+    snprintf(c.label_factor, sizeof c.label_factor, "colour");
+    MG_EXPECT_FATAL(mg_loader_open(&c, SHAPE, 12), "has no factor 'colour' (its factors: a, b, c)");
+    check(strstr(mg_last_error(), with_factors) != NULL, "message does not name the file: %s", mg_last_error());
+    c = cfg_for(good, MG_SAMPLER_GLOBAL, 1 << 20, true, 1);
+    snprintf(c.label_factor, sizeof c.label_factor, "b");
+    MG_EXPECT_FATAL(mg_loader_open(&c, SHAPE, 12), "has no factors dataset");
+    check(strstr(mg_last_error(), good) != NULL, "message does not name the file: %s", mg_last_error());
+    /* sample 500's factor b is 9 of 4 values: the batch holding it fails (one rank's loader) */
+    c = cfg_for(bad_factor, MG_SAMPLER_SHARD, 1 << 20, false, 1);
+    snprintf(c.label_factor, sizeof c.label_factor, "b");
+    mg_loader *L = mg_loader_open_as(&c, SHAPE, 12, 0, 1);
+    MG_EXPECT_FATAL(for (int t = 0; t < 200; t++) mg_loader_next(L, NULL), "sample 500: factor 'b' is 9, outside 0..3");
+    mg_loader_close(L);
+    agree("factor errors");
+}
+
 /* ------------------------------------------------------------------ bad files */
 
 static void expect_open_error(const char *path, mg_shape shape, int B, const char *message)
@@ -659,6 +769,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shard_small_budget),
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_state_resume),
+        cmocka_unit_test(test_factor_labels),
+        cmocka_unit_test(test_factor_errors),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_error_on_one_rank),
         cmocka_unit_test(test_read_error),

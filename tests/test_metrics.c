@@ -213,6 +213,42 @@ static void test_inception_score(void **state)
     free(p);
 }
 
+/* Factor coverage from counts: values over 1%, values seen, and the total variation
+ * between normalised histograms, against hand values. */
+static void test_hist_coverage(void **state)
+{
+    (void)state;
+    /* equal shapes at different totals: TV 0; every value above 1% */
+    const double real[4] = {10, 20, 30, 40}, same[4] = {1, 2, 3, 4};
+    mg_hist_coverage c = mg_hist_coverage_of(same, real, 4);
+    assert_int_equal(c.values_over_1pct, 4);
+    assert_int_equal(c.values_seen, 4);
+    MG_ASSERT_CLOSE(c.tv, 0, 1e-15, 0, "TV of proportional histograms");
+    /* one value only: TV = 1 - its real share (0.4) = 0.6 */
+    const double one[4] = {0, 0, 0, 250};
+    c = mg_hist_coverage_of(one, real, 4);
+    assert_int_equal(c.values_over_1pct, 1);
+    assert_int_equal(c.values_seen, 1);
+    MG_ASSERT_CLOSE(c.tv, 0.6, 1e-15, 0, "TV of a collapsed histogram");
+    /* disjoint supports: TV 1; a value at 1/200 is seen but under 1% */
+    const double left[4] = {199, 1, 0, 0}, right[4] = {0, 0, 5, 5};
+    c = mg_hist_coverage_of(left, right, 4);
+    assert_int_equal(c.values_over_1pct, 1);
+    assert_int_equal(c.values_seen, 2);
+    MG_ASSERT_CLOSE(c.tv, 1, 1e-15, 0, "TV of disjoint histograms");
+    /* exactly 1% counts (the rule of classes_over_1pct); hand TV:
+     * h = (.01, .99, 0), r = (.5, .25, .25): (.49 + .74 + .25) / 2 = .74 */
+    const double edge[3] = {1, 99, 0}, ref3[3] = {2, 1, 1};
+    c = mg_hist_coverage_of(edge, ref3, 3);
+    assert_int_equal(c.values_over_1pct, 2);
+    MG_ASSERT_CLOSE(c.tv, 0.74, 1e-15, 0, "TV by hand");
+    /* no samples: nothing seen, TV undefined */
+    const double none[3] = {0, 0, 0};
+    c = mg_hist_coverage_of(none, ref3, 3);
+    assert_int_equal(c.values_seen, 0);
+    assert_true(isnan(c.tv));
+}
+
 static void test_split_assignment(void **state)
 {
     (void)state;
@@ -606,6 +642,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mode_counting),
         cmocka_unit_test(test_distributed_equals_serial),
         cmocka_unit_test(test_per_class_fid),
+        cmocka_unit_test(test_hist_coverage),
         cmocka_unit_test(test_blas_checked),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

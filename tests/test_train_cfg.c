@@ -229,7 +229,10 @@ static void test_overrides(void **state)
 static void test_resolved_reads_back(void **state)
 {
     (void)state;
-    mg_cfg *cfg = mg_cfg_parse(tiny_text(), "tiny.yaml");
+    /* with eval.coverage's list (factor coverage), names that need quoting included */
+    char text_in[9000];
+    snprintf(text_in, sizeof text_in, "%seval: {coverage: [runs/a/classifier.h5, \"b: c.h5\"]}\n", tiny_text());
+    mg_cfg *cfg = mg_cfg_parse(text_in, "tiny.yaml");
     mg_cfg_override(cfg, "schedule_d.kind=cosine");
     mg_train_cfg first, second;
     mg_train_cfg_read(&first, cfg, 1);
@@ -243,6 +246,9 @@ static void test_resolved_reads_back(void **state)
     mg_free(text_again);
     assert_non_null(strstr(text, "generator:\n  input: [4]\n"));
     assert_non_null(strstr(text, "schedule_d: {kind: cosine, warmup: 0, final_factor: 0}"));
+    assert_non_null(strstr(text, "coverage: [\"runs/a/classifier.h5\", \"b: c.h5\"]}"));
+    assert_int_equal(second.eval.n_coverage, 2);
+    assert_string_equal(second.eval.coverage[1], "b: c.h5");
     mg_free(text);
     mg_cfg_free(again);
     mg_cfg_free(cfg);

@@ -24,6 +24,8 @@ void mg_fatal_at(const char *file, int line, const char *object, const char *hin
 /* Where in the input the program is (e.g. "g.yaml:12:5 (generator.layers[3])"); added to
  * every message until cleared with NULL. Lets C-level checks (shapes) name config places. */
 void mg_error_set_context(const char *context);
+/* The context in force ("" when none), e.g. to restore it after a nested one. */
+const char *mg_error_context(void);
 
 /* The last message passed to the fatal handler (for tests and for final reports). */
 const char *mg_last_error(void);

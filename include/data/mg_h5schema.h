@@ -87,6 +87,11 @@ const char *mg_data_describe(const mg_data_info *info, char *buf, size_t size);
 void mg_data_info_set_classes(mg_data_info *info, int n, const char *const *names);
 /* Sets the factor columns' names and sizes (copied); n = 0 removes them. */
 void mg_data_info_set_factors(mg_data_info *info, int n, const char *const *names, const int32_t *sizes);
+/* Column of the factor called name (0 .. n_factors-1), or -1 when the file has none of
+ * that name. */
+int mg_data_factor_index(const mg_data_info *info, const char *name);
+/* "shape, colour, ..." (the factors' names; "none" without factors), for messages. */
+const char *mg_data_factor_list(const mg_data_info *info, char *buf, size_t size);
 /* A deep copy of src into dst (dst's own names are not released first). */
 void mg_data_info_copy(mg_data_info *dst, const mg_data_info *src);
 void mg_data_info_free(mg_data_info *info);
@@ -101,6 +106,10 @@ mg_h5_file *mg_h5_open(const char *path, mg_data_info *info, char *err, size_t e
 /* Raw layout of the samples and (if has_labels; else zeroed) labels. Also cross-checks
  * one sample read through HDF5 against the raw bytes. Returns false with err on failure. */
 bool mg_h5_raw_layout(mg_h5_file *f, mg_h5_raw *samples, mg_h5_raw *labels, char *err, size_t errlen);
+/* Raw layout of the factors dataset (rows of n_factors int32), for a loader that hands out
+ * one factor column as labels; cross-checked like the samples. Returns false with err when
+ * the file has no factors or they cannot be read raw. */
+bool mg_h5_raw_factors(mg_h5_file *f, mg_h5_raw *factors, char *err, size_t errlen);
 void mg_h5_raw_free(mg_h5_raw *raw);
 /* Reads samples [start, start+count) through HDF5 into dst (count * sample bytes), and
  * labels into labels (count int32). Fail through the error path. For tools and tests. */

@@ -27,7 +27,8 @@
  * read with pread(2). A read error in a thread is raised by the next mg_loader_next.
  *
  * Errors. mg_loader_open validates the file before reading any sample (dataset present,
- * rank, type, shape, N >= B, sample shape equal to the model's input, B divisible by P);
+ * rank, type, shape, N >= B, sample shape equal to the model's input, B divisible by P,
+ * and with label_factor the factor present);
  * every rank checks and the ranks agree (mg_dist_any), so a problem ends every rank with
  * the same message and none waits in a collective. */
 #ifndef MG_LOADER_H
@@ -50,9 +51,13 @@ typedef struct {
     bool prefetch;
     uint64_t seed;
     int64_t limit;          /* > 0: only the file's first `limit` samples (config: limit); 0: all */
+    char label_factor[64];  /* "": labels from the file's labels dataset; else the name of a
+                             * factor column (mg_h5schema.h) whose values are handed out as
+                             * the labels, each checked against the factor's size (set by its
+                             * user, e.g. classifier.label: {factor: colour}; not a data key) */
 } mg_loader_cfg;
 
-/* sampler global, 1024 MiB, prefetch on, seed 0, no limit, no path. */
+/* sampler global, 1024 MiB, prefetch on, seed 0, no limit, no path, labels from `labels`. */
 void mg_loader_cfg_default(mg_loader_cfg *cfg);
 /* Parses the config's data section strictly:
  *   data: { path: FILE (required), sampler: global|shard (global), memory_mb: 1.. (1024),
@@ -111,6 +116,10 @@ const float *mg_loader_next(mg_loader *L, int *labels_out);
 const int64_t *mg_loader_last_indices(const mg_loader *L);
 
 int mg_loader_local_batch(const mg_loader *L);
+/* Whether mg_loader_next hands out labels (the labels dataset, or the factor column of
+ * cfg.label_factor); values (optional) gets how many values they take: the factor's size,
+ * or the file's class count for labels (0 when the file names no classes). */
+bool mg_loader_labels(const mg_loader *L, int *values);
 const mg_data_info *mg_loader_info(const mg_loader *L);
 /* Epoch of the next sample of this rank's stream (global: of the next global batch). */
 uint64_t mg_loader_epoch(const mg_loader *L);

@@ -13,6 +13,12 @@
  *                               the rank's slice (then rank 0's running statistics are kept)
  *     hflip: true               flip each training image left-right with probability 1/2
  *     features: features        name of the layer whose output is the feature vector
+ *     label: labels             the classes: the data files' labels (default), or
+ *            {factor: NAME}     one factor column of them (e.g. colour of `mpigan data
+ *                               shapes`): the loader hands that column out as the labels,
+ *                               the model must end in the factor's size, and the test set
+ *                               is scored on the same column; the model file records it
+ *                               (label_factor), so factor coverage can check it
  *     out: FILE.h5              the model file (mg_eval_files.h)
  *     optimizer: {...}          mg_optim.h (required)
  *     schedule: {...}           mg_sched.h (default constant)
@@ -22,7 +28,9 @@
  * Each step: every rank takes its slice of the global batch from the loader (labels
  * included), forward, softmax cross-entropy, backward, ONE allreduce (mean) of the flat
  * gradient, optimizer step. Replicas therefore stay identical (checked at the end). The
- * test set is scored in evaluation mode, each rank a contiguous share, counts summed. */
+ * test set is scored in evaluation mode, each rank a contiguous share, counts summed; the
+ * model file keeps the test set's label and predicted-class histograms beside the accuracy
+ * (factor coverage compares generated samples with the latter, docs/evaluation.md). */
 #ifndef MG_CLASSIFIER_H
 #define MG_CLASSIFIER_H
 
@@ -52,7 +60,12 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
 
 /* Fraction of the labelled images in path that net (in evaluation mode) classifies
  * correctly; each rank scores a contiguous share in batches of at most net->max_batch,
- * the counts are summed over ranks. Collective. */
+ * the counts are summed over ranks. Collective. The labels are the file's labels, or
+ * with factor (not NULL or "") that factor's column. label_hist and pred_hist (net's k
+ * classes each; either may be NULL) get the true and the predicted (argmax, first
+ * maximum) classes counted over the file, on every rank. */
+double mg_classifier_score(mg_net *net, const char *path, const char *factor, double *label_hist, double *pred_hist);
+/* mg_classifier_score on the file's labels, without histograms. */
 double mg_classifier_accuracy(mg_net *net, const char *path);
 
 /* `mpigan classifier train CONFIG.yaml` (src/eval/classifier_cmd.c).

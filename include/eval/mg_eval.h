@@ -24,6 +24,11 @@
  * data file and cached in HDF5 (mg_eval_files.h); a cache whose key does not match is
  * recomputed, never reused.
  *
+ * Factor coverage (mg_coverage.h): with coverage extractors (cfg.coverage), every sample is
+ * also classified by each per-factor classifier; the counts per predicted value go to
+ * rank 0 in one more small reduction, and the report says per factor how many values the
+ * samples show and how far their histogram is from the real test set's.
+ *
  * 2-D mixtures (vector samples): mode counting (mg_metrics.h) over the samples, plus a
  * scatter plot written by rank 0.
  *
@@ -34,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mg_coverage.h"
 #include "mg_h5schema.h"
 #include "mg_metrics.h"
 #include "mg_net.h"
@@ -51,6 +57,8 @@ typedef struct {
     bool verbose;             /* rank 0 reports what it does (cache use, progress) */
     mg_shape samples_shape;   /* if c > 0: the shape of the samples to come, checked against
                                * the extractor's input before the reference statistics */
+    int n_coverage;           /* coverage extractors (factor classifiers), 0 = no factor coverage */
+    char coverage[MG_COVERAGE_MAX][1024]; /* their model files */
 } mg_eval_cfg;
 
 /* batch 250, splits 10, KID 100 x 1000, extractor runs/classifier/classifier.h5. */
@@ -86,17 +94,21 @@ typedef struct {
     double class_fid[MG_EVAL_MAX_CLASSES];            /* per label (NAN: <= dim samples on a side) */
     double intra_fid;                                 /* mean of class_fid (NAN if any is) */
     char conditional_note[300];                       /* why conditional metrics are missing, or "" */
+    /* factor coverage: one entry per coverage extractor (docs/evaluation.md, "Factor coverage") */
+    int n_factors;
+    mg_factor_coverage factors[MG_COVERAGE_MAX];
     /* mixtures */
     mg_mode_report modes;
     char mixture_generator[16];
     /* seconds (slowest rank, except linalg: rank 0) */
-    double time_generate, time_features, time_reduce, time_linalg, time_kid, time_reference, time_total;
+    double time_generate, time_features, time_coverage, time_reduce, time_linalg, time_kid, time_reference, time_total;
 } mg_eval_result;
 
 typedef struct mg_evaluator mg_evaluator;
 
-/* Loads the extractor on every rank and the reference statistics (from the cache, or
- * computed over all ranks and cached by rank 0). */
+/* Loads the extractor and the coverage extractors on every rank (each rank alone: a bad
+ * file fails every rank before any collective call), then the reference statistics (from
+ * the cache, or computed over all ranks and cached by rank 0). */
 mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg);
 void mg_evaluator_free(mg_evaluator *e);
 /* The extractor's feature dimension (an evaluation needs more samples than this). */

@@ -6,9 +6,14 @@
  *   /overrides   string: its --set assignments, one per line (may be empty)
  *   /param       float32 (n_param)  the network's flat parameters
  *   /state       float32 (n_state)  BatchNorm running statistics
+ *   /test_label_hist  float64 (n_classes)  the test set's labels, counted per class
+ *   /test_pred_hist   float64 (n_classes)  the classes predicted on the test set, counted
  *   root attributes: format, format_version, checksum (uint64) and checksum_hex,
  *   feature_layer, feature_dim, n_classes, test_accuracy, train_data, test_data, seed,
- *   steps, n_ranks, train_seconds.
+ *   steps, n_ranks, train_seconds, label_factor (the factor column the classes are, e.g.
+ *   "colour"; "" for the data file's labels).
+ * The two histograms and label_factor came later (factor coverage, docs/evaluation.md):
+ * files without them still load, as classifiers over the labels with no histograms.
  * The checksum covers config, overrides, param and state (mg_model_checksum); reading
  * recomputes it and refuses a file that does not match (corruption, hand edits).
  *
@@ -60,6 +65,9 @@ typedef struct {
     long steps;
     int n_ranks;
     double train_seconds;
+    char label_factor[64];   /* the factor the classes are ("" = the data file's labels) */
+    double *test_label_hist; /* owned, n_classes counts over the test set, or NULL (older files) */
+    double *test_pred_hist;  /* owned, the same for the predicted classes, or NULL */
 } mg_model_file;
 
 /* FNV-1a based checksum of the four parts (each hashed with mg_checksum, then the four

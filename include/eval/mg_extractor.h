@@ -20,6 +20,10 @@ typedef struct {
     uint64_t checksum;      /* the model file's verified checksum */
     double test_accuracy;   /* as measured after training */
     char path[1024];
+    char label_factor[64];  /* the factor its classes are ("" = the data file's labels) */
+    char test_data[1024];   /* the real data test_accuracy and test_pred_hist come from */
+    double *test_pred_hist; /* owned: n_classes counts of the classes predicted on test_data,
+                             * or NULL (files written before factor coverage) */
 } mg_extractor;
 
 /* Index of the layer called name in net (a YAML layer's `name:`), or -1. */
@@ -33,6 +37,10 @@ void mg_extractor_load(mg_extractor *ex, const char *path, int max_batch);
 /* x (n, C, H, W) in [-1, 1] -> feats (n, dim) and probs (n, n_classes), either of which
  * may be NULL. Any n: batches of at most max_batch are run in turn. */
 void mg_extractor_run(mg_extractor *ex, const float *x, int64_t n, float *feats, float *probs);
+
+/* The class of each of the n samples x (n, C, H, W): the argmax of the logits, first
+ * maximum, the rule the classifier's test scoring counts with (test_pred_hist). */
+void mg_extractor_classify(mg_extractor *ex, const float *x, int64_t n, int *classes);
 
 void mg_extractor_free(mg_extractor *ex);
 

@@ -19,6 +19,9 @@
  *   KID  = unbiased MMD^2 with kernel k(a, b) = (a.b / d + 1)^3, averaged over random
  *          subsets of m samples of each set (without replacement)  Binkowski et al. 2018
  *   coverage  histogram of argmax_y p(y|x), its entropy (nats), classes holding >= 1%.
+ *   factor coverage  for one factor's classifier: values predicted for >= 1% of the
+ *          samples, and TV(h, r) = 1/2 sum_v |h_v / sum h - r_v / sum r| between the samples'
+ *          predicted-value histogram h and the real data's r (docs/evaluation.md)
  *   modes (2-D mixtures)  a sample is high quality when its Euclidean distance to the
  *          nearest mean is at most 3 sigma; a mode is covered when it is the nearest
  *          mean of at least one high-quality sample; KL(h || uniform) of the histogram h
@@ -120,6 +123,17 @@ typedef struct {
 } mg_coverage;
 
 mg_coverage mg_class_coverage(const mg_eval_sums *s);
+
+/* One factor's coverage from counts: hist (k) samples per predicted value, ref (k) the real
+ * data's counts per predicted value. values_over_1pct: values with hist >= 1% of the
+ * samples; values_seen: with hist > 0; tv: the total-variation distance between the two
+ * normalised histograms (0 equal, 1 disjoint; NAN when either is empty). */
+typedef struct {
+    int values_over_1pct, values_seen;
+    double tv;
+} mg_hist_coverage;
+
+mg_hist_coverage mg_hist_coverage_of(const double *hist, const double *ref, int k);
 
 /* ---- labelled samples: class accuracy and per-class FID ---- */
 

@@ -3,7 +3,8 @@
  * with the machinery of `mpigan eval` (mg_eval.h) and rank 0 appends the numbers to
  * metrics.jsonl and the progress output.
  *
- * Images: FID, IS, KID and class coverage with the feature extractor; the extractor and
+ * Images: FID, IS, KID and class coverage with the feature extractor, and with
+ * eval.coverage the factor coverage of each listed factor classifier; the extractors and
  * the reference statistics are loaded once, when the trainer is created. 2-D mixtures
  * (ring8, grid25, or an HDF5 mixture file): modes covered, % high quality and KL, plus a
  * scatter plot per evaluation; no extractor.
@@ -22,6 +23,7 @@
 #include <stdio.h>
 
 #include "mg_cfg.h"
+#include "mg_coverage.h"
 #include "mg_net.h"
 
 /* The config's eval: section. Owned strings in fixed buffers; no pointers. */
@@ -36,7 +38,10 @@ typedef struct {
     char extractor[1024];     /* classifier model file (default runs/classifier/classifier.h5) */
     char reference[1024];     /* real data for FID/KID; "" = the extractor's training data */
     char cache_dir[1024];     /* reference statistics cache; "" = the extractor's folder */
+    int n_coverage;           /* factor classifiers for factor coverage (mg_coverage.h); 0 = none */
+    char coverage[MG_COVERAGE_MAX][1024]; /* their model files (eval.coverage: [FILE, ...]) */
     char where[300];          /* config place of the section, for error messages */
+    char coverage_where[300]; /* config place of eval.coverage ("" when absent) */
 } mg_train_eval_cfg;
 
 /* Reads the eval: mapping (absent: evaluation off), types and ranges checked; errors name

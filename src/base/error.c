@@ -17,6 +17,8 @@ void mg_error_set_context(const char *where)
     snprintf(context, sizeof context, "%s", where ? where : "");
 }
 
+const char *mg_error_context(void) { return context; }
+
 static void default_handler(const char *message)
 {
     fprintf(stderr, "%s\n", message);

@@ -132,6 +132,26 @@ void mg_data_info_set_factors(mg_data_info *info, int n, const char *const *name
     info->n_factors = n;
 }
 
+int mg_data_factor_index(const mg_data_info *info, const char *name)
+{
+    for (int j = 0; j < info->n_factors; j++)
+        if (info->factor_names[j][0] && !strcmp(info->factor_names[j], name))
+            return j;
+    return -1;
+}
+
+const char *mg_data_factor_list(const mg_data_info *info, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int j = 0; j < info->n_factors && used < size; j++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", j ? ", " : "",
+                                 info->factor_names[j][0] ? info->factor_names[j] : "(unnamed)");
+    if (info->n_factors == 0)
+        snprintf(buf, size, "none");
+    return buf;
+}
+
 void mg_data_info_copy(mg_data_info *dst, const mg_data_info *src)
 {
     *dst = *src;
@@ -758,6 +778,17 @@ bool mg_h5_raw_layout(mg_h5_file *f, mg_h5_raw *samples, mg_h5_raw *labels, char
         return false;
     }
     return true;
+}
+
+bool mg_h5_raw_factors(mg_h5_file *f, mg_h5_raw *factors, char *err, size_t errlen)
+{
+    mg_h5_quiet();
+    memset(factors, 0, sizeof *factors);
+    const int F = f->info.n_factors;
+    if (f->factors < 0 || F < 1)
+        return bad(err, errlen, "%s: has no dataset '%s' (only synthetic sets such as `mpigan data shapes` store "
+                   "factors)", f->path, DS_FACTORS);
+    return raw_map(f, f->factors, DS_FACTORS, 4 * (int64_t)F, F, H5T_NATIVE_INT32, factors, err, errlen);
 }
 
 static void read_rows(mg_h5_file *f, hid_t d, const char *name, hid_t memtype, int64_t start, int64_t count,

@@ -74,8 +74,14 @@ typedef struct {
 struct mg_loader {
     mg_loader_cfg cfg;
     mg_data_info info;
-    mg_h5_raw raw_x, raw_y;
+    mg_h5_raw raw_x, raw_y; /* samples; label rows (the labels dataset, or the factors dataset) */
     int fd;
+    /* Labels: the file's labels dataset, or one column of its factors (cfg.label_factor).
+     * raw_y's rows hold y_stride int32 (1, or the factor count); y_col is the one handed
+     * out; a factor's values are checked against y_values (0: labels, not checked). */
+    bool has_y;
+    int y_stride, y_col;
+    int32_t y_values;
     int rank, size, B, b;
     int64_t n, sample_bytes;
     size_t sample_floats;
@@ -233,6 +239,25 @@ static void advise_rows(const mg_loader *L, const mg_h5_raw *m, int64_t row, int
     }
 }
 
+/* The label of sample `index` from its label row: -1 without labels; a factor's value is
+ * checked against the factor's size (the loader reads the factors raw, past the checks of
+ * mg_h5_read_factors), false with the producer's message when it does not fit. */
+static bool pick_label(mg_loader *L, const int32_t *row, int64_t index, int32_t *out)
+{
+    if (!L->has_y) {
+        *out = -1;
+        return true;
+    }
+    const int32_t v = row[L->y_col];
+    if (L->y_values > 0 && (v < 0 || v >= L->y_values)) {
+        snprintf(L->pa.err, sizeof L->pa.err, "%s: sample %lld: factor '%s' is %d, outside 0..%d (the file is damaged "
+                 "or was written wrongly)", L->cfg.path, (long long)index, L->cfg.label_factor, v, L->y_values - 1);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 static void decode(const mg_loader *L, const unsigned char *src, float *dst)
 {
     if (L->info.kind == MG_DATA_IMAGES)
@@ -276,13 +301,14 @@ static bool global_batch(mg_loader *L, slot_t *s, uint64_t step)
         double t0 = mg_now();
         if (!read_rows(L, &L->pa, &L->raw_x, first, count, L->scratch))
             return false;
-        if (L->info.has_labels && !read_rows(L, &L->pa, &L->raw_y, first, count, L->scratch_labels))
+        if (L->has_y && !read_rows(L, &L->pa, &L->raw_y, first, count, L->scratch_labels))
             return false;
         double t1 = mg_now();
         for (int k = i; k <= j; k++) {
             int64_t at = L->sorted[2 * k + 1];
             decode(L, L->scratch + (k - i) * L->sample_bytes, s->x + (size_t)at * L->sample_floats);
-            s->labels[at] = L->info.has_labels ? L->scratch_labels[k - i] : -1;
+            if (!pick_label(L, L->scratch_labels + (size_t)(k - i) * L->y_stride, L->sorted[2 * k], &s->labels[at]))
+                return false;
             s->idx[at] = L->sorted[2 * k];
         }
         L->pa.read_s += t1 - t0;
@@ -380,12 +406,13 @@ static bool window_load(const mg_loader *L, io_acct *acct, window_t *win, int64_
         for (int64_t a = k == 0 ? 1 : k + READ_AHEAD_BLOCKS; a <= k + READ_AHEAD_BLOCKS && a < win->n_blocks; a++) {
             int64_t first = L->shard_lo + (int64_t)win->block[a] * L->block_samples, len = block_len(L, win->block[a]);
             advise_rows(L, &L->raw_x, first, len);
-            if (L->info.has_labels) /* else their small read waits behind the samples' */
+            if (L->has_y) /* else their small read waits behind the samples' */
                 advise_rows(L, &L->raw_y, first, len);
         }
         int64_t row = L->shard_lo + (int64_t)win->block[k] * L->block_samples, len = block_len(L, win->block[k]);
         bool ok = read_rows(L, acct, &L->raw_x, row, len, win->data + win->buf_start[k] * L->sample_bytes) &&
-                  (!L->info.has_labels || read_rows(L, acct, &L->raw_y, row, len, win->labels + win->buf_start[k]));
+                  (!L->has_y ||
+                   read_rows(L, acct, &L->raw_y, row, len, win->labels + win->buf_start[k] * L->y_stride));
         if (!ok) {
             acct->read_s += mg_now() - t0;
             return false;
@@ -536,10 +563,11 @@ static bool shard_batch(mg_loader *L, slot_t *s, uint64_t step)
         double t0 = mg_now();
         int64_t j = win->order[q];
         decode(L, win->data + j * L->sample_bytes, s->x + (size_t)i * L->sample_floats);
-        s->labels[i] = L->info.has_labels ? win->labels[j] : -1;
         /* file index: the block of buffer position j */
         const int64_t k = piece_of(win->buf_start, win->n_blocks, j);
         s->idx[i] = L->shard_lo + (int64_t)win->block[k] * L->block_samples + (j - win->buf_start[k]);
+        if (!pick_label(L, L->has_y ? win->labels + j * L->y_stride : NULL, s->idx[i], &s->labels[i]))
+            return false;
         L->p_decode_s += mg_now() - t0;
     }
     return shard_read_ahead(L, s0 + (uint64_t)L->b);
@@ -750,13 +778,35 @@ static bool validate(mg_loader *L, const mg_loader_cfg *cfg, mg_shape in, int B)
                        cfg->path, cfg->memory_bytes, (long long)mg_data_sample_bytes(fi)), false);
     else
         ok = mg_h5_raw_layout(f, &L->raw_x, &L->raw_y, L->err, sizeof L->err);
+    L->has_y = fi->has_labels;
+    L->y_stride = 1;
+    if (ok && cfg->label_factor[0]) { /* one factor column instead of the labels dataset */
+        char names[512];
+        const int col = mg_data_factor_index(fi, cfg->label_factor);
+        if (fi->n_factors == 0)
+            ok = (snprintf(L->err, sizeof L->err, "%s: has no factors dataset, so no factor '%s' to train on (only "
+                           "synthetic sets such as `mpigan data shapes` store factors)", cfg->path, cfg->label_factor),
+                  false);
+        else if (col < 0)
+            ok = (snprintf(L->err, sizeof L->err, "%s: has no factor '%s' (its factors: %s)", cfg->path,
+                           cfg->label_factor, mg_data_factor_list(fi, names, sizeof names)),
+                  false);
+        if (ok) {
+            mg_h5_raw_free(&L->raw_y);
+            ok = mg_h5_raw_factors(f, &L->raw_y, L->err, sizeof L->err);
+            L->has_y = true;
+            L->y_stride = fi->n_factors;
+            L->y_col = col;
+            L->y_values = fi->factor_sizes[col];
+        }
+    }
     mg_h5_close(f);
     return ok;
 }
 
 static void setup_shard(mg_loader *L)
 {
-    int64_t sb = L->sample_bytes, per = sb + (L->info.has_labels ? 4 : 0) + 4; /* data, label, order */
+    int64_t sb = L->sample_bytes, per = sb + (L->has_y ? 4 * L->y_stride : 0) + 4; /* data, label row, order */
     L->shard_lo = (int64_t)((__int128)L->rank * L->n / L->size);
     int64_t hi = (int64_t)((__int128)(L->rank + 1) * L->n / L->size);
     L->shard_n = hi - L->shard_lo;
@@ -791,8 +841,8 @@ static void setup_shard(mg_loader *L)
         w->block = mg_alloc((size_t)L->window_blocks * sizeof(uint64_t), "shard window");
         w->buf_start = mg_alloc((size_t)(L->window_blocks + 1) * sizeof(int64_t), "shard window");
         w->data = mg_alloc((size_t)(L->window_cap * sb), "shard window samples");
-        if (L->info.has_labels)
-            w->labels = mg_alloc((size_t)L->window_cap * sizeof(int32_t), "shard window labels");
+        if (L->has_y)
+            w->labels = mg_alloc((size_t)L->window_cap * (size_t)L->y_stride * sizeof(int32_t), "shard window labels");
         w->order = mg_alloc((size_t)L->window_cap * sizeof(uint32_t), "shard window order");
     }
     L->win[1].epoch = -1;
@@ -844,7 +894,7 @@ static mg_loader *open_impl(const mg_loader_cfg *cfg, mg_shape in, int B, int ra
         L->perm_epoch = -1;
         L->sorted = mg_alloc((size_t)L->b * 2 * sizeof(int64_t), "batch order");
         L->scratch = mg_alloc((size_t)(L->b * L->sample_bytes), "read buffer");
-        L->scratch_labels = mg_alloc((size_t)L->b * sizeof(int32_t), "read buffer");
+        L->scratch_labels = mg_alloc((size_t)L->b * (size_t)L->y_stride * sizeof(int32_t), "read buffer");
     } else {
         setup_shard(L);
     }
@@ -902,6 +952,13 @@ void mg_loader_close(mg_loader *L)
 /* ------------------------------------------------------------------ queries and state */
 
 int mg_loader_local_batch(const mg_loader *L) { return L->b; }
+
+bool mg_loader_labels(const mg_loader *L, int *values)
+{
+    if (values)
+        *values = !L->has_y ? 0 : L->cfg.label_factor[0] ? (int)L->y_values : L->info.n_classes;
+    return L->has_y;
+}
 const mg_data_info *mg_loader_info(const mg_loader *L) { return &L->info; }
 
 static void position(const mg_loader *L, uint64_t step, uint64_t *epoch, uint64_t *pos)

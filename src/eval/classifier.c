@@ -31,6 +31,8 @@
 
 typedef struct {
     char test_data[1024], features[64], out[1024];
+    char label_factor[64];      /* "" = the files' labels; else the factor column trained on */
+    mg_cfg_node label;          /* classifier.label, for messages (absent: labels) */
     int epochs, batch;
     uint64_t seed;
     long log_interval;
@@ -39,6 +41,76 @@ typedef struct {
     mg_sched sched;
     mg_loader_cfg data;
 } classifier_cfg;
+
+/* classifier.label: `labels` (the default: the data files' labels dataset) or
+ * `{factor: NAME}` (that column of their factors dataset, e.g. colour on the shapes set). */
+static void read_label(classifier_cfg *c, mg_cfg_node sec)
+{
+    static const char hint[] = "write `label: labels` or `label: {factor: NAME}` with NAME a factor of the data file";
+    c->label = mg_cfg_get(sec, "label");
+    c->label_factor[0] = 0;
+    switch (mg_cfg_type_of(c->label)) {
+    case MG_CFG_ABSENT:
+        return;
+    case MG_CFG_SCALAR:
+        if (strcmp(mg_cfg_as_string(c->label), "labels") != 0)
+            mg_cfg_fail(c->label, hint, "'%s' is not `labels`; a factor is given as {factor: %s}",
+                        mg_cfg_as_string(c->label), mg_cfg_as_string(c->label));
+        return;
+    case MG_CFG_MAPPING: {
+        mg_cfg_node f = mg_cfg_require(c->label, "factor");
+        const char *name = mg_cfg_as_string(f);
+        if (!name[0] || strlen(name) >= sizeof c->label_factor)
+            mg_cfg_fail(f, hint, "the factor name is empty or longer than %zu characters", sizeof c->label_factor - 1);
+        snprintf(c->label_factor, sizeof c->label_factor, "%s", name);
+        return;
+    }
+    default:
+        mg_cfg_fail(c->label, hint, "a list is neither `labels` nor {factor: NAME}");
+    }
+}
+
+/* The classifier is to learn factor c->label_factor: the training and test files must
+ * have it, with one size, and the model must end in that many classes. Checked on every
+ * rank before any collective call, so a bad name ends every rank with a message naming
+ * the file and classifier.label. */
+static void check_factor(const classifier_cfg *c, mg_cfg *cfg, int k)
+{
+    const char *files[2] = {c->data.path, c->test_data};
+    int32_t size = -1;
+    for (int i = 0; i < 2; i++) {
+        mg_data_info info;
+        mg_h5_file *f = mg_h5_open_or_fail(files[i], &info);
+        const int col = mg_data_factor_index(&info, c->label_factor);
+        char names[512];
+        mg_data_factor_list(&info, names, sizeof names);
+        const int32_t this_size = col >= 0 ? info.factor_sizes[col] : 0;
+        const int info_factors = info.n_factors;
+        mg_h5_close(f);
+        mg_data_info_free(&info);
+        if (info_factors == 0)
+            mg_cfg_fail(c->label, "factor labels come from files written by `mpigan data shapes`",
+                        "%s has no factors dataset, so no factor '%s' to train on", files[i], c->label_factor);
+        if (col < 0)
+            mg_cfg_fail(c->label, "name one of the file's factors", "%s has no factor '%s' (its factors: %s)", files[i],
+                        c->label_factor, names);
+        if (i == 1 && this_size != size)
+            mg_cfg_fail(c->label, "use training and test files of one data set",
+                        "factor '%s' has %d values in %s, %d in %s", c->label_factor, size, files[0], this_size,
+                        files[1]);
+        size = this_size;
+    }
+    if (size > 0 && size != k) {
+        mg_cfg_node layers = mg_cfg_require(mg_cfg_require(mg_cfg_root(cfg), "model"), "layers");
+        const int last = mg_cfg_seq_len(layers) - 1;
+        char hint[160];
+        snprintf(hint, sizeof hint, "end the model with `linear, out: %d` (--set model.layers[%d].out=%d)", size, last,
+                 size);
+        mg_cfg_fail(mg_cfg_seq_at(layers, last), hint,
+                    "the model ends in %d classes, but factor '%s' (classifier.label) of %s takes %d values", k,
+                    c->label_factor, c->data.path, size);
+    }
+}
 
 static void read_cfg(classifier_cfg *c, mg_cfg *cfg)
 {
@@ -57,8 +129,10 @@ static void read_cfg(classifier_cfg *c, mg_cfg *cfg)
     snprintf(c->out, sizeof c->out, "%s", mg_cfg_as_string(mg_cfg_require(sec, "out")));
     c->opt = mg_opt_cfg_from(mg_cfg_require(sec, "optimizer"));
     c->sched = mg_sched_from(mg_cfg_get(sec, "schedule"));
+    read_label(c, sec);
     mg_loader_cfg_default(&c->data);
     mg_loader_cfg_from(&c->data, mg_cfg_require(root, "data"), c->seed);
+    snprintf(c->data.label_factor, sizeof c->data.label_factor, "%s", c->label_factor);
     const int size = mg_dist_size();
     if (c->batch % size)
         mg_cfg_fail(mg_cfg_get(sec, "batch"), "choose a global batch divisible by the number of ranks",
@@ -95,11 +169,20 @@ static int argmax(const float *v, int k)
 
 double mg_classifier_accuracy(mg_net *net, const char *path)
 {
+    return mg_classifier_score(net, path, NULL, NULL, NULL);
+}
+
+double mg_classifier_score(mg_net *net, const char *path, const char *factor, double *label_hist, double *pred_hist)
+{
     const int rank = mg_dist_rank(), size = mg_dist_size();
+    const bool by_factor = factor && factor[0];
     mg_data_info info;
     mg_h5_file *f = mg_h5_open_or_fail(path, &info);
-    MG_CHECK(info.kind == MG_DATA_IMAGES && info.has_labels, path, "score the classifier on a labelled image set",
-             "the file holds no labelled images");
+    const int col = by_factor ? mg_data_factor_index(&info, factor) : -1;
+    MG_CHECK(info.kind == MG_DATA_IMAGES && (by_factor || info.has_labels), path,
+             "score the classifier on a labelled image set", "the file holds no labelled images");
+    MG_CHECK(!by_factor || col >= 0, path, "score a factor classifier on a file of its data set",
+             "the file has no factor '%s'", factor);
     MG_CHECK(info.c == net->in.c && info.h == net->in.h && info.w == net->in.w, path,
              "the test set must have the training images' shape", "images are %dx%dx%d, the network takes %dx%dx%d",
              info.c, info.h, info.w, net->in.c, net->in.h, net->in.w);
@@ -109,26 +192,45 @@ double mg_classifier_accuracy(mg_net *net, const char *path)
     const int k = (int)mg_shape_size(net->out);
     unsigned char *raw = mg_alloc((size_t)chunk * sample, "test images");
     float *x = mg_alloc_floats((size_t)chunk * sample, "test batch");
-    int32_t *labels = mg_alloc(sizeof(int32_t) * (size_t)chunk, "test labels");
-    double counts[2] = {0, 0}; /* correct, total */
+    const int F = by_factor ? info.n_factors : 1; /* int32 per sample as read: a factors row, or a label */
+    int32_t *rows = mg_alloc(sizeof(int32_t) * (size_t)chunk * (size_t)F, "test labels");
+    /* correct, total, then the label and predicted-class histograms: one sum over ranks */
+    double *counts = mg_alloc(sizeof(double) * (2 + 2 * (size_t)k), "test counts");
     for (int64_t start = lo; start < hi; start += chunk) {
         const int m = (int)(hi - start < chunk ? hi - start : chunk);
         mg_h5_read_samples(f, start, m, raw);
-        mg_h5_read_labels(f, start, m, labels);
+        if (by_factor)
+            mg_h5_read_factors(f, start, m, rows);
+        else
+            mg_h5_read_labels(f, start, m, rows);
         for (size_t i = 0; i < (size_t)m * sample; i++)
             x[i] = (float)raw[i] / 127.5f - 1.0f; /* the loader's mapping */
         const float *logits = mg_net_forward(net, x, m, MG_EVAL);
-        for (int i = 0; i < m; i++)
-            counts[0] += argmax(logits + (size_t)i * k, k) == labels[i];
+        for (int i = 0; i < m; i++) {
+            const int32_t y = rows[(size_t)i * F + (by_factor ? col : 0)];
+            MG_CHECK(y >= 0 && y < k, path, "score the classifier on a file of the data set it was trained on",
+                     "sample %lld has %s %d, the classifier knows %d classes", (long long)(start + i),
+                     by_factor ? factor : "label", y, k);
+            const int p = argmax(logits + (size_t)i * k, k);
+            counts[0] += p == y;
+            counts[2 + y] += 1;
+            counts[2 + k + p] += 1;
+        }
         counts[1] += m;
     }
     mg_h5_close(f);
     mg_data_info_free(&info);
     mg_free(raw);
     mg_free(x);
-    mg_free(labels);
-    mg_dist_allreduce_sum_f64(counts, 2);
-    return counts[0] / counts[1];
+    mg_free(rows);
+    mg_dist_allreduce_sum_f64(counts, 2 + 2 * (size_t)k);
+    if (label_hist)
+        memcpy(label_hist, counts + 2, sizeof(double) * (size_t)k);
+    if (pred_hist)
+        memcpy(pred_hist, counts + 2 + k, sizeof(double) * (size_t)k);
+    const double accuracy = counts[0] / counts[1];
+    mg_free(counts);
+    return accuracy;
 }
 
 mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, const char *overrides, bool verbose)
@@ -148,6 +250,8 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
              "no hidden layer of the model is named '%s'", c.features);
     MG_CHECK(k >= 2 && net.out.h == 1 && net.out.w == 1, net.name, "end the model with `linear, out: <classes>`",
              "the output is %dx%dx%d, not a vector of class logits", net.out.c, net.out.h, net.out.w);
+    if (c.label_factor[0])
+        check_factor(&c, cfg, k);
     if (c.bn_sync)
         mg_net_set_reduce(&net, mg_dist_reduce_sum_cb, NULL);
 
@@ -157,8 +261,8 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     mg_loader *L = mg_loader_open(&c.data, net.in, c.batch);
     mg_error_set_context(NULL);
     const mg_data_info *info = mg_loader_info(L);
-    MG_CHECK(info->kind == MG_DATA_IMAGES && info->has_labels, c.data.path, "train the classifier on labelled images",
-             "the data file has no labels");
+    MG_CHECK(info->kind == MG_DATA_IMAGES && mg_loader_labels(L, NULL), c.data.path,
+             "train the classifier on labelled images", "the data file has no labels");
     const long steps = (long)(((int64_t)c.epochs * info->n + c.batch - 1) / c.batch);
 
     mg_rng init_rng;
@@ -175,8 +279,10 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     int *labels = mg_alloc(sizeof(int) * (size_t)local, "classifier labels");
     float *dlogits = mg_alloc_floats((size_t)local * (size_t)k, "classifier loss gradient");
     if (verbose)
-        printf("classifier: %s, %lld training images, %ld steps of global batch %d on %d rank%s (%d epochs)\n",
-               c.data.path, (long long)info->n, steps, c.batch, size, size > 1 ? "s" : "", c.epochs);
+        printf("classifier: %s, %lld training images, %ld steps of global batch %d on %d rank%s (%d epochs); "
+               "classes: %s%s%s (%d)\n",
+               c.data.path, (long long)info->n, steps, c.batch, size, size > 1 ? "s" : "", c.epochs,
+               c.label_factor[0] ? "factor '" : "the labels", c.label_factor, c.label_factor[0] ? "'" : "", k);
 
     mg_classifier_result res = {.steps = steps, .n_classes = k};
     res.feature_dim = (int)mg_shape_size(net.layers[feature_layer].out);
@@ -238,7 +344,9 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     res.replicas_equal = mg_dist_all_equal_u64(mg_replica_checksum(&net));
 
     const double t_test = mg_now();
-    res.test_accuracy = mg_classifier_accuracy(&net, c.test_data);
+    double *label_hist = mg_alloc(sizeof(double) * (size_t)k, "test label histogram");
+    double *pred_hist = mg_alloc(sizeof(double) * (size_t)k, "test prediction histogram");
+    res.test_accuracy = mg_classifier_score(&net, c.test_data, c.label_factor, label_hist, pred_hist);
     res.test_seconds = mg_dist_max(mg_now() - t_test);
 
     mg_model_file m = {0};
@@ -252,6 +360,8 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     snprintf(m.train_data, sizeof m.train_data, "%s", c.data.path);
     snprintf(m.test_data, sizeof m.test_data, "%s", c.test_data);
     m.seed = c.seed, m.steps = steps, m.n_ranks = size, m.train_seconds = res.train_seconds;
+    snprintf(m.label_factor, sizeof m.label_factor, "%s", c.label_factor);
+    m.test_label_hist = label_hist, m.test_pred_hist = pred_hist; /* what factor coverage compares with */
     if (rank == 0)
         mg_model_file_write(c.out, &m);
     res.checksum = mg_model_checksum(m.config_text, m.overrides, m.param, m.n_param, m.state, m.n_state);
@@ -267,6 +377,8 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     mg_free(x);
     mg_free(labels);
     mg_free(dlogits);
+    mg_free(label_hist);
+    mg_free(pred_hist);
     mg_replica_free(&rep);
     mg_optim_free(&opt);
     mg_net_free(&net);

@@ -16,6 +16,8 @@ static const char train_usage[] =
     "Trains the evaluation's feature extractor (a small CNN, configs/classifier.yaml) data-parallel over\n"
     "the ranks on a labelled image set, scores it on the test set, and writes the model file\n"
     "(classifier.out) with a checksum attribute. `mpigan eval` measures FID, IS and KID with it.\n"
+    "The classes are the data's labels, or with classifier.label: {factor: NAME} one factor column of\n"
+    "a shapes file (`mpigan data shapes`): a factor classifier for `mpigan eval --coverage`.\n"
     "  --set key.path=value  override one config value, e.g. --set classifier.epochs=2 (repeatable)\n";
 
 /* The whole file as a string (mg_free). */

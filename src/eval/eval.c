@@ -36,6 +36,11 @@ void mg_eval_cfg_default(mg_eval_cfg *c)
 }
 
 #define EXTRACTOR_PIECE 64
+/* The coverage extractors run in pieces of at most COVERAGE_PIECE: each holds its own
+ * activations (~340 KB per 64x64 sample for configs/classifier_shapes_factor.yaml), so seven
+ * of them took 310 MB more per rank in pieces of 64 and 80 MB in pieces of 16, at the same
+ * speed (docs/evaluation.md, "Factor coverage"). */
+#define COVERAGE_PIECE 16
 
 /* ---- sample sources ---- */
 
@@ -197,6 +202,7 @@ struct mg_evaluator {
     bool noted;                /* a conditional_note was printed already (verbose, once) */
     double reference_seconds;
     char save_features[1024];
+    mg_coverage_set *coverage;     /* factor classifiers, or NULL */
 };
 
 /* This rank's share [lo, hi) of n samples: whole batches [tB, (t+1)B) (the last may be
@@ -216,13 +222,16 @@ typedef struct {
     mg_eval_sums sums;         /* with labelled parts when labelled */
     bool labelled;
     float *feats, *probs;    /* this rank's share: (hi - lo, dim), (hi - lo, k) */
+    double *coverage;        /* factor coverage counts (mg_coverage_n_counts), or NULL */
     int64_t lo, hi;
-    double t_generate, t_features;
+    double t_generate, t_features, t_coverage;
 } share;
 
 /* Makes and extracts this rank's share of n samples of src; IS splits from seed; with
- * labelled, the source's labels go into the labelled sums too. */
-static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed, bool labelled, share *sh)
+ * labelled, the source's labels go into the labelled sums too; with coverage, the
+ * coverage extractors' predictions are counted. */
+static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed, bool labelled, bool coverage,
+                          share *sh)
 {
     const mg_shape in = e->ex.net.in;
     MG_CHECK(src->shape.c == in.c && src->shape.h == in.h && src->shape.w == in.w, src->what,
@@ -237,6 +246,8 @@ static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed
     mg_eval_sums_init_labelled(&sh->sums, d, k, e->cfg.splits, 0, labelled ? k : 0);
     sh->feats = mg_alloc_floats((size_t)(local > 0 ? local : 1) * (size_t)d, "features");
     sh->probs = mg_alloc_floats((size_t)(local > 0 ? local : 1) * (size_t)k, "class probabilities");
+    if (coverage && e->coverage)
+        sh->coverage = mg_alloc(sizeof(double) * mg_coverage_n_counts(e->coverage), "coverage counts");
     int *split = mg_alloc(sizeof(int) * (size_t)n, "IS splits");
     mg_split_assignment(split, n, e->cfg.splits, seed);
     float *x = mg_alloc_floats((size_t)batch * mg_shape_size(in), "evaluation batch");
@@ -251,8 +262,11 @@ static void extract_share(mg_evaluator *e, source *src, int64_t n, uint64_t seed
         if (labelled)
             mg_eval_sums_add_labels(&sh->sums, f, p, src->y, m, src->what);
         const double t2 = mg_now();
+        if (sh->coverage) /* the same batch through every factor classifier */
+            mg_coverage_add(e->coverage, x, m, sh->coverage);
         sh->t_generate += t1 - t0;
         sh->t_features += t2 - t1;
+        sh->t_coverage += mg_now() - t2;
     }
     mg_free(x);
     mg_free(split);
@@ -263,6 +277,7 @@ static void share_free(share *sh)
     mg_eval_sums_free(&sh->sums);
     mg_free(sh->feats);
     mg_free(sh->probs);
+    mg_free(sh->coverage);
 }
 
 /* Computes the reference statistics over all ranks; rank 0 writes the cache. */
@@ -274,7 +289,7 @@ static void compute_reference(mg_evaluator *e, const mg_refstats_key *key, const
     char why[600];
     const bool labelled = labels_usable(&src, e->ex.n_classes, e->ex.path, why, sizeof why);
     share sh;
-    extract_share(e, &src, n, 0, labelled, &sh);
+    extract_share(e, &src, n, 0, labelled, false, &sh);
     source_close(&src);
     mg_dist_reduce_sum_f64_root(sh.sums.buf, sh.sums.n_values);
     mg_refstats *r = &e->ref;
@@ -333,6 +348,13 @@ mg_evaluator *mg_evaluator_create(const mg_eval_cfg *cfg)
              "use an extractor trained on images shaped like the generator's output",
              "the extractor takes %dx%dx%d images, the samples to score are %dx%dx%d", in.c, in.h, in.w, want.c,
              want.h, want.w);
+    if (cfg->n_coverage > 0) { /* before any collective call: a bad file fails every rank alike */
+        const char *paths[MG_COVERAGE_MAX];
+        for (int j = 0; j < cfg->n_coverage && j < MG_COVERAGE_MAX; j++)
+            paths[j] = cfg->coverage[j];
+        e->coverage = mg_coverage_load(paths, cfg->n_coverage, in, cfg->batch < COVERAGE_PIECE ? cfg->batch
+                                                                                               : COVERAGE_PIECE);
+    }
     if (!e->cfg.reference[0]) { /* default: the classifier's own training data */
         mg_model_file m;
         mg_model_file_read(cfg->extractor, &m);
@@ -403,6 +425,7 @@ void mg_evaluator_free(mg_evaluator *e)
     if (!e)
         return;
     mg_extractor_free(&e->ex);
+    mg_coverage_free(e->coverage);
     mg_refstats_free(&e->ref);
     mg_free(e);
 }
@@ -439,14 +462,17 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
     const bool labelled =
         labels_usable(src, e->ex.n_classes, e->ex.path, r.conditional_note, sizeof r.conditional_note);
     share sh;
-    extract_share(e, src, n, seed, labelled, &sh);
+    extract_share(e, src, n, seed, labelled, true, &sh);
     const int d = e->ex.dim, k = e->ex.n_classes;
     const int64_t local = sh.hi - sh.lo;
     r.time_generate = mg_dist_max(sh.t_generate);
     r.time_features = mg_dist_max(sh.t_features);
+    r.time_coverage = mg_dist_max(sh.t_coverage);
 
     double t0 = mg_now();
     mg_dist_reduce_sum_f64_root(sh.sums.buf, sh.sums.n_values);
+    if (sh.coverage) /* whole-number counts: exact whatever the order of the sums */
+        mg_dist_reduce_sum_f64_root(sh.coverage, mg_coverage_n_counts(e->coverage));
     float *all = mg_alloc_floats((size_t)n * (size_t)d, "all features");
     mg_dist_allgather_floats(sh.feats, local * d, all);
     r.time_reduce = mg_dist_max(mg_now() - t0);
@@ -482,6 +508,10 @@ static mg_eval_result run_source(mg_evaluator *e, source *src, int64_t n, uint64
         r.is_splits = e->cfg.splits;
         r.coverage = mg_class_coverage(&sh.sums);
         memcpy(r.class_hist, sh.sums.class_hist, sizeof(double) * (size_t)k);
+        if (sh.coverage) {
+            r.n_factors = mg_coverage_count(e->coverage);
+            mg_coverage_finish(e->coverage, sh.coverage, r.factors);
+        }
         if (labelled) {
             r.labelled = true;
             r.class_accuracy = mg_label_accuracy(&sh.sums, r.class_accuracy_per);
@@ -599,6 +629,38 @@ mg_eval_result mg_eval_mixture_file(const char *path, bool real, int64_t n, cons
 
 /* ---- output ---- */
 
+/* "factor_coverage": one object per coverage extractor (docs/evaluation.md). */
+static void factor_coverage_json(mg_json *j, const mg_eval_result *r)
+{
+    mg_json_array(j, "factor_coverage");
+    for (int i = 0; i < r->n_factors; i++) {
+        const mg_factor_coverage *f = &r->factors[i];
+        mg_json_object(j, NULL);
+        mg_json_str(j, "factor", f->factor);
+        mg_json_int(j, "values", f->n_values);
+        mg_json_int(j, "values_over_1pct", f->values_over_1pct);
+        mg_json_int(j, "values_seen", f->values_seen);
+        mg_json_num(j, "tv_to_real", f->tv);
+        mg_json_num(j, "extractor_accuracy", f->accuracy);
+        mg_json_array(j, "histogram");
+        for (int v = 0; v < f->n_values; v++)
+            mg_json_fmt(j, NULL, "%.0f", f->hist[v]);
+        mg_json_end(j);
+        mg_json_array(j, "real_histogram");
+        for (int v = 0; v < f->n_values; v++)
+            mg_json_fmt(j, NULL, "%.0f", f->real_hist[v]);
+        mg_json_end(j);
+        mg_json_fmt(j, "real_n", "%.0f", f->real_n);
+        mg_json_str(j, "real_data", f->real_data);
+        mg_json_str(j, "extractor", f->extractor);
+        char hex[32];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)f->checksum);
+        mg_json_str(j, "extractor_checksum", hex);
+        mg_json_end(j);
+    }
+    mg_json_end(j);
+}
+
 char *mg_eval_result_json(const mg_eval_result *r)
 {
     mg_text t = {0};
@@ -636,6 +698,8 @@ char *mg_eval_result_json(const mg_eval_result *r)
         mg_json_int(&j, "classes_over_1pct", r->coverage.classes_over_1pct);
         mg_json_int(&j, "classes_seen", r->coverage.classes_seen);
         mg_json_end(&j);
+        if (r->n_factors > 0)
+            factor_coverage_json(&j, r);
         if (r->labelled) { /* conditional metrics: only for labelled samples */
             mg_json_num(&j, "class_accuracy", r->class_accuracy);
             if (r->class_fid_done)
@@ -672,6 +736,8 @@ char *mg_eval_result_json(const mg_eval_result *r)
     mg_json_object(&j, "time_s");
     mg_json_num(&j, "generate", r->time_generate);
     mg_json_num(&j, "features", r->time_features);
+    if (r->n_factors > 0)
+        mg_json_num(&j, "coverage", r->time_coverage);
     mg_json_num(&j, "reduce", r->time_reduce);
     mg_json_num(&j, "linalg", r->time_linalg);
     mg_json_num(&j, "kid", r->time_kid);
@@ -699,6 +765,15 @@ char *mg_eval_result_text(const mg_eval_result *r)
                 r->kid_mean, r->kid_std);
     mg_text_put(&t, "  class coverage: %d / %d classes >= 1%%, entropy %.4f of %.4f nats\n",
                 r->coverage.classes_over_1pct, r->n_classes, r->coverage.entropy, r->coverage.entropy_max);
+    if (r->n_factors > 0) {
+        mg_text_put(&t, "  factor coverage (values >= 1%% / values, TV to the real test set, the classifier's test "
+                        "accuracy):\n   ");
+        for (int i = 0; i < r->n_factors; i++) {
+            const mg_factor_coverage *f = &r->factors[i];
+            mg_text_put(&t, " %s %d/%d TV %.3f (acc %.3f)%s", f->factor, f->values_over_1pct, f->n_values, f->tv,
+                        f->accuracy, i + 1 < r->n_factors ? "," : "\n");
+        }
+    }
     if (r->labelled) {
         mg_text_put(&t, "  conditional: class accuracy %.4f", r->class_accuracy);
         if (r->class_fid_done) {
@@ -713,9 +788,10 @@ char *mg_eval_result_text(const mg_eval_result *r)
     if (r->fid.clamped)
         mg_text_put(&t, "  note: %d negative eigenvalue(s) clamped to 0 (most negative %.3g)\n", r->fid.clamped,
                     r->fid.most_negative);
-    mg_text_put(&t,
-                "  time: generate %.2f s, features %.2f s, reduce %.2f s, FID/IS linear algebra %.3f s, KID %.2f s, "
-                "total %.2f s\n",
-                r->time_generate, r->time_features, r->time_reduce, r->time_linalg, r->time_kid, r->time_total);
+    mg_text_put(&t, "  time: generate %.2f s, features %.2f s", r->time_generate, r->time_features);
+    if (r->n_factors > 0)
+        mg_text_put(&t, ", factor coverage %.2f s", r->time_coverage);
+    mg_text_put(&t, ", reduce %.2f s, FID/IS linear algebra %.3f s, KID %.2f s, total %.2f s\n", r->time_reduce,
+                r->time_linalg, r->time_kid, r->time_total);
     return mg_text_take(&t);
 }

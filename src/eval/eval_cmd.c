@@ -34,6 +34,8 @@ static const char eval_usage[] =
     "  -n N                  samples (checkpoint: 10000 images or 2500 vectors; files: all of them)\n"
     "  --seed S              noise, IS splits and KID subsets (default 1)\n"
     "  --extractor FILE.h5   the classifier (default runs/classifier/classifier.h5)\n"
+    "  --coverage FILE.h5    a factor classifier (classifier.label: {factor: NAME}): report which values\n"
+    "                        of that factor the samples show (factor coverage); repeat for each factor\n"
     "  --reference FILE.h5   real data to compare with (default: the classifier's training data)\n"
     "  --cache-dir DIR       where reference statistics are cached (default: the extractor's folder)\n"
     "  --splits K            IS splits (default 10)\n"
@@ -58,7 +60,7 @@ typedef struct {
 static bool parse_args(mg_cmd_parser *p, int argc, char **argv, eval_args *a)
 {
     enum { CHECKPOINT = 1000, SAMPLES, REAL, SAVE_FEATURES, PNG, MIXTURE, EXTRACTOR, REFERENCE, CACHE_DIR, SEED,
-           SPLITS, KID_SUBSETS, KID_SUBSET_SIZE, BATCH, EMA };
+           SPLITS, KID_SUBSETS, KID_SUBSET_SIZE, BATCH, EMA, COVERAGE };
     static const struct option options[] = {
         {"checkpoint", required_argument, NULL, CHECKPOINT},
         {"samples", required_argument, NULL, SAMPLES},
@@ -68,6 +70,7 @@ static bool parse_args(mg_cmd_parser *p, int argc, char **argv, eval_args *a)
         {"png", required_argument, NULL, PNG},
         {"mixture", required_argument, NULL, MIXTURE},
         {"extractor", required_argument, NULL, EXTRACTOR},
+        {"coverage", required_argument, NULL, COVERAGE},
         {"reference", required_argument, NULL, REFERENCE},
         {"cache-dir", required_argument, NULL, CACHE_DIR},
         {"seed", required_argument, NULL, SEED},
@@ -98,6 +101,14 @@ static bool parse_args(mg_cmd_parser *p, int argc, char **argv, eval_args *a)
                 mg_cmd_usage_error(p, "option '--mixture': '%s' is neither ring nor grid", v);
             break;
         case EXTRACTOR: snprintf(a->cfg.extractor, sizeof a->cfg.extractor, "%s", v); break;
+        case COVERAGE:
+            if (a->cfg.n_coverage == MG_COVERAGE_MAX)
+                mg_cmd_usage_error(p, "option '--coverage': more than %d factor classifiers", MG_COVERAGE_MAX);
+            else if (strlen(v) >= sizeof a->cfg.coverage[0])
+                mg_cmd_usage_error(p, "option '--coverage': path too long");
+            else
+                snprintf(a->cfg.coverage[a->cfg.n_coverage++], sizeof a->cfg.coverage[0], "%s", v);
+            break;
         case REFERENCE: snprintf(a->cfg.reference, sizeof a->cfg.reference, "%s", v); break;
         case CACHE_DIR: snprintf(a->cfg.cache_dir, sizeof a->cfg.cache_dir, "%s", v); break;
         case 'n': mg_cmd_int(p, 1, 1LL << 40, &a->n); break;
@@ -224,6 +235,7 @@ int mg_cmd_eval(int argc, char **argv)
         mg_net_from_cfg(&G, "G", mg_cfg_require(mg_cfg_root(ckpt_cfg), "generator"), (mg_shape){0, 0, 0}, a.cfg.batch);
         mg_ckpt_read_net(a.checkpoint, a.ema ? "G_ema" : "G", &G);
         vectors = G.out.h == 1 && G.out.w == 1;
+        a.cfg.samples_shape = G.out; /* checked against the extractors before any work */
     } else if (a.samples) {
         mg_samples_info info;
         mg_samples_close(mg_samples_open(a.samples, &info));
@@ -250,6 +262,8 @@ int mg_cmd_eval(int argc, char **argv)
             known = file_mixture(a.cfg.reference, &mix);
         MG_CHECK(known, input, "name it with --mixture ring|grid, or --reference a mixture data file",
                  "2-D samples, but which mixture they should match is unknown");
+        MG_CHECK(a.cfg.n_coverage == 0, input, "factor coverage scores images; leave out --coverage",
+                 "2-D samples (mode counting) have no factors for --coverage %s", a.cfg.coverage[0]);
         const int64_t n = a.n > 0 ? a.n : (a.checkpoint ? 2500 : 0);
         if (a.checkpoint) {
             r = mg_eval_mixture_generator(&G, n, a.seed, &mix, a.cfg.batch, png);

@@ -70,11 +70,17 @@ void mg_model_file_write(const char *path, mg_model_file *m)
     mg_h5_attr_write_i64(f, tmp, "steps", m->steps);
     mg_h5_attr_write_i64(f, tmp, "n_ranks", m->n_ranks);
     mg_h5_attr_write_f64(f, tmp, "train_seconds", m->train_seconds);
+    mg_h5_attr_write_str(f, tmp, "label_factor", m->label_factor);
     mg_h5_write_text(f, tmp, "config", m->config_text);
     mg_h5_write_text(f, tmp, "overrides", m->overrides);
     hsize_t np[1] = {m->n_param}, ns[1] = {m->n_state};
     mg_h5_write_array(f, tmp, "param", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, np, m->param);
     mg_h5_write_array(f, tmp, "state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns, m->state);
+    hsize_t nk[1] = {(hsize_t)m->n_classes};
+    if (m->test_label_hist)
+        mg_h5_write_array(f, tmp, "test_label_hist", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, nk, m->test_label_hist);
+    if (m->test_pred_hist)
+        mg_h5_write_array(f, tmp, "test_pred_hist", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, nk, m->test_pred_hist);
     mg_h5_commit(f, tmp, path);
 }
 
@@ -103,6 +109,18 @@ void mg_model_file_read(const char *path, mg_model_file *m)
     m->steps = (long)mg_h5_attr_read_i64(f, path, ".", "steps", hint);
     m->n_ranks = (int)mg_h5_attr_read_i64(f, path, ".", "n_ranks", hint);
     m->train_seconds = mg_h5_attr_read_f64(f, path, ".", "train_seconds", hint);
+    if (mg_h5_attr_exists(f, path, ".", "label_factor")) /* older files: trained on the labels */
+        mg_h5_attr_read_str(f, path, ".", "label_factor", m->label_factor, sizeof m->label_factor, hint);
+    MG_CHECK(m->n_classes >= 1, path, hint, "n_classes is %d", m->n_classes);
+    hsize_t nk[1] = {(hsize_t)m->n_classes};
+    if (mg_h5_exists(f, path, "test_label_hist")) {
+        m->test_label_hist = mg_alloc(sizeof(double) * (size_t)m->n_classes, "test label histogram");
+        mg_h5_read_array(f, path, "test_label_hist", H5T_NATIVE_DOUBLE, 1, nk, m->test_label_hist, hint);
+    }
+    if (mg_h5_exists(f, path, "test_pred_hist")) {
+        m->test_pred_hist = mg_alloc(sizeof(double) * (size_t)m->n_classes, "test prediction histogram");
+        mg_h5_read_array(f, path, "test_pred_hist", H5T_NATIVE_DOUBLE, 1, nk, m->test_pred_hist, hint);
+    }
     m->config_text = mg_h5_read_text(f, path, "config", hint);
     m->overrides = mg_h5_read_text(f, path, "overrides", hint);
     m->n_param = length_of(f, path, "param", hint);
@@ -125,6 +143,8 @@ void mg_model_file_free(mg_model_file *m)
     mg_free(m->overrides);
     mg_free(m->param);
     mg_free(m->state);
+    mg_free(m->test_label_hist);
+    mg_free(m->test_pred_hist);
     memset(m, 0, sizeof *m);
 }
 

@@ -64,6 +64,10 @@ void mg_extractor_load(mg_extractor *ex, const char *path, int max_batch)
              ex->n_classes, m.feature_dim, m.n_classes);
     ex->checksum = m.checksum;
     ex->test_accuracy = m.test_accuracy;
+    snprintf(ex->label_factor, sizeof ex->label_factor, "%s", m.label_factor);
+    snprintf(ex->test_data, sizeof ex->test_data, "%s", m.test_data);
+    ex->test_pred_hist = m.test_pred_hist; /* taken over */
+    m.test_pred_hist = NULL;
     mg_model_file_free(&m);
 }
 
@@ -82,8 +86,27 @@ void mg_extractor_run(mg_extractor *ex, const float *x, int64_t n, float *feats,
     }
 }
 
+void mg_extractor_classify(mg_extractor *ex, const float *x, int64_t n, int *classes)
+{
+    const size_t in_size = mg_shape_size(ex->net.in);
+    const int max = ex->net.max_batch, k = ex->n_classes;
+    for (int64_t done = 0; done < n; done += max) {
+        const int m = (int)(n - done < max ? n - done : max);
+        const float *logits = mg_net_forward(&ex->net, x + (size_t)done * in_size, m, MG_EVAL);
+        for (int i = 0; i < m; i++) {
+            const float *z = logits + (size_t)i * k;
+            int best = 0;
+            for (int y = 1; y < k; y++)
+                if (z[y] > z[best])
+                    best = y;
+            classes[done + i] = best;
+        }
+    }
+}
+
 void mg_extractor_free(mg_extractor *ex)
 {
+    mg_free(ex->test_pred_hist);
     mg_net_free(&ex->net);
     memset(ex, 0, sizeof *ex);
 }

@@ -374,6 +374,25 @@ mg_coverage mg_class_coverage(const mg_eval_sums *s)
     return c;
 }
 
+mg_hist_coverage mg_hist_coverage_of(const double *hist, const double *ref, int k)
+{
+    mg_hist_coverage c = {0, 0, NAN};
+    double n = 0, nr = 0;
+    for (int v = 0; v < k; v++)
+        n += hist[v], nr += ref[v];
+    for (int v = 0; v < k && n > 0; v++) {
+        c.values_seen += hist[v] > 0;
+        c.values_over_1pct += hist[v] > 0 && hist[v] >= 0.01 * n; /* the rule of classes_over_1pct */
+    }
+    if (n > 0 && nr > 0) {
+        double sum = 0;
+        for (int v = 0; v < k; v++)
+            sum += fabs(hist[v] / n - ref[v] / nr);
+        c.tv = 0.5 * sum;
+    }
+    return c;
+}
+
 /* ---- labelled samples ---- */
 
 double mg_label_accuracy(const mg_eval_sums *s, double *per_class)

@@ -227,6 +227,8 @@ void mg_net_from_cfg_packed(mg_net *net, const char *name, mg_cfg_node spec, mg_
     int n = mg_cfg_seq_len(layers);
     if (n == 0)
         mg_cfg_fail(layers, NULL, "the layer list is empty");
+    char outer[400]; /* the caller's context (e.g. the config place of an extractor), restored below */
+    snprintf(outer, sizeof outer, "%s", mg_error_context());
     for (int i = 0; i < n; i++) {
         mg_cfg_node ls = mg_cfg_seq_at(layers, i);
         mg_cfg_expect_mapping(ls);
@@ -249,7 +251,7 @@ void mg_net_from_cfg_packed(mg_net *net, const char *name, mg_cfg_node spec, mg_
         mg_cfg_node act = mg_cfg_get(ls, "activation");
         if (mg_cfg_present(act))
             push_activation(net, act);
-        mg_error_set_context(NULL);
+        mg_error_set_context(outer[0] ? outer : NULL);
     }
     mg_net_finish(net, max_batch);
 }

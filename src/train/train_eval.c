@@ -29,6 +29,30 @@ static void copy_key(char *dst, size_t size, mg_cfg_node map, const char *key, c
     snprintf(dst, size, "%s", s);
 }
 
+/* eval.coverage: a list of factor classifiers' model files (absent or []: none). */
+static void read_coverage(mg_train_eval_cfg *c, mg_cfg_node list)
+{
+    c->n_coverage = 0;
+    c->coverage_where[0] = 0;
+    if (!mg_cfg_present(list))
+        return;
+    static const char hint[] = "list factor classifiers' model files: coverage: [runs/x/classifier.h5, ...]";
+    if (mg_cfg_type_of(list) != MG_CFG_SEQUENCE)
+        mg_cfg_fail(list, hint, "not a list");
+    const int n = mg_cfg_seq_len(list);
+    if (n > MG_COVERAGE_MAX)
+        mg_cfg_fail(list, hint, "%d files, at most %d", n, MG_COVERAGE_MAX);
+    for (int j = 0; j < n; j++) {
+        mg_cfg_node item = mg_cfg_seq_at(list, j);
+        const char *path = mg_cfg_as_string(item);
+        if (!path[0] || strlen(path) >= sizeof c->coverage[0])
+            mg_cfg_fail(item, hint, "the path is empty or longer than %zu characters", sizeof c->coverage[0] - 1);
+        snprintf(c->coverage[j], sizeof c->coverage[j], "%s", path);
+    }
+    c->n_coverage = n;
+    mg_cfg_where(list, c->coverage_where, sizeof c->coverage_where);
+}
+
 void mg_train_eval_cfg_read(mg_train_eval_cfg *c, mg_cfg_node eval, uint64_t train_seed)
 {
     memset(c, 0, sizeof *c);
@@ -43,6 +67,7 @@ void mg_train_eval_cfg_read(mg_train_eval_cfg *c, mg_cfg_node eval, uint64_t tra
     copy_key(c->extractor, sizeof c->extractor, eval, "extractor", "runs/classifier/classifier.h5");
     copy_key(c->reference, sizeof c->reference, eval, "reference", "");
     copy_key(c->cache_dir, sizeof c->cache_dir, eval, "cache_dir", "");
+    read_coverage(c, mg_cfg_get(eval, "coverage"));
     if (mg_cfg_present(eval))
         mg_cfg_where(eval, c->where, sizeof c->where);
     else
@@ -70,18 +95,22 @@ static void quoted(char *dst, size_t size, const char *s)
 
 char *mg_train_eval_cfg_yaml(const mg_train_eval_cfg *c)
 {
-    char ex[2100], ref[2100], cache[2100];
+    char ex[2100], ref[2100], cache[2100], item[2100];
     quoted(ex, sizeof ex, c->extractor);
     quoted(ref, sizeof ref, c->reference);
     quoted(cache, sizeof cache, c->cache_dir);
-    size_t size = 7000;
-    char *s = mg_alloc(size, "resolved eval section");
-    snprintf(s, size,
-             "eval: {interval: %ld, samples: %ld, seed: %llu, batch: %d, splits: %d, kid_subsets: %d, "
-             "kid_subset_size: %d, extractor: %s, reference: %s, cache_dir: %s}\n",
-             c->interval, c->samples, (unsigned long long)c->seed, c->batch, c->splits, c->kid_subsets,
-             c->kid_subset_size, ex, ref, cache);
-    return s;
+    mg_text t = {0};
+    mg_text_put(&t,
+                "eval: {interval: %ld, samples: %ld, seed: %llu, batch: %d, splits: %d, kid_subsets: %d, "
+                "kid_subset_size: %d, extractor: %s, reference: %s, cache_dir: %s, coverage: [",
+                c->interval, c->samples, (unsigned long long)c->seed, c->batch, c->splits, c->kid_subsets,
+                c->kid_subset_size, ex, ref, cache);
+    for (int j = 0; j < c->n_coverage; j++) {
+        quoted(item, sizeof item, c->coverage[j]);
+        mg_text_put(&t, "%s%s", j ? ", " : "", item);
+    }
+    mg_text_put(&t, "]}\n");
+    return mg_text_take(&t);
 }
 
 /* ---- the evaluation ---- */
@@ -124,6 +153,8 @@ mg_train_eval *mg_train_eval_create(const mg_train_eval_cfg *c, const mg_train_e
                  "set eval.interval: 0",
                  "G makes %dx%dx%d samples, and the training data are no known 2-D mixture", out.c, out.h, out.w);
         snprintf(e->plot_dir, sizeof e->plot_dir, "%s/eval", target->run_dir);
+        MG_CHECK(c->n_coverage == 0, "eval.coverage", "factor coverage scores images; remove eval.coverage",
+                 "G makes 2-D samples (mode counting), which have no factors");
     } else {
         mg_eval_cfg ec;
         mg_eval_cfg_default(&ec);
@@ -136,6 +167,14 @@ mg_train_eval *mg_train_eval_create(const mg_train_eval_cfg *c, const mg_train_e
         ec.kid_subset_size = c->kid_subset_size;
         ec.verbose = verbose;
         ec.samples_shape = out;
+        ec.n_coverage = c->n_coverage;
+        for (int j = 0; j < c->n_coverage; j++)
+            snprintf(ec.coverage[j], sizeof ec.coverage[j], "%s", c->coverage[j]);
+        char where[620]; /* a bad coverage extractor is named with the config place of the list */
+        if (c->n_coverage > 0) {
+            snprintf(where, sizeof where, "%s; %s", c->where, c->coverage_where);
+            mg_error_set_context(where);
+        }
         MG_CHECK(e->samples > 0, "eval.samples", NULL, "no samples");
         e->evaluator = mg_evaluator_create(&ec);
         const int dim = mg_evaluator_feature_dim(e->evaluator);
@@ -149,7 +188,8 @@ mg_train_eval *mg_train_eval_create(const mg_train_eval_cfg *c, const mg_train_e
     mg_error_set_context(NULL);
     if (e->verbose)
         printf("eval: every %ld steps and at the end, %lld samples (%s)\n", c->interval, (long long)e->samples,
-               e->mixture ? "mode counting" : "FID, IS, KID, class coverage");
+               e->mixture ? "mode counting" : c->n_coverage > 0 ? "FID, IS, KID, class and factor coverage"
+                                                                : "FID, IS, KID, class coverage");
     return e;
 }
 
@@ -184,6 +224,16 @@ static void write_metrics_line(FILE *f, const mg_eval_result *r, long step)
         mg_json_num(&j, "is_mean", r->is_mean);
         mg_json_num(&j, "kid_mean", r->kid_mean);
         mg_json_int(&j, "classes_over_1pct", r->coverage.classes_over_1pct);
+        if (r->n_factors > 0) { /* per factor: values >= 1% of the samples, TV to the real test set */
+            mg_json_object(&j, "factor_values_over_1pct");
+            for (int i = 0; i < r->n_factors; i++)
+                mg_json_int(&j, r->factors[i].factor, r->factors[i].values_over_1pct);
+            mg_json_end(&j);
+            mg_json_object(&j, "factor_tv");
+            for (int i = 0; i < r->n_factors; i++)
+                mg_json_num(&j, r->factors[i].factor, r->factors[i].tv);
+            mg_json_end(&j);
+        }
         if (r->labelled) { /* a conditional generator scored by an extractor over its classes */
             mg_json_num(&j, "class_accuracy", r->class_accuracy);
             if (r->class_fid_done)
@@ -212,6 +262,12 @@ static void print_progress(const mg_eval_result *r, long step, double seconds)
         printf(" +- %.3f", r->is_std);
         put_value("  %s %.5f", "KID", r->kid_mean);
         printf("  classes >= 1%%: %d/%d", r->coverage.classes_over_1pct, r->n_classes);
+        if (r->n_factors > 0) {
+            printf("  factors >= 1%% (TV):");
+            for (int i = 0; i < r->n_factors; i++)
+                printf(" %s %d/%d (%.3f)", r->factors[i].factor, r->factors[i].values_over_1pct,
+                       r->factors[i].n_values, r->factors[i].tv);
+        }
         if (r->labelled) {
             put_value("  %s %.4f", "class acc", r->class_accuracy);
             if (r->class_fid_done)
