@@ -86,7 +86,8 @@ def run_mpigan(a, data, rep, variant):
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
     sets = ["data.path=" + data, "train.steps=%d" % a.steps, "train.log_interval=%d" % a.log, "train.threads=1",
-            "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir]
+            "train.sample_interval=0", "checkpoint.interval=0", "eval.interval=0", "run_dir=" + run_dir,
+            "train.r1_gamma=0"]  # the peer has no R1 penalty: the same work per step
     if variant.endswith(" blas"):
         sets.append("train.backend=blas")
     cmd = ([os.path.join(ROOT, "tools", "mpirun.sh"), "2"] if np == 2 else []) + [os.path.abspath(a.mpigan), "train",
