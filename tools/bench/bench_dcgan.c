@@ -60,15 +60,23 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Three n x n matrices for a timed product: a and b normal, c the output. */
+static void square_operands(int n, float **a, float **b, float **c)
+{
+    *a = mg_alloc_floats((size_t)n * n, "a");
+    *b = mg_alloc_floats((size_t)n * n, "b");
+    *c = mg_alloc_floats((size_t)n * n, "c");
+    mg_rng rng;
+    mg_rng_init(&rng, 1, 1);
+    mg_rng_fill_normal(&rng, *a, (size_t)n * n, 0, 1);
+    mg_rng_fill_normal(&rng, *b, (size_t)n * n, 0, 1);
+}
+
 /* Median seconds of one square sgemm of size n. */
 static double sgemm_seconds(int n)
 {
-    float *a = mg_alloc_floats((size_t)n * n, "a"), *b = mg_alloc_floats((size_t)n * n, "b");
-    float *c = mg_alloc_floats((size_t)n * n, "c");
-    mg_rng rng;
-    mg_rng_init(&rng, 1, 1);
-    mg_rng_fill_normal(&rng, a, (size_t)n * n, 0, 1);
-    mg_rng_fill_normal(&rng, b, (size_t)n * n, 0, 1);
+    float *a, *b, *c;
+    square_operands(n, &a, &b, &c);
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
         double t0 = now_s();
@@ -90,12 +98,8 @@ static double onednn_gemm_seconds(int n, bool bf16)
     const mg_onednn_geom g = {.kind = MG_ONEDNN_LINEAR, .cin = n, .h = 1, .w = 1, .cout = n, .bf16 = bf16};
     mg_onednn_op *op = mg_onednn_op_make(bf16 ? "oneDNN bf16 GEMM" : "oneDNN fp32 GEMM", &g, n);
     MG_CHECK(op, "bench_dcgan", NULL, "oneDNN has no inner product for %d x %d", n, n);
-    float *a = mg_alloc_floats((size_t)n * n, "a"), *b = mg_alloc_floats((size_t)n * n, "b");
-    float *c = mg_alloc_floats((size_t)n * n, "c");
-    mg_rng rng;
-    mg_rng_init(&rng, 1, 1);
-    mg_rng_fill_normal(&rng, a, (size_t)n * n, 0, 1);
-    mg_rng_fill_normal(&rng, b, (size_t)n * n, 0, 1);
+    float *a, *b, *c;
+    square_operands(n, &a, &b, &c);
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
         double t0 = now_s();
