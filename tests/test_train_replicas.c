@@ -11,6 +11,8 @@
  *   (global sampler, global noise streams) and leaves its step-10 checkpoint; the 2-rank
  *   run resumes from that checkpoint and ends within 1e-4 relative of the one-rank run's
  *   step 20 (the equivalence tolerance of tests/test_train_equiv.c).
+ * - The two reduction paths (train.reduce: node, the ranks of a node sharing their
+ *   buffers; mpi, one MPI_Allreduce) train bitwise the same model at one and two ranks.
  * - Gradient penalties (R1, R2, WGAN-GP; also with class-conditional G and D) give the
  *   one-rank run's first D gradient on two
  *   ranks, to their central differences' rounding.
@@ -105,6 +107,23 @@ static void test_bn_local_keeps_replicas_and_resumes(void **state)
     assert_true(r.replicas_equal);
     if (mg_dist_any(straight != resumed))
         fail_msg("bn: local: the resumed run differs from the uninterrupted one");
+}
+
+static void test_reduce_paths_agree(void **state)
+{
+    (void)state;
+    char dir_node[128], dir_mpi[128];
+    snprintf(dir_node, sizeof dir_node, WORK "/reduce_node_np%d", mg_dist_size());
+    snprintf(dir_mpi, sizeof dir_mpi, WORK "/reduce_mpi_np%d", mg_dist_size());
+    mg_test_clean_dir(dir_node);
+    mg_test_clean_dir(dir_mpi);
+    static const char *const node[] = {"train.reduce=node", "train.steps=20", "checkpoint.interval=0", NULL};
+    static const char *const mpi[] = {"train.reduce=mpi", "train.steps=20", "checkpoint.interval=0", NULL};
+    uint64_t via_node = 0, via_mpi = 0;
+    assert_int_equal(run(tiny(dir_node, NULL, node), false, &via_node).status, MG_TRAIN_DONE);
+    assert_int_equal(run(tiny(dir_mpi, NULL, mpi), false, &via_mpi).status, MG_TRAIN_DONE);
+    if (mg_dist_any(via_node != via_mpi))
+        fail_msg("train.reduce: node and mpi trained different models");
 }
 
 static void test_diverged_replicas_stop_the_run(void **state)
@@ -287,6 +306,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_on_another_rank_count),
         cmocka_unit_test(test_bn_local_keeps_replicas_and_resumes),
+        cmocka_unit_test(test_reduce_paths_agree),
         cmocka_unit_test(test_diverged_replicas_stop_the_run),
         cmocka_unit_test(test_penalties_on_another_rank_count),
     };

@@ -49,6 +49,23 @@ double mg_dist_maxloc(double v, int *rank);
 /* In-place elementwise max over ranks of n doubles (a log window's timers in one message). */
 void mg_dist_allreduce_max_f64(double *buf, size_t n);
 
+/* ---- node-shared reduction buffers (the replicas' gradients, mg_replica.h) ----
+ * n floats per rank in memory shared by the ranks of a node (an MPI-3 shared window), so
+ * that the node's ranks average them by reading one another's buffers, each rank one
+ * slice, instead of passing messages; between nodes one rank per node joins an
+ * MPI_Allreduce. The mean is the same on every rank, bitwise. MPIGAN_REDUCE_GROUP=k
+ * splits each node into groups of k ranks, as if they were nodes of their own (tests).
+ * With one rank in all, the buffer is plain memory and the mean does nothing. */
+typedef struct mg_dist_shared mg_dist_shared;
+
+/* Collective: every rank asks for the same n. The buffer starts zeroed. */
+mg_dist_shared *mg_dist_shared_new(size_t n, const char *what);
+void mg_dist_shared_free(mg_dist_shared *s); /* collective */
+/* This rank's n floats. */
+float *mg_dist_shared_buf(const mg_dist_shared *s);
+/* Collective: every rank's buffer becomes the mean of all ranks' buffers. */
+void mg_dist_shared_mean(mg_dist_shared *s);
+
 /* ---- non-blocking sums (overlap of gradient communication with backward) ----
  * A request set holds up to cap in-flight in-place sums. Open MPI advances non-blocking
  * collectives only inside MPI calls, so a single-threaded caller must call

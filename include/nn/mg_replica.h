@@ -19,17 +19,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_dist.h"
 #include "mg_net.h"
 #include "mg_optim.h"
+
+/* How the reduction travels: through buffers the ranks of a node share (mg_dist_shared:
+ * the node's ranks sum one another's, one MPI_Allreduce between nodes), or as one
+ * MPI_Allreduce of a private buffer (train.reduce: mpi). Both give every rank the same
+ * mean; with two ranks the same bits. */
+typedef enum { MG_REDUCE_NODE, MG_REDUCE_MPI, MG_REDUCE_COUNT } mg_reduce_path;
+extern const char *const mg_reduce_path_names[MG_REDUCE_COUNT];
 
 typedef struct {
     mg_net *net;        /* not owned */
     mg_optim *opt;      /* not owned: its state must match net's parameters */
     size_t n_tail;
-    float *red;         /* n_param + n_tail floats, on huge pages (mg_alloc_floats_huge) */
+    float *red;         /* n_param + n_tail floats: node-shared, or on huge pages (MPI path) */
+    mg_dist_shared *shared; /* red's owner on the node path, else NULL */
 } mg_replica;
 
-void mg_replica_init(mg_replica *r, mg_net *net, mg_optim *opt, size_t n_tail);
+/* Collective (the node path allocates a shared window). */
+void mg_replica_init(mg_replica *r, mg_net *net, mg_optim *opt, size_t n_tail, mg_reduce_path path);
 void mg_replica_free(mg_replica *r);
 
 /* Rank 0's parameters and state on every rank (after initialising or loading them). */
@@ -38,7 +48,7 @@ void mg_replica_sync(mg_replica *r);
 /* Where the caller writes the n_tail floats to reduce with the gradient. */
 float *mg_replica_tail(const mg_replica *r);
 
-/* The gradient into red, then red's mean over the ranks in one allreduce. */
+/* The gradient into red, then red's mean over the ranks in one reduction. */
 void mg_replica_reduce(mg_replica *r);
 
 /* After a reduction: true when the reduced gradient and tail are finite; *norm gets the

@@ -31,6 +31,7 @@
 #include "mg_net.h"
 #include "mg_optim.h"
 #include "mg_penalty.h"
+#include "mg_replica.h"
 #include "mg_sched.h"
 #include "mg_train_eval.h"
 #include "mg_transfer.h"
@@ -57,8 +58,9 @@ typedef struct {
     mg_noise_streams noise;  /* noise_streams: global (default) | per_rank */
     long sample_interval;    /* PNG sample grid every K steps (image data); 0 = off (default 500) */
     int threads;             /* OpenBLAS and oneDNN threads per rank; 0 = automatic (mg_blas_threads.h) */
-    mg_backend backend;      /* backend: blas (default) | onednn: how G's and D's layers with weights compute */
+    mg_backend backend;      /* backend: onednn (default) | blas: how G's and D's layers with weights compute */
     mg_precision precision;  /* precision: fp32 (default) | bf16 (the products' inputs; oneDNN only) */
+    mg_reduce_path reduce;   /* reduce: node (default) | mpi: how gradients are averaged (mg_replica.h) */
     bool overlap;            /* overlap.enabled: bucketed non-blocking gradient sums during backward (false) */
     float bucket_mb;         /* overlap.bucket_mb: bucket size in MiB (4) */
     bool measure_wait;       /* measure_wait: timed barrier before each gradient reduction (true) */

@@ -1,26 +1,16 @@
-/* All MPI calls of mpigan (see mg_dist.h). Every call is checked; a failing MPI call
- * is reported through the one error path, which aborts every rank. */
+/* MPI calls of mpigan (see mg_dist.h); the node-shared reduction buffers are in
+ * dist_shared.c. Every call is checked (MPI_OK, dist_mpi.h); a failing MPI call is
+ * reported through the one error path, which aborts every rank. */
 #include "mg_dist.h"
 
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h> /* memmove (evaluation gathers) */
 
+#include "dist_mpi.h"
 #include "mg_error.h"
 
 static mg_dist world = {.rank = 0, .size = 1, .node_size = 1, .initialized = false};
-
-#define MPI_OK(call)                                                                         \
-    do {                                                                                     \
-        int rc_ = (call);                                                                    \
-        if (rc_ != MPI_SUCCESS) {                                                            \
-            char msg_[MPI_MAX_ERROR_STRING];                                                 \
-            int len_ = 0;                                                                    \
-            MPI_Error_string(rc_, msg_, &len_);                                              \
-            MG_FAIL(#call, "an MPI peer may have died; see its output", "MPI error: %s", msg_); \
-        }                                                                                    \
-    } while (0)
 
 static void abort_all_ranks(const char *message)
 {
@@ -56,6 +46,7 @@ void mg_dist_finalize(void)
     if (!world.initialized)
         return;
     mg_set_fatal_handler(NULL);
+    mg_dist_shared_finalize();
     MPI_OK(MPI_Finalize());
     world.initialized = false;
 }
@@ -65,8 +56,7 @@ int mg_dist_rank(void) { return world.rank; }
 int mg_dist_size(void) { return world.size; }
 int mg_dist_node_size(void) { return world.node_size; }
 
-/* MPI counts are int: large buffers go in pieces. */
-#define CHUNK ((size_t)1 << 30)
+#define CHUNK MG_DIST_CHUNK
 
 /* In-place sum over all ranks of n values of type (elem bytes each), in pieces. */
 static void allreduce_sum(void *buf, size_t n, MPI_Datatype type, size_t elem)

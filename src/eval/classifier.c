@@ -271,7 +271,7 @@ mg_classifier_result mg_classifier_train(mg_cfg *cfg, const char *config_text, c
     mg_optim opt;
     mg_optim_init(&opt, &c.opt, net.n_param);
     mg_replica rep;
-    mg_replica_init(&rep, &net, &opt, 0);
+    mg_replica_init(&rep, &net, &opt, 0, MG_REDUCE_NODE);
     mg_replica_sync(&rep);
 
     const size_t sample = mg_shape_size(net.in);

@@ -9,19 +9,30 @@
 #include "mg_error.h"
 #include "mg_util.h"
 
-void mg_replica_init(mg_replica *r, mg_net *net, mg_optim *opt, size_t n_tail)
+const char *const mg_reduce_path_names[MG_REDUCE_COUNT] = {"node", "mpi"};
+
+void mg_replica_init(mg_replica *r, mg_net *net, mg_optim *opt, size_t n_tail, mg_reduce_path path)
 {
     MG_CHECK(opt->n == net->n_param, net->name, "a bug: build the optimizer for this network",
              "optimizer for %zu parameters, network has %zu", opt->n, net->n_param);
     r->net = net;
     r->opt = opt;
     r->n_tail = n_tail;
-    r->red = mg_alloc_floats_huge(net->n_param + n_tail, "reduction buffer");
+    r->shared = NULL;
+    if (path == MG_REDUCE_NODE) {
+        r->shared = mg_dist_shared_new(net->n_param + n_tail, "reduction buffer");
+        r->red = mg_dist_shared_buf(r->shared);
+    } else {
+        r->red = mg_alloc_floats_huge(net->n_param + n_tail, "reduction buffer");
+    }
 }
 
 void mg_replica_free(mg_replica *r)
 {
-    mg_free(r->red);
+    if (r->shared)
+        mg_dist_shared_free(r->shared);
+    else
+        mg_free(r->red);
     memset(r, 0, sizeof *r);
 }
 
@@ -36,7 +47,10 @@ float *mg_replica_tail(const mg_replica *r) { return r->red + r->net->n_param; }
 void mg_replica_reduce(mg_replica *r)
 {
     memcpy(r->red, r->net->grad, r->net->n_param * sizeof(float));
-    mg_dist_allreduce_mean(r->red, r->net->n_param + r->n_tail);
+    if (r->shared)
+        mg_dist_shared_mean(r->shared);
+    else
+        mg_dist_allreduce_mean(r->red, r->net->n_param + r->n_tail);
 }
 
 /* Sum of x[i]^2 in double (a float square could overflow where the gradient does not), in

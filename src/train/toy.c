@@ -64,7 +64,7 @@ mg_toy_result mg_toy_train(mg_cfg *cfg, bool verbose)
     mg_optim opt;
     mg_optim_init(&opt, &opt_cfg, net.n_param);
     mg_replica rep; /* the tail carries the loss */
-    mg_replica_init(&rep, &net, &opt, 1);
+    mg_replica_init(&rep, &net, &opt, 1, MG_REDUCE_NODE);
     mg_replica_sync(&rep);
     float *x = mg_alloc_floats(2 * (size_t)local, "toy batch");
     int *labels = mg_alloc(sizeof(int) * (size_t)local, "toy labels");

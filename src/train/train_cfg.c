@@ -58,6 +58,7 @@ static void read_train(mg_train_cfg *tc, mg_cfg_node train, int n_ranks)
                     "set train.precision: fp32 (bf16 needs AVX512_BF16 or AMX: Intel Cooper Lake, Sapphire Rapids "
                     "and later, AMD Zen 4 and later)",
                     "precision bf16: this CPU has no bfloat16 instructions oneDNN can use");
+    tc->reduce = (mg_reduce_path)mg_cfg_choice(train, "reduce", mg_reduce_path_names, MG_REDUCE_COUNT, MG_REDUCE_NODE);
     mg_cfg_node overlap = mg_cfg_get(train, "overlap");
     mg_cfg_expect_mapping(overlap);
     tc->overlap = mg_cfg_bool(overlap, "enabled", false);
@@ -332,8 +333,9 @@ char *mg_train_cfg_resolved(const mg_train_cfg *tc, mg_cfg *cfg)
         mg_text_put(&t, "  clip: %s\n", float_text(tc->clip, clip));
     mg_text_put(&t, "  bn: %s\n  log_interval: %ld\n  nan_policy: %s\n", tc->bn_sync ? "sync" : "local",
                 tc->log_interval, tc->nan_stop ? "stop" : "skip");
-    mg_text_put(&t, "  sample_interval: %ld\n  threads: %d\n  backend: %s\n  precision: %s\n", tc->sample_interval,
-                tc->threads, mg_backend_names[tc->backend], mg_precision_names[tc->precision]);
+    mg_text_put(&t, "  sample_interval: %ld\n  threads: %d\n  backend: %s\n  precision: %s\n  reduce: %s\n",
+                tc->sample_interval, tc->threads, mg_backend_names[tc->backend], mg_precision_names[tc->precision],
+                mg_reduce_path_names[tc->reduce]);
     mg_text_put(&t, "  overlap: {enabled: %s, bucket_mb: %s}\n  measure_wait: %s\n", tc->overlap ? "true" : "false",
         float_text(tc->bucket_mb, clip), tc->measure_wait ? "true" : "false");
     if (tc->ema.on)

@@ -259,8 +259,8 @@ mg_trainer *mg_trainer_create(mg_cfg *cfg, bool resume, bool verbose)
     mg_rng_init(&t->noise_rng, tc->seed, mg_rng_stream_id(MG_STREAM_NOISE, (uint32_t)t->rank));
     mg_optim_init(&t->opt_g, &tc->opt_g, t->G.n_param);
     mg_optim_init(&t->opt_d, &tc->opt_d, t->D.n_param);
-    mg_replica_init(&t->rep_d, &t->D, &t->opt_d, EXTRA + t->avg_d);
-    mg_replica_init(&t->rep_g, &t->G, &t->opt_g, EXTRA + t->avg_g);
+    mg_replica_init(&t->rep_d, &t->D, &t->opt_d, EXTRA + t->avg_d, tc->reduce);
+    mg_replica_init(&t->rep_g, &t->G, &t->opt_g, EXTRA + t->avg_g, tc->reduce);
     mg_transfer_freeze(&tc->init, &t->G, &t->D);
     mg_frozen_init(&t->frozen_g, &t->G);
     mg_frozen_init(&t->frozen_d, &t->D);

@@ -27,7 +27,9 @@
  *   label,np,kind,name,floats,bytes,per_step,reps,t_min_s,t_med_s,t_mean_s
  * kind is "sweep", "msg" (a message of the step, per_step = how often a step sends it),
  * "step" (the whole set; floats = total floats per step), "msg_after_compute" (part 3) or
- * "msg_after_compute_small_pages" (part 3's gradients again from 4 kB pages).
+ * "msg_after_compute_small_pages" (part 3's gradients again from 4 kB pages); the
+ * gradients' "msg_shared" and "msg_shared_after_compute" rows time the trainer's default
+ * path instead (train.reduce: node, mg_dist_shared_mean on a node-shared buffer).
  * The gradients are sent from a buffer on huge pages, as the trainer's reduction buffers
  * are (mg_alloc_floats_huge); the BatchNorm sums from an ordinary one, like the layers'.
  *
@@ -145,6 +147,8 @@ static void one(void *arg)
     const send *s = arg;
     mg_dist_allreduce_sum(s->p, s->n);
 }
+
+static void shared_one(void *arg) { mg_dist_shared_mean(arg); }
 
 static void whole_step(void *arg)
 {
@@ -292,6 +296,17 @@ int main(int argc, char **argv)
             send x = send_of(&m[i]);
             row(f, label, "msg_after_compute", m[i].name, m[i].floats, m[i].per_step,
                 time_it(one, &x, min_time, 1e-3 * gap_ms));
+        }
+        /* the gradients through node-shared buffers (train.reduce: node), after and without compute */
+        for (int i = 0; i < n_msg; i++) {
+            if (!m[i].gradient)
+                continue;
+            mg_dist_shared *sh = mg_dist_shared_new(m[i].floats, "shared gradient buffer");
+            row(f, label, "msg_shared", m[i].name, m[i].floats, m[i].per_step, time_it(shared_one, sh, min_time, 0));
+            if (gap_ms > 0)
+                row(f, label, "msg_shared_after_compute", m[i].name, m[i].floats, m[i].per_step,
+                    time_it(shared_one, sh, min_time, 1e-3 * gap_ms));
+            mg_dist_shared_free(sh);
         }
         /* the gradients once more from ordinary pages: what the huge pages buy, side by side */
         for (int i = 0; gap_ms > 0 && i < n_msg; i++) {

@@ -83,6 +83,11 @@ MPIGAN_ONEDNN = {
     ("dcgan", "mpigan np2 onednn bf16 poll"): (2, 1, {"OMPI_MCA_mpi_yield_when_idle": "0"}),
     ("mlp", "mpigan np1 onednn"): (1, 1, {}),
     ("mlp", "mpigan np2 onednn"): (2, 1, {}),
+    # gradients averaged by one MPI_Allreduce (train.reduce: mpi) instead of through the
+    # node's shared buffers (the default): the two paths side by side
+    ("dcgan", "mpigan np2 onednn mpi-reduce"): (2, 1, {}),
+    ("dcgan", "mpigan np2 onednn bf16 mpi-reduce"): (2, 1, {}),
+    ("mlp", "mpigan np2 onednn mpi-reduce"): (2, 1, {}),
 }
 MPIGAN.update(MPIGAN_ONEDNN)
 PEER = {
@@ -113,12 +118,14 @@ EXTRA_SET = {"dcgan": ["train.g_step_noise=reuse"], "mlp": ["train.g_step_noise=
 
 def backend_sets(variant):
     """The config overrides a variant's name asks for: "... onednn" and "... onednn bf16";
-    the other mpigan variants run the BLAS backend (named, since oneDNN is the default)."""
+    the other mpigan variants run the BLAS backend (named, since oneDNN is the default).
+    "... mpi-reduce" averages the gradients by MPI_Allreduce (train.reduce: mpi)."""
+    sets = ["train.reduce=mpi"] if variant.endswith(" mpi-reduce") else []
     if " onednn bf16" in variant:
-        return ["train.backend=onednn", "train.precision=bf16"]
+        return sets + ["train.backend=onednn", "train.precision=bf16"]
     if " onednn" in variant:
-        return ["train.backend=onednn"]
-    return ["train.backend=blas"]
+        return sets + ["train.backend=onednn"]
+    return sets + ["train.backend=blas"]
 
 
 def die(msg):
