@@ -55,7 +55,8 @@ void mg_dist_allreduce_max_f64(double *buf, size_t n);
  * slice, instead of passing messages; between nodes one rank per node joins an
  * MPI_Allreduce. The mean is the same on every rank, bitwise. MPIGAN_REDUCE_GROUP=k
  * splits each node into groups of k ranks, as if they were nodes of their own (tests).
- * With one rank in all, the buffer is plain memory and the mean does nothing. */
+ * With one rank in all, the buffer is plain memory and the mean does nothing; without
+ * room for the window in /dev/shm, it is plain memory averaged by MPI_Allreduce. */
 typedef struct mg_dist_shared mg_dist_shared;
 
 /* Collective: every rank asks for the same n. The buffer starts zeroed. */

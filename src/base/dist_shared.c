@@ -8,8 +8,10 @@
  * stay bitwise equal. With two ranks the result is the same as MPI_Allreduce's (a + b is
  * b + a). MPI's unified memory model applies: a window sync, barrier, window sync between
  * writing and reading another rank's memory (the lock_all epoch is opened once). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "dist_mpi.h"
 #include "mg_dist.h"
@@ -20,7 +22,8 @@ struct mg_dist_shared {
     size_t n;
     float *mine;
     float **slot;      /* the group's buffers in local rank order; slot[local_rank] == mine */
-    MPI_Win win;       /* MPI_WIN_NULL when mine is plain memory (one rank) */
+    MPI_Win win;       /* MPI_WIN_NULL when mine is plain memory */
+    bool by_mpi;       /* plain memory on several ranks: MPI_Allreduce (no room for a window) */
 };
 
 /* The ranks that share memory for reductions (a node, or a part of it: MPIGAN_REDUCE_GROUP)
@@ -69,6 +72,17 @@ void mg_dist_shared_finalize(void)
         MPI_OK(MPI_Comm_free(&group));
 }
 
+/* Open MPI backs the window with a file in /dev/shm; on a tmpfs too small for it (a
+ * container's default is 64 MiB) the first touch would end the run with SIGBUS. The free
+ * bytes there, or -1 when there is no /dev/shm (Open MPI then backs it elsewhere). */
+static double dev_shm_free(void)
+{
+    struct statvfs v;
+    if (statvfs("/dev/shm", &v) != 0)
+        return -1;
+    return (double)v.f_bavail * (double)v.f_frsize;
+}
+
 mg_dist_shared *mg_dist_shared_new(size_t n, const char *what)
 {
     mg_dist_shared *s = mg_alloc(sizeof *s, what);
@@ -79,6 +93,18 @@ mg_dist_shared *mg_dist_shared_new(size_t n, const char *what)
         return s;
     }
     make_groups();
+    const double group_bytes = (double)n * sizeof(float) * local_size, free_bytes = dev_shm_free();
+    if (mg_dist_any(free_bytes >= 0 && free_bytes < 1.1 * group_bytes + (1 << 20))) {
+        static bool said;
+        if (mg_dist_rank() == 0 && !said)
+            fprintf(stderr, "mpigan: note: %s: %.1f MiB of shared buffers do not fit in /dev/shm (%.1f MiB free); "
+                    "averaging by MPI_Allreduce instead (give the job a larger /dev/shm, or set train.reduce: mpi)\n",
+                    what, group_bytes / (1 << 20), free_bytes / (1 << 20));
+        said = true;
+        s->mine = mg_alloc_floats_huge(n, what);
+        s->by_mpi = true;
+        return s;
+    }
     MPI_Info info;
     MPI_OK(MPI_Info_create(&info));
     /* each rank's buffer on pages of its own (no false sharing at the seams) */
@@ -153,6 +179,8 @@ static void sum_into(float *const *slot, int n_in, int n_out, size_t lo, size_t 
 
 void mg_dist_shared_mean(mg_dist_shared *s)
 {
+    if (s->by_mpi)
+        mg_dist_allreduce_mean(s->mine, s->n);
     if (s->win == MPI_WIN_NULL)
         return;
     const float scale = 1.0f / (float)mg_dist_size(); /* as mg_dist_allreduce_mean */
