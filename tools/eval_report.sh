@@ -5,7 +5,9 @@
 # extractor; 2-D mixtures (ring8, grid25) need neither (mode counting).
 # Usage: tools/eval_report.sh CHECKPOINT.h5 [NP]      (NP: MPI ranks, default nproc)
 # Environment: BUILD (build), CLASSIFIER_CONFIG (configs/classifier.yaml),
-# EXTRACTOR (runs/classifier/classifier.h5), TEST_DATA (data/fashion-mnist-test.h5).
+# EXTRACTOR (runs/classifier/classifier.h5), TEST_DATA (data/fashion-mnist-test.h5),
+# COVERAGE (factor classifiers, space-separated, for factor coverage; none by default; see
+# tools/train_factor_classifiers.sh).
 set -eu
 ckpt=${1:?usage: tools/eval_report.sh CHECKPOINT.h5 [NP]}
 np=${2:-$(nproc)}
@@ -17,7 +19,10 @@ report="${ckpt%.h5}.eval.json"
 mpigan() { tools/mpirun.sh "$np" "$build/mpigan" "$@"; }
 # one value of a one-line JSON report: field FILE KEY
 field() { sed -n "s/.*\"$2\": \\([^,}]*\\).*/\\1/p" "$1" | head -n 1; }
-evaluate() { mpigan eval "$ckpt" -o "$report" --extractor "$extractor" >/dev/null 2>"$report.log"; }
+coverage_args=""
+for c in ${COVERAGE:-}; do coverage_args="$coverage_args --coverage $c"; done
+# shellcheck disable=SC2086
+evaluate() { mpigan eval "$ckpt" -o "$report" --extractor "$extractor" $coverage_args >/dev/null 2>"$report.log"; }
 
 echo "== evaluation of $ckpt"
 if ! evaluate; then
@@ -45,4 +50,5 @@ printf '  %-24s %14s %14s\n' "IS (higher is better)" "$(field "$report" is_mean)
 printf '  %-24s %14s %14s\n' "KID (lower is better)" "$(field "$report" kid_mean)" "$(field "$floors" kid_mean)"
 printf '  %-24s %14s %14s\n' "classes with >= 1%" "$(field "$report" classes_over_1pct)" "$(field "$floors" classes_over_1pct)"
 printf '  %-24s %14s %14s\n' "class entropy (nats)" "$(field "$report" entropy)" "$(field "$floors" entropy)"
+sed -n '/^ *factor coverage (/,+1p' "$report.log"
 echo "  report: $report (floors: $floors)"
