@@ -12,7 +12,8 @@ shared machine hits both alike; the summary gives medians and their ratio.
 
 mpigan's rate comes from its metrics.jsonl: images/s over the log windows after the first
 (start-up) one. The peer runs --peer-warmup iterations, then one window of
---peer-seconds. --bf16 adds the peer under bfloat16 autocast.
+--peer-seconds. --bf16 adds mpigan in bf16 (train.precision: bf16) and the peer under
+bfloat16 autocast.
 
   tools/bench/bench_dcgan64.py [--reps 3] [--steps 9] [--log 3] [--np2] [--blas] [--bf16]
                                [--out runs/bench_dcgan64]
@@ -80,7 +81,7 @@ def env_one_thread():
 
 
 def run_mpigan(a, data, rep, variant):
-    """variant: "mpigan np1", "mpigan np2", "mpigan np1 blas" """
+    """variant: "mpigan np1", "mpigan np2", "mpigan np1 blas", "mpigan np1 bf16", "mpigan np2 bf16" """
     np = 2 if "np2" in variant else 1
     run_dir = os.path.join(a.out, "runs", "%s-r%d" % (variant.replace(" ", "-"), rep))
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -90,6 +91,8 @@ def run_mpigan(a, data, rep, variant):
             "train.r1_gamma=0"]  # the peer has no R1 penalty: the same work per step
     if variant.endswith(" blas"):
         sets.append("train.backend=blas")
+    if variant.endswith(" bf16"):
+        sets.append("train.precision=bf16")
     cmd = ([os.path.join(ROOT, "tools", "mpirun.sh"), "2"] if np == 2 else []) + [os.path.abspath(a.mpigan), "train",
                                                                                   CONFIG]
     for s in sets:
@@ -133,6 +136,10 @@ def summarize(rows, load):
         md += ["", "mpigan np 1 / torch 1 thread: %.2f" % (med["mpigan np1"] / med["torch t1"])]
     if "mpigan np1" in med and "torch t1 bf16" in med:
         md += ["mpigan np 1 / torch 1 thread bf16: %.2f" % (med["mpigan np1"] / med["torch t1 bf16"])]
+    if "mpigan np1 bf16" in med and "torch t1 bf16" in med:
+        md += ["mpigan np 1 bf16 / torch 1 thread bf16: %.2f" % (med["mpigan np1 bf16"] / med["torch t1 bf16"])]
+    if "mpigan np2 bf16" in med and "torch t2" in med:
+        md += ["mpigan np 2 bf16 / torch 2 threads: %.2f" % (med["mpigan np2 bf16"] / med["torch t2"])]
     if "mpigan np2" in med and "torch t2" in med:
         md += ["mpigan np 2 / torch 2 threads: %.2f" % (med["mpigan np2"] / med["torch t2"])]
     if "mpigan np2" in med and "mpigan np1" in med:
@@ -151,7 +158,7 @@ def main():
     p.add_argument("--log", type=int, default=3, help="mpigan log interval")
     p.add_argument("--peer-seconds", type=float, default=30.0)
     p.add_argument("--peer-warmup", type=int, default=3)
-    p.add_argument("--bf16", action="store_true", help="also the peer under bfloat16 autocast")
+    p.add_argument("--bf16", action="store_true", help="also mpigan in bf16 and the peer under bfloat16 autocast")
     p.add_argument("--np2", action="store_true", help="also mpigan on 2 ranks and the peer on 2 threads")
     p.add_argument("--blas", action="store_true", help="also mpigan np 1 on the BLAS backend")
     a = p.parse_args()
@@ -163,6 +170,7 @@ def main():
     rows = []
     raw = open(os.path.join(a.out, "raw.jsonl"), "w")
     variants = (["mpigan np1"] + (["mpigan np1 blas"] if a.blas else []) + (["mpigan np2"] if a.np2 else [])
+                + (["mpigan np1 bf16"] if a.bf16 else []) + (["mpigan np2 bf16"] if a.bf16 and a.np2 else [])
                 + ["torch t1"] + (["torch t1 bf16"] if a.bf16 else []) + (["torch t2"] if a.np2 else []))
     for rep in range(a.reps):
         for v in variants:
