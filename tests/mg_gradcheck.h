@@ -3,7 +3,11 @@
  * The scalar checked is L = sum(y * r) with r fixed and random, so dL/dy = r. Every input
  * and parameter entry (or a random subset of at most max_checks of each) is moved by
  * +-eps and the central difference (L+ - L-) / 2 eps, accumulated in double, is compared
- * with the analytic gradient: |num - ana| <= atol + rtol * max(|num|, |ana|). */
+ * with the analytic gradient: |num - ana| <= atol + rtol * max(|num|, |ana|).
+ *
+ * Tests whose checks run again under oneDNN build their networks for mg_gradcheck_backend
+ * and give those cmocka tests mg_gradcheck_use_onednn / mg_gradcheck_use_blas as setup and
+ * teardown. */
 #ifndef MG_GRADCHECK_H
 #define MG_GRADCHECK_H
 
@@ -21,6 +25,24 @@ typedef struct {
     int max_checks;    /* entries checked per tensor (random subset) */
     mg_mode mode;
 } mg_gradcheck_opts;
+
+/* The backend the running test builds its networks for: BLAS unless the test's setup is
+ * mg_gradcheck_use_onednn (its teardown mg_gradcheck_use_blas sets it back). */
+__attribute__((unused)) static mg_backend mg_gradcheck_backend = MG_BACKEND_BLAS;
+
+__attribute__((unused)) static int mg_gradcheck_use_onednn(void **state)
+{
+    (void)state;
+    mg_gradcheck_backend = MG_BACKEND_ONEDNN;
+    return 0;
+}
+
+__attribute__((unused)) static int mg_gradcheck_use_blas(void **state)
+{
+    (void)state;
+    mg_gradcheck_backend = MG_BACKEND_BLAS;
+    return 0;
+}
 
 static double gc_loss(mg_net *net, const float *x, int n, const float *r, mg_mode mode)
 {

@@ -16,7 +16,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 passed=0; failed=0; skipped=0; crashed=""
 skips=$(mktemp)
 log=$(mktemp)
-trap 'rm -f "$skips" "$log"' EXIT
+# where a test's one-rank run leaves references for its runs at other rank counts
+# (mg_test_shared_dir in tests/mg_testenv.h): a new directory per run of the suite, so
+# that two suites running at once never read each other's references
+shared=$(mktemp -d "${TMPDIR:-/tmp}/mpigan_suite.XXXXXX")
+export MPIGAN_TEST_SHARED="$shared"
+trap 'rm -f "$skips" "$log"; rm -rf "$shared"' EXIT
 
 # Lists the "SKIP: reason" lines of the log, prefixed with $1, once each.
 note_skips() {

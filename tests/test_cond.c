@@ -8,6 +8,7 @@
 
 #include "mg_gradcheck.h"
 #include "mg_layers.h"
+#include "mg_testenv.h"
 
 static const mg_gradcheck_opts smooth = {.eps = 1e-2f, .atol = 2e-3, .rtol = 1e-2, .max_checks = 80, .mode = MG_TRAIN};
 
@@ -151,15 +152,8 @@ static void test_cond_yaml(void **state)
     mg_cfg_free(cfg);
 }
 
-static void build_text(const char *text)
-{
-    mg_cfg *cfg = mg_cfg_parse(text, "bad.yaml");
-    mg_net net;
-    mg_net_from_cfg(&net, "G", mg_cfg_get(mg_cfg_root(cfg), "net"), (mg_shape){0, 0, 0}, 4);
-    mg_cfg_check_unused(cfg);
-    mg_net_free(&net);
-    mg_cfg_free(cfg);
-}
+/* Builds the network at "net" of text (bad.yaml, network G), expected to fail. */
+static void build_text(const char *text) { mg_test_net_from_text(text, "bad.yaml", "G"); }
 
 static void test_cond_yaml_errors(void **state)
 {

@@ -66,31 +66,14 @@ static conv_case random_case(mg_rng *rng)
 
 static conv_case case_at(int i, mg_rng *rng) { return i < N_FIXED ? fixed_cases[i] : random_case(rng); }
 
-/* The backend the layers are built for (set per test by use_onednn / use_blas). */
-static mg_backend backend = MG_BACKEND_BLAS;
-
-static int use_onednn(void **state)
-{
-    (void)state;
-    backend = MG_BACKEND_ONEDNN;
-    return 0;
-}
-
-static int use_blas(void **state)
-{
-    (void)state;
-    backend = MG_BACKEND_BLAS;
-    return 0;
-}
-
 static void build_conv(mg_net *net, const conv_case *c)
 {
     mg_shape in = {c->cin, c->h, c->w};
     mg_net_begin(net, "T", in);
     mg_conv2d_make(mg_net_push(net), in, c->cout, c->k, c->s, c->p, c->bias);
     mg_net_finish(net, c->n);
-    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
-    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN);
+    mg_net_set_backend(net, mg_gradcheck_backend, MG_PRECISION_FP32);
+    assert_int_equal(mg_net_onednn_layers(net), mg_gradcheck_backend == MG_BACKEND_ONEDNN);
 }
 
 /* oneDNN takes no output_padding beyond the padding (its right padding p - op would be
@@ -101,8 +84,17 @@ static void build_convt(mg_net *net, const conv_case *c)
     mg_net_begin(net, "T", in);
     mg_conv_transpose2d_make(mg_net_push(net), in, c->cout, c->k, c->s, c->p, c->op, c->bias);
     mg_net_finish(net, c->n);
-    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
-    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN && c->p >= c->op);
+    mg_net_set_backend(net, mg_gradcheck_backend, MG_PRECISION_FP32);
+    assert_int_equal(mg_net_onednn_layers(net), mg_gradcheck_backend == MG_BACKEND_ONEDNN && c->p >= c->op);
+}
+
+/* conv_transpose2d when transposed, else conv2d, of case c. */
+static void build_layer(mg_net *net, bool transposed, const conv_case *c)
+{
+    if (transposed)
+        build_convt(net, c);
+    else
+        build_conv(net, c);
 }
 
 /* Direct conv2d, double accumulation:
@@ -172,10 +164,7 @@ static void describe(char *buf, size_t size, const char *kind, const conv_case *
 static void check_forward(bool transposed, const conv_case *c, mg_rng *rng)
 {
     mg_net net;
-    if (transposed)
-        build_convt(&net, c);
-    else
-        build_conv(&net, c);
+    build_layer(&net, transposed, c);
     mg_layer *l = &net.layers[0];
     mg_gradcheck_randomize(&net, 1.0f, rng);
     size_t nx = mg_shape_size(l->in) * (size_t)c->n, ny = mg_shape_size(l->out) * (size_t)c->n;
@@ -231,10 +220,7 @@ static void test_gradients(void **state)
         conv_case c = case_at(i, &rng);
         for (int transposed = 0; transposed < 2; transposed++) {
             mg_net net;
-            if (transposed)
-                build_convt(&net, &c);
-            else
-                build_conv(&net, &c);
+            build_layer(&net, transposed, &c);
             mg_gradcheck_randomize(&net, 1.0f, &rng);
             mg_gradcheck_net(&net, c.n, &opts, &rng);
             mg_net_free(&net);
@@ -248,10 +234,7 @@ static void test_gradients(void **state)
 static void check_accumulation(bool transposed, const conv_case *c, mg_rng *rng)
 {
     mg_net net;
-    if (transposed)
-        build_convt(&net, c);
-    else
-        build_conv(&net, c);
+    build_layer(&net, transposed, c);
     mg_layer *l = &net.layers[0];
     mg_gradcheck_randomize(&net, 1.0f, rng);
     size_t nx = mg_shape_size(l->in) * (size_t)c->n, ny = mg_shape_size(l->out) * (size_t)c->n;
@@ -541,9 +524,9 @@ int main(void)
         cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_from_yaml),
         cmocka_unit_test(test_yaml_errors),
-        cmocka_unit_test_setup_teardown(test_forward_matches_reference, use_onednn, use_blas),
-        cmocka_unit_test_setup_teardown(test_gradients, use_onednn, use_blas),
-        cmocka_unit_test_setup_teardown(test_backward_accumulates, use_onednn, use_blas),
+        cmocka_unit_test_setup_teardown(test_forward_matches_reference, mg_gradcheck_use_onednn, mg_gradcheck_use_blas),
+        cmocka_unit_test_setup_teardown(test_gradients, mg_gradcheck_use_onednn, mg_gradcheck_use_blas),
+        cmocka_unit_test_setup_teardown(test_backward_accumulates, mg_gradcheck_use_onednn, mg_gradcheck_use_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

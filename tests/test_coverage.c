@@ -81,22 +81,13 @@ static const char *grey_classifier_yaml =
 
 static mg_classifier_result train_shapes(const char *label, int classes, int epochs, const char *out)
 {
-    char text[4096];
-    snprintf(text, sizeof text, shapes_classifier_yaml, test_path, label, epochs, out, train_path, classes);
-    mg_cfg *cfg = mg_cfg_parse(text, "factor_classifier.yaml");
-    mg_classifier_result r = mg_classifier_train(cfg, text, "", false);
-    mg_cfg_free(cfg);
-    return r;
+    return mg_test_classifier_train("factor_classifier.yaml", shapes_classifier_yaml, test_path, label, epochs, out,
+                                    train_path, classes);
 }
 
 static mg_classifier_result train_grey(const char *label, const char *out)
 {
-    char text[2048];
-    snprintf(text, sizeof text, grey_classifier_yaml, grey_path, label, out, grey_path);
-    mg_cfg *cfg = mg_cfg_parse(text, "grey_classifier.yaml");
-    mg_classifier_result r = mg_classifier_train(cfg, text, "", false);
-    mg_cfg_free(cfg);
-    return r;
+    return mg_test_classifier_train("grey_classifier.yaml", grey_classifier_yaml, grey_path, label, out, grey_path);
 }
 
 static int setup(void **state)

@@ -35,36 +35,6 @@
 static char dir[256], train_path[320], test_path[320], model_path[320], model2_path[320], ring_path[320],
     cache_dir[320];
 
-/* Class y: a bright 3x3 block in quadrant y of a dim noisy 8x8 image. */
-static void make_images(const char *path, int64_t n, uint64_t seed)
-{
-    mg_data_info info = {0};
-    info.kind = MG_DATA_IMAGES;
-    info.n = n, info.c = 1, info.h = SIDE, info.w = SIDE;
-    info.has_labels = true;
-    info.value_range[1] = 255;
-    snprintf(info.source, sizeof info.source, "test_eval synthetic");
-    unsigned char *x = malloc((size_t)n * SIDE * SIDE);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    mg_rng r;
-    mg_rng_init(&r, seed, mg_rng_stream_id(MG_STREAM_TEST, 0));
-    for (int64_t i = 0; i < n; i++) {
-        y[i] = (int32_t)(i % CLASSES);
-        unsigned char *img = x + i * SIDE * SIDE;
-        for (int p = 0; p < SIDE * SIDE; p++)
-            img[p] = (unsigned char)(mg_rng_below(&r, 90));
-        const int oy = (y[i] / 2) * 4 + (int)mg_rng_below(&r, 2), ox = (y[i] % 2) * 4 + (int)mg_rng_below(&r, 2);
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++)
-                img[(oy + a) * SIDE + ox + b] = (unsigned char)(170 + mg_rng_below(&r, 86));
-    }
-    mg_h5_writer *w = mg_h5_create(path, &info, NULL);
-    mg_h5_write_rows(w, 0, n, x, y);
-    mg_h5_writer_close(w);
-    free(x);
-    free(y);
-}
-
 static const char *classifier_yaml =
     "classifier:\n"
     "  test_data: %s\n"
@@ -92,12 +62,7 @@ static const char *classifier_yaml =
 
 static mg_classifier_result train(const char *out, int seed)
 {
-    char text[2048];
-    snprintf(text, sizeof text, classifier_yaml, test_path, seed, out, train_path);
-    mg_cfg *cfg = mg_cfg_parse(text, "classifier.yaml");
-    mg_classifier_result r = mg_classifier_train(cfg, text, "", false);
-    mg_cfg_free(cfg);
-    return r;
+    return mg_test_classifier_train("classifier.yaml", classifier_yaml, test_path, seed, out, train_path);
 }
 
 static int setup(void **state)
@@ -111,8 +76,9 @@ static int setup(void **state)
     snprintf(ring_path, sizeof ring_path, "%s/ring.h5", dir);
     snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
     if (mg_dist_rank() == 0) {
-        make_images(train_path, 800, 1);
-        make_images(test_path, 300, 2);
+        /* class y: a bright 3x3 block in quadrant y of a dim noisy 8x8 image */
+        mg_test_write_quadrant_images(train_path, SIDE, 800, 1, "test_eval synthetic");
+        mg_test_write_quadrant_images(test_path, SIDE, 300, 2, "test_eval synthetic");
         mg_convert_mixture(ring_path, MG_MIXTURE_RING, 4000, 5, 0);
     }
     mg_dist_barrier();

@@ -6,6 +6,7 @@
 
 #include "mg_gradcheck.h"
 #include "mg_layers.h"
+#include "mg_testenv.h"
 
 /* Float32 forward passes with eps = 1e-2 give central differences good to ~1e-4
  * relative on these smooth layers (truncation O(eps^2), rounding ~1e-7/eps). */
@@ -13,32 +14,14 @@ static const mg_gradcheck_opts smooth = {.eps = 1e-2f, .atol = 2e-3, .rtol = 1e-
 
 typedef void (*make_fn)(mg_layer *l, mg_shape in);
 
-/* The backend networks are built for: the linear tests run again under oneDNN
- * (setup use_onednn), where every linear layer must run on it. */
-static mg_backend backend = MG_BACKEND_BLAS;
-
-static int use_onednn(void **state)
-{
-    (void)state;
-    backend = MG_BACKEND_ONEDNN;
-    return 0;
-}
-
-static int use_blas(void **state)
-{
-    (void)state;
-    backend = MG_BACKEND_BLAS;
-    return 0;
-}
-
 static void finish(mg_net *net, int batch)
 {
     mg_net_finish(net, batch);
-    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
+    mg_net_set_backend(net, mg_gradcheck_backend, MG_PRECISION_FP32);
     int weighted = 0;
     for (int i = 0; i < net->n_layers; i++)
         weighted += !strcmp(net->layers[i].ops->kind, "linear");
-    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN ? weighted : 0);
+    assert_int_equal(mg_net_onednn_layers(net), mg_gradcheck_backend == MG_BACKEND_ONEDNN ? weighted : 0);
 }
 
 static void check_one(mg_shape in, make_fn make, int batch, const mg_gradcheck_opts *o, unsigned seed)
@@ -398,15 +381,8 @@ static void test_net_from_yaml(void **state)
     mg_cfg_free(cfg);
 }
 
-static void build_text(const char *text)
-{
-    mg_cfg *cfg = mg_cfg_parse(text, "bad.yaml");
-    mg_net net;
-    mg_net_from_cfg(&net, "G", mg_cfg_get(mg_cfg_root(cfg), "net"), (mg_shape){0, 0, 0}, 4);
-    mg_cfg_check_unused(cfg);
-    mg_net_free(&net);
-    mg_cfg_free(cfg);
-}
+/* Builds the network at "net" of text (bad.yaml, network G), expected to fail. */
+static void build_text(const char *text) { mg_test_net_from_text(text, "bad.yaml", "G"); }
 
 static void test_net_yaml_errors(void **state)
 {
@@ -456,8 +432,8 @@ int main(void)
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_net_from_yaml),
         cmocka_unit_test(test_net_yaml_errors),
-        cmocka_unit_test_setup_teardown(test_linear_gradients, use_onednn, use_blas),
-        cmocka_unit_test_setup_teardown(test_backward_accumulates, use_onednn, use_blas),
+        cmocka_unit_test_setup_teardown(test_linear_gradients, mg_gradcheck_use_onednn, mg_gradcheck_use_blas),
+        cmocka_unit_test_setup_teardown(test_backward_accumulates, mg_gradcheck_use_onednn, mg_gradcheck_use_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,12 +81,7 @@ static const char *classifier_yaml =
 
 static mg_classifier_result train_classifier(int side, const char *data, const char *out)
 {
-    char text[2048];
-    snprintf(text, sizeof text, classifier_yaml, data, out, data, side, side, side / 16);
-    mg_cfg *cfg = mg_cfg_parse(text, "rgb_classifier.yaml");
-    mg_classifier_result r = mg_classifier_train(cfg, text, "", false);
-    mg_cfg_free(cfg);
-    return r;
+    return mg_test_classifier_train("rgb_classifier.yaml", classifier_yaml, data, out, data, side, side, side / 16);
 }
 
 /* A small DCGAN-shaped GAN: z -> 16x4x4 -> transposed convolutions doubling the side up to

@@ -22,29 +22,13 @@
 #include "mg_layers.h"
 #include "mg_spectral.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 
 typedef enum { LINEAR, CONV, CONVT, PROJ } kind;
 
 /* one layer with sn: input (cin, h, w), cout, kernel, stride, padding, bias, iterations;
  * PROJ: features (cin, h, w), cout classes (labels (3 i + 1) % cout) */
 typedef struct { kind k; int cin, h, w, cout, ks, s, p, n; bool bias; int iters; } sn_case;
-
-/* The backend layers are built for: the gradient checks run again under oneDNN. */
-static mg_backend backend = MG_BACKEND_BLAS;
-
-static int use_onednn(void **state)
-{
-    (void)state;
-    backend = MG_BACKEND_ONEDNN;
-    return 0;
-}
-
-static int use_blas(void **state)
-{
-    (void)state;
-    backend = MG_BACKEND_BLAS;
-    return 0;
-}
 
 static void make_layer(mg_net *net, const sn_case *c)
 {
@@ -78,8 +62,8 @@ static void make_layer(mg_net *net, const sn_case *c)
         mg_net_set_labels(net, labels);
     }
     /* the projection head has no oneDNN path: it always runs its own code */
-    mg_net_set_backend(net, backend, MG_PRECISION_FP32);
-    assert_int_equal(mg_net_onednn_layers(net), backend == MG_BACKEND_ONEDNN && c->k != PROJ);
+    mg_net_set_backend(net, mg_gradcheck_backend, MG_PRECISION_FP32);
+    assert_int_equal(mg_net_onednn_layers(net), mg_gradcheck_backend == MG_BACKEND_ONEDNN && c->k != PROJ);
 }
 
 /* The normalised weight: the layer's first parameters, but for the projection head's E,
@@ -354,15 +338,8 @@ static void test_sigma_converges(void **state)
 
 /* ---- YAML ---- */
 
-static void build_text(const char *text)
-{
-    mg_cfg *cfg = mg_cfg_parse(text, "sn.yaml");
-    mg_net net;
-    mg_net_from_cfg(&net, "D", mg_cfg_get(mg_cfg_root(cfg), "net"), (mg_shape){0, 0, 0}, 4);
-    mg_cfg_check_unused(cfg);
-    mg_net_free(&net);
-    mg_cfg_free(cfg);
-}
+/* Builds the network at "net" of text (sn.yaml, network D), expected to fail. */
+static void build_text(const char *text) { mg_test_net_from_text(text, "sn.yaml", "D"); }
 
 static void test_yaml(void **state)
 {
@@ -420,7 +397,7 @@ int main(void)
         cmocka_unit_test(test_train_and_eval_passes),
         cmocka_unit_test(test_sigma_converges),
         cmocka_unit_test(test_yaml),
-        cmocka_unit_test_setup_teardown(test_gradients, use_onednn, use_blas),
+        cmocka_unit_test_setup_teardown(test_gradients, mg_gradcheck_use_onednn, mg_gradcheck_use_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,8 @@
  * - p rises from 0 (D's real outputs turn positive), and metrics.jsonl carries augment_p
  *   and augment_rt at every logged step;
  * - the p trajectory (augment_p at every step) is the same on 1 and 2 ranks: np 1 writes
- *   it to /tmp/mpigan_ada_trajectory_np1.txt, np 2 compares with it and fails without it
- *   (run.sh runs the rank counts in the order listed);
+ *   it to trajectory_np1.txt in the test's shared directory (mg_test_shared_dir), np 2
+ *   compares with it and fails without it (run.sh runs the rank counts in the order listed);
  * - 40 steps straight and 19 + stop + resume 21 end with bitwise identical G, D and p:
  *   the checkpoint carries p and the half-finished interval's sum.
  * mpirun-np: 1 2 */
@@ -23,9 +23,9 @@
 #include "mg_train.h"
 
 #define STEPS 40
-#define TRAJECTORY "/tmp/mpigan_ada_trajectory_np1.txt"
 
-static char dir[256], data[320];
+/* dir: this run's files; trajectory: the np 1 run's p trajectory, which the np 2 run reads */
+static char dir[256], data[320], shared[256], trajectory[320];
 
 /* n noisy 8x8 grey images with a bright block in one of four places */
 static void make_images(const char *path, int64_t n)
@@ -91,6 +91,8 @@ static int setup(void **state)
     (void)state;
     mg_test_dir_make(dir, sizeof dir, "train_ada");
     snprintf(data, sizeof data, "%s/tiny16.h5", dir);
+    mg_test_shared_dir(shared, sizeof shared, "train_ada");
+    snprintf(trajectory, sizeof trajectory, "%s/trajectory_np1.txt", shared);
     if (mg_dist_rank() == 0)
         make_images(data, 16);
     mg_dist_barrier();
@@ -141,18 +143,18 @@ static int check_trajectory(double p)
         return 1;
     }
     if (mg_dist_size() == 1) {
-        FILE *f = fopen(TRAJECTORY, "w");
+        FILE *f = fopen(trajectory, "w");
         for (int i = 0; f && i < STEPS; i++)
             fprintf(f, "%.17g\n", traj[i]);
         if (!f || fclose(f) != 0) {
-            print_error("cannot write %s\n", TRAJECTORY);
+            print_error("cannot write %s\n", trajectory);
             return 1;
         }
         return 0;
     }
-    FILE *f = fopen(TRAJECTORY, "r");
+    FILE *f = fopen(trajectory, "r");
     if (!f) {
-        print_error("no np 1 trajectory at %s: run this test with np 1 first (run.sh does)\n", TRAJECTORY);
+        print_error("no np 1 trajectory at %s: run this test with np 1 first (run.sh does)\n", trajectory);
         return 1;
     }
     int failed = 0;

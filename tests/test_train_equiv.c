@@ -22,8 +22,8 @@
  * The tiny config (sync BatchNorm,
  * global noise streams, rank-count-independent data order) trained 20 steps at the same
  * global batch on 1, 2 and 4 ranks ends with the same G and D parameters within 1e-4
- * relative. The np=1 run writes its final buffers to /tmp/mpigan_equiv_<case>_np1.bin;
- * the np=2 and np=4 runs (run.sh runs the rank counts in the order listed) compare
+ * relative. The np=1 run writes its final buffers to <case>_np1.bin in the test's shared
+ * directory (mg_test_shared_dir); the np=2 and np=4 runs (run.sh runs the rank counts in the order listed) compare
  * against that file and fail when it is missing.
  * A second case adds the anti-collapse options, whose groups live inside each rank's
  * batch: PacGAN packs of 2 (train.pack) and a minibatch-stddev layer (groups of 2) in
@@ -51,7 +51,27 @@
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
+
+/* work: this run's files (run directories, the converted data), removed at the end;
+ * shared: the np=1 run's reference buffers, which the runs at other rank counts read */
+static char work[256], shared[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    mg_test_dir_make(work, sizeof work, "train_equiv");
+    mg_test_shared_dir(shared, sizeof shared, "train_equiv");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(work);
+    return 0;
+}
 
 
 typedef struct {
@@ -64,15 +84,15 @@ typedef struct {
 static void check_equivalence(const char *name, const char *config_text, const char *const *sets)
 {
     const int size = mg_dist_size(), rank = mg_dist_rank();
-    char reference[256];
-    snprintf(reference, sizeof reference, "/tmp/mpigan_equiv_%s_np1.bin", name);
+    char reference[400];
+    snprintf(reference, sizeof reference, "%s/%s_np1.bin", shared, name);
     mg_cfg *cfg = mg_cfg_load_file("configs/tiny.yaml");
-    char set[256];
+    char set[400];
     if (config_text) {
         mg_cfg_free(cfg);
         cfg = mg_cfg_parse(config_text, name);
     }
-    snprintf(set, sizeof set, "run_dir=/tmp/mpigan_equiv_%s_run_np%d", name, size);
+    snprintf(set, sizeof set, "run_dir=%s/%s_run_np%d", work, name, size);
     mg_cfg_override(cfg, set);
     mg_cfg_override(cfg, "train.steps=20");
     mg_cfg_override(cfg, "train.batch=16");
@@ -135,16 +155,12 @@ static void check_equivalence(const char *name, const char *config_text, const c
 
 /* ---- the reference config, one step ---- */
 
-#define REF_WORK "/tmp/mpigan_equiv_ref"
-#define REF_DATA REF_WORK "/fashion-mnist-train.h5"
-
-/* Rank 0: Fashion-MNIST, the reference config's data, converted to HDF5 (REF_DATA). */
+/* Rank 0: Fashion-MNIST, the reference config's data, converted to HDF5 in work
+ * (work/fashion-mnist-train.h5). */
 static void make_fmnist(void)
 {
-    if (mg_dist_rank() == 0) {
-        assert_int_equal(system("mkdir -p " REF_WORK), 0);
-        mg_convert_fmnist(MG_FMNIST_DEFAULT_DIR, REF_WORK);
-    }
+    if (mg_dist_rank() == 0)
+        mg_convert_fmnist(MG_FMNIST_DEFAULT_DIR, work);
     mg_dist_barrier();
 }
 
@@ -357,12 +373,13 @@ static void check_first_steps(const char *tag, const char *train_extra, const in
     for (int c = 0; c < n_cases; c++) {
         const int batch = batches[c];
         mg_cfg *cfg = reference_config(train_extra);
-        char set[256];
-        snprintf(set, sizeof set, "run_dir=" REF_WORK "/run_%s_b%d_np%d", tag, batch, size);
+        char set[400];
+        snprintf(set, sizeof set, "run_dir=%s/run_%s_b%d_np%d", work, tag, batch, size);
         mg_cfg_override(cfg, set);
         snprintf(set, sizeof set, "train.batch=%d", batch);
         mg_cfg_override(cfg, set);
-        mg_cfg_override(cfg, "data.path=" REF_DATA);
+        snprintf(set, sizeof set, "data.path=%s/fashion-mnist-train.h5", work);
+        mg_cfg_override(cfg, set);
         mg_cfg_override(cfg, "train.steps=1");
         mg_cfg_override(cfg, "train.sample_interval=0");
         /* D's update must not amplify rounding: see the top */
@@ -384,8 +401,8 @@ static void check_first_steps(const char *tag, const char *train_extra, const in
             s.grad[k] = mg_trainer_last_gradient(t, nets[k]);
             s.n_grad[k] = nets[k]->n_param;
         }
-        char path[200];
-        snprintf(path, sizeof path, REF_WORK "/step1_%s_b%d_np1.bin", tag, batch);
+        char path[400];
+        snprintf(path, sizeof path, "%s/step1_%s_b%d_np1.bin", shared, tag, batch);
         int failed = 0;
         if (mg_dist_rank() == 0) {
             if (size == 1) {
@@ -525,7 +542,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reference_config_first_step_blas),
         cmocka_unit_test(test_equivalence_bf16),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

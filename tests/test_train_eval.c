@@ -21,29 +21,6 @@
 
 static char dir[256], data8[320], data16[320], model_path[320];
 
-/* Class y of 4: a bright 3x3 block in quadrant y of a dim noisy side x side image. */
-static void make_images(const char *path, int side, int64_t n, uint64_t seed)
-{
-    unsigned char *x = malloc((size_t)n * side * side);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    mg_rng r;
-    mg_rng_init(&r, seed, mg_rng_stream_id(MG_STREAM_TEST, 0));
-    const int h = side / 2;
-    for (int64_t i = 0; i < n; i++) {
-        y[i] = (int32_t)(i % 4);
-        unsigned char *img = x + i * side * side;
-        for (int p = 0; p < side * side; p++)
-            img[p] = (unsigned char)mg_rng_below(&r, 90);
-        const int oy = (y[i] / 2) * h + (int)mg_rng_below(&r, 2), ox = (y[i] % 2) * h + (int)mg_rng_below(&r, 2);
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++)
-                img[(oy + a) * side + ox + b] = (unsigned char)(170 + mg_rng_below(&r, 86));
-    }
-    mg_test_write_images(path, 1, side, n, x, y, "test_train_eval synthetic");
-    free(x);
-    free(y);
-}
-
 static const char *classifier_yaml =
     "classifier: {test_data: %s, epochs: 2, batch: 40, seed: 1, log_interval: 10, hflip: false, out: %s,\n"
     "  optimizer: {kind: adam, lr: 0.01}}\n"
@@ -134,15 +111,12 @@ static int setup(void **state)
     snprintf(data16, sizeof data16, "%s/train16.h5", dir);
     snprintf(model_path, sizeof model_path, "%s/model/classifier.h5", dir);
     if (mg_dist_rank() == 0) {
-        make_images(data8, 8, 400, 1);
-        make_images(data16, 16, 64, 2);
+        /* class y of 4: a bright 3x3 block in quadrant y of a dim noisy image */
+        mg_test_write_quadrant_images(data8, 8, 400, 1, "test_train_eval synthetic");
+        mg_test_write_quadrant_images(data16, 16, 64, 2, "test_train_eval synthetic");
     }
     mg_dist_barrier();
-    char text[2048];
-    snprintf(text, sizeof text, classifier_yaml, data8, model_path, data8);
-    mg_cfg *cfg = mg_cfg_parse(text, "classifier.yaml");
-    mg_classifier_train(cfg, text, "", false);
-    mg_cfg_free(cfg);
+    mg_test_classifier_train("classifier.yaml", classifier_yaml, data8, model_path, data8);
     return 0;
 }
 

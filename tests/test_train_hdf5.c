@@ -1,8 +1,8 @@
 /* Training on HDF5 data end to end: a tiny set of 12x12 grey images is written as PNG
  * files and converted with the converter API (mg_convert_png_dir); a tiny convolutional
  * GAN (sync BatchNorm, global noise streams, the loader's global sampler, prefetch on)
- * trains 12 steps on it. The one-rank run stores its final parameters; the 2- and 4-rank runs
- * must end within 1e-4 relative of them (global batch t holds the same samples whatever
+ * trains 12 steps on it. The one-rank run stores its final parameters (in the test's shared
+ * directory, mg_test_shared_dir); the 2- and 4-rank runs must end within 1e-4 relative of them (global batch t holds the same samples whatever
  * the number of ranks). 44 samples at batch 8: batches straddle epoch boundaries.
  * Also: the run writes PNG sample grids every train.sample_interval steps on rank 0, and
  * metrics.jsonl carries the loader's numbers.
@@ -11,20 +11,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mg_cfg_override.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_png_grid.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
-#define WORK "/tmp/mpigan_train_hdf5"
-#define DATA WORK "/tiny_images.h5"
-#define REFERENCE WORK "/np1_params.bin"
 #define N_IMAGES 44
 
-static const char config_text[] =
+/* work: this run's files (the PNG folder, the data file, the run), removed at the end;
+ * reference: the one-rank run's final parameters, which the runs at other rank counts read */
+static char work[256], data[320], shared[256], reference[320];
+
+/* the config, with the data file's path for %s */
+static const char config_format[] =
     "generator:\n"
     "  input: [8]\n"
     "  init: {kind: normal, std: 0.2, bn_std: 0.02}\n"
@@ -48,28 +52,28 @@ static const char config_text[] =
     "train: {loss: non_saturating, batch: 8, steps: 12, seed: 5, log_interval: 4, sample_interval: 6}\n"
     "optimizer_g: {kind: adam, lr: 2.0e-3, beta1: 0.5, beta2: 0.999}\n"
     "optimizer_d: {kind: adam, lr: 2.0e-3, beta1: 0.5, beta2: 0.999}\n"
-    "data: {path: " DATA ", sampler: global}\n"
+    "data: {path: %s, sampler: global}\n"
     "checkpoint: {interval: 0}\n";
 
-/* Rank 0: N_IMAGES PNG files of 8x8 patterns (a 2-pixel border makes them 12x12), then
- * the converter turns the folder into DATA. */
+/* Rank 0: N_IMAGES PNG files of 8x8 patterns (a 2-pixel border makes them 12x12) in
+ * work/png, then the converter turns the folder into data. */
 static void make_data(void)
 {
     if (mg_dist_rank() == 0) {
-        /* the np=1 reference (REFERENCE) stays for the np=2 run */
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf %s/png %s/run_np%d && mkdir -p %s/png", WORK, WORK, mg_dist_size(), WORK);
-        assert_int_equal(system(cmd), 0);
+        char png_dir[300];
+        snprintf(png_dir, sizeof png_dir, "%s/png", work);
+        if (mkdir(png_dir, 0777) != 0)
+            fail_msg("cannot make %s", png_dir);
         float img[64];
         for (int i = 0; i < N_IMAGES; i++) {
             for (int y = 0; y < 8; y++)
                 for (int x = 0; x < 8; x++)
                     img[y * 8 + x] = sinf(0.3f * (float)(i + 1) * (float)x + 0.7f * (float)(i % 5) * (float)y);
-            char path[200];
-            snprintf(path, sizeof path, WORK "/png/img_%03d.png", i);
+            char path[400];
+            snprintf(path, sizeof path, "%s/img_%03d.png", png_dir, i);
             mg_png_grid_write(path, img, 1, 1, 8, 8);
         }
-        mg_convert_png_dir(WORK "/png", DATA);
+        mg_convert_png_dir(png_dir, data);
     }
     mg_dist_barrier();
 }
@@ -77,7 +81,18 @@ static void make_data(void)
 static int setup(void **state)
 {
     (void)state;
+    mg_test_dir_make(work, sizeof work, "train_hdf5");
+    snprintf(data, sizeof data, "%s/tiny_images.h5", work);
+    mg_test_shared_dir(shared, sizeof shared, "train_hdf5");
+    snprintf(reference, sizeof reference, "%s/np1_params.bin", shared);
     make_data();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(work);
     return 0;
 }
 
@@ -108,8 +123,9 @@ static void test_equivalence_on_hdf5(void **state)
 {
     (void)state;
     const int size = mg_dist_size(), rank = mg_dist_rank();
-    char run_dir[200], set[300];
-    snprintf(run_dir, sizeof run_dir, WORK "/run_np%d", size);
+    char run_dir[300], set[400], config_text[sizeof config_format + 320];
+    snprintf(run_dir, sizeof run_dir, "%s/run_np%d", work, size);
+    snprintf(config_text, sizeof config_text, config_format, data);
     mg_cfg *cfg = mg_cfg_parse(config_text, "tiny_conv.yaml");
     snprintf(set, sizeof set, "run_dir=%s", run_dir);
     mg_cfg_override(cfg, set);
@@ -126,15 +142,15 @@ static void test_equivalence_on_hdf5(void **state)
     static const char *const names[4] = {"G param", "G state", "D param", "D state"};
     int failed = 0;
     if (rank == 0 && size == 1) {
-        FILE *f = fopen(REFERENCE, "wb");
+        FILE *f = fopen(reference, "wb");
         assert_non_null(f);
         for (int b = 0; b < 4; b++)
             assert_int_equal(fwrite(bufs[b], sizeof(float), lens[b], f), lens[b]);
         assert_int_equal(fclose(f), 0);
     } else if (rank == 0) {
-        FILE *f = fopen(REFERENCE, "rb");
+        FILE *f = fopen(reference, "rb");
         if (!f)
-            fail_msg("no np=1 reference at %s: run this test with np 1 first (run.sh does)", REFERENCE);
+            fail_msg("no np=1 reference at %s: run this test with np 1 first (run.sh does)", reference);
         double worst = 0;
         for (int b = 0; b < 4; b++) {
             float *ref = malloc(sizeof(float) * (lens[b] + 1));
@@ -157,7 +173,7 @@ static void test_equivalence_on_hdf5(void **state)
     mg_cfg_free(cfg);
 
     if (rank == 0) {
-        char path[300];
+        char path[400];
         const char *png = "\x89PNG\r\n\x1a\n";
         snprintf(path, sizeof path, "%s/samples/step_6.png", run_dir);
         failed |= !file_starts_with(path, png, 8);
@@ -178,7 +194,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equivalence_on_hdf5),
     };
-    int failed = cmocka_run_group_tests(tests, setup, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

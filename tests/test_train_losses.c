@@ -6,8 +6,9 @@
  *   - finish every step with finite losses, no skipped update and identical replicas;
  *   - end with the same G and D as the one-rank run within 1e-4 relative, as
  *     tests/test_train_equiv.c: the np=1 run writes its final buffers to
- *     /tmp/mpigan_lossref_<loss>_np1.bin and the np=2 run (run.sh runs the rank counts in
- *     the order listed) compares against that file, failing when it is missing.
+ *     <loss>_<steps>_np1.bin in the test's shared directory (mg_test_shared_dir) and the
+ *     np=2 run (run.sh runs the rank counts in the order listed) compares against that
+ *     file, failing when it is missing.
  *     Wasserstein + clip is compared on a second, shorter run with RMSprop's eps raised
  *     (see test_wasserstein_clip); hinge (kinks at D = +-1) stays within 1e-4 for 100
  *     steps here but not for 150 or more, as rounding meets its corners. The runs use the
@@ -80,11 +81,14 @@ static const char ring8_gan[] =
 
 /* the suite's temporary directory (mg_test_dir_make); each run has a folder in it */
 static char base[256];
+/* the directory the np=1 run's reference buffers are shared in with the np=2 run */
+static char shared[256];
 
 static int setup(void **state)
 {
     (void)state;
     mg_test_dir_make(base, sizeof base, "losses");
+    mg_test_shared_dir(shared, sizeof shared, "train_losses");
     return 0;
 }
 
@@ -242,7 +246,7 @@ static void check_loss(const char *loss, int steps, bool compare, bool learn, co
                                 {D->param, D->n_param, "D param"},
                                 {D->state, D->n_state, "D state"}};
     char reference[300];
-    snprintf(reference, sizeof reference, "/tmp/mpigan_lossref_%s_%d_np1.bin", loss, steps);
+    snprintf(reference, sizeof reference, "%s/%s_%d_np1.bin", shared, loss, steps);
     const int differs = save_or_compare(reference, bufs, 4, loss);
 
     /* the same G on every rank (replicas_equal), so the same verdict */

@@ -17,13 +17,36 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "mg_cfg_override.h"
 #include "mg_dist.h"
 #include "mg_grad_overlap.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
+
+/* this run's temporary directory (mg_test_dir_make): each trainer's run_dir is in it */
+static char work[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    mg_test_dir_make(work, sizeof work, "train_overlap");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(work);
+    return 0;
+}
+
+/* The run directory of the trainer named tag, in work. */
+static void run_dir_of(char *dir, size_t size, const char *tag)
+{
+    snprintf(dir, size, "%s/%s_np%d", work, tag, mg_dist_size());
+}
 
 static const char *const conv_config =
     "generator:\n"
@@ -57,8 +80,9 @@ static const char *const conv_config =
 static mg_trainer *make_trainer(const char *path, const char *tag, const char *const *sets, int n_sets)
 {
     mg_cfg *cfg = path ? mg_cfg_load_file(path) : mg_cfg_parse(conv_config, "conv.yaml");
-    char set[300];
-    snprintf(set, sizeof set, "run_dir=/tmp/mpigan_overlap_%s_np%d_%d", tag, mg_dist_size(), (int)getppid());
+    char dir[300], set[320];
+    run_dir_of(dir, sizeof dir, tag);
+    snprintf(set, sizeof set, "run_dir=%s", dir);
     mg_cfg_override(cfg, set);
     for (int i = 0; i < n_sets; i++)
         mg_cfg_override(cfg, sets[i]);
@@ -173,9 +197,9 @@ static bool json_field(const char *line, const char *key, double *v)
 
 static void check_metrics(const char *tag, bool overlap)
 {
-    char path[300];
-    snprintf(path, sizeof path, "/tmp/mpigan_overlap_%s_np%d_%d/metrics.jsonl", tag, mg_dist_size(),
-             (int)getppid());
+    char dir[300], path[320];
+    run_dir_of(dir, sizeof dir, tag);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     static const char *const parts[] = {"time_compute_s", "time_allreduce_s", "time_data_s", "time_wait_s",
@@ -238,9 +262,9 @@ static void test_metrics_time_split(void **state)
     assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
     mg_trainer_free(t);
     if (mg_dist_rank() == 0) {
-        char path[300], line[4096];
-        snprintf(path, sizeof path, "/tmp/mpigan_overlap_metrics_nowait_np%d_%d/metrics.jsonl", mg_dist_size(),
-                 (int)getppid());
+        char dir[300], path[320], line[4096];
+        run_dir_of(dir, sizeof dir, "metrics_nowait");
+        snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
         FILE *f = fopen(path, "r");
         assert_non_null(f);
         double v;
@@ -261,7 +285,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_overlap_nan_and_stop),
         cmocka_unit_test(test_metrics_time_split),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

@@ -22,43 +22,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mg_cfg_override.h"
 #include "mg_checkpoint.h"
 #include "mg_convert.h"
 #include "mg_dist.h"
 #include "mg_test.h"
+#include "mg_testenv.h"
 #include "mg_train.h"
 
-#define WORK "/tmp/mpigan_replicas"
-#define RING_FILE WORK "/ring.h5"
-#define REF_DIR WORK "/np1_run"          /* the one-rank run, read by the 2-rank run */
-#define REF_PARAMS WORK "/np1_step20.bin"
+/* work: this run's runs (mg_test_dir_make), removed at the end. shared: what the one-rank
+ * run leaves for the 2-rank run (mg_test_shared_dir): the ring file both train on, the
+ * one-rank run's directory (ref_dir, its step-10 checkpoint), its step-20 parameters
+ * (ref_params) and its penalty gradients. */
+static char work[256], shared[256], ring_file[320], ref_dir[320], ref_params[320];
 
-/* configs/tiny.yaml, its in-memory data replaced by data when not NULL, then the overrides
- * in sets (NULL-terminated). */
-static mg_cfg *tiny(const char *run_dir, const char *data, const char *const *sets)
+static int setup(void **state)
 {
-    FILE *f = fopen("configs/tiny.yaml", "rb");
-    assert_non_null(f);
-    static char text[8192], edited[8400];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    mg_cfg *cfg;
-    if (data) {
-        const char *old = "data: {source: ring8}", *at = strstr(text, old);
-        assert_non_null(at);
-        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, data, at + strlen(old));
-        cfg = mg_cfg_parse(edited, "tiny.yaml (HDF5 data)");
-    } else {
-        cfg = mg_cfg_parse(text, "configs/tiny.yaml");
-    }
-    char set[300];
-    snprintf(set, sizeof set, "run_dir=%s", run_dir);
-    mg_cfg_override(cfg, set);
-    for (; sets && *sets; sets++)
-        mg_cfg_override(cfg, *sets);
-    return cfg;
+    (void)state;
+    mg_test_dir_make(work, sizeof work, "train_replicas");
+    mg_test_shared_dir(shared, sizeof shared, "train_replicas");
+    snprintf(ring_file, sizeof ring_file, "%s/ring.h5", shared);
+    snprintf(ref_dir, sizeof ref_dir, "%s/np1_run", shared);
+    snprintf(ref_params, sizeof ref_params, "%s/np1_step20.bin", shared);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mg_test_dir_remove(work);
+    return 0;
+}
+
+/* The run directory work/<name>_np<ranks>: each run of a test its own. */
+static void run_dir(char *dir, size_t size, const char *name)
+{
+    snprintf(dir, size, "%s/%s_np%d", work, name, mg_dist_size());
 }
 
 static uint64_t nets_checksum(const mg_trainer *t)
@@ -85,23 +83,21 @@ static mg_train_result run(mg_cfg *cfg, bool resume, uint64_t *checksum)
 static void test_bn_local_keeps_replicas_and_resumes(void **state)
 {
     (void)state;
-    char dir_a[128], dir_b[128];
-    snprintf(dir_a, sizeof dir_a, WORK "/local_a_np%d", mg_dist_size());
-    snprintf(dir_b, sizeof dir_b, WORK "/local_b_np%d", mg_dist_size());
-    mg_test_clean_dir(dir_a);
-    mg_test_clean_dir(dir_b);
+    char dir_a[320], dir_b[320];
+    run_dir(dir_a, sizeof dir_a, "local_a");
+    run_dir(dir_b, sizeof dir_b, "local_b");
     static const char *const local[] = {"train.bn=local", "train.steps=30", "debug.check_replicas=1",
                                         "checkpoint.interval=0", NULL};
     static const char *const local_stop[] = {"train.bn=local", "train.steps=30", "debug.check_replicas=1",
                                              "checkpoint.interval=0", "debug.stop_at_step=15", NULL};
     uint64_t straight = 0, resumed = 0;
-    mg_train_result r = run(tiny(dir_a, NULL, local), false, &straight);
+    mg_train_result r = run(mg_test_tiny_cfg_sets(dir_a, NULL, local), false, &straight);
     assert_int_equal(r.status, MG_TRAIN_DONE);
     assert_true(r.replicas_equal);
-    r = run(tiny(dir_b, NULL, local_stop), false, NULL);
+    r = run(mg_test_tiny_cfg_sets(dir_b, NULL, local_stop), false, NULL);
     assert_int_equal(r.status, MG_TRAIN_STOPPED);
     assert_int_equal(r.step, 15);
-    r = run(tiny(dir_b, NULL, local), true, &resumed);
+    r = run(mg_test_tiny_cfg_sets(dir_b, NULL, local), true, &resumed);
     assert_int_equal(r.status, MG_TRAIN_DONE);
     assert_int_equal(r.step, 30);
     assert_true(r.replicas_equal);
@@ -112,16 +108,14 @@ static void test_bn_local_keeps_replicas_and_resumes(void **state)
 static void test_reduce_paths_agree(void **state)
 {
     (void)state;
-    char dir_node[128], dir_mpi[128];
-    snprintf(dir_node, sizeof dir_node, WORK "/reduce_node_np%d", mg_dist_size());
-    snprintf(dir_mpi, sizeof dir_mpi, WORK "/reduce_mpi_np%d", mg_dist_size());
-    mg_test_clean_dir(dir_node);
-    mg_test_clean_dir(dir_mpi);
+    char dir_node[320], dir_mpi[320];
+    run_dir(dir_node, sizeof dir_node, "reduce_node");
+    run_dir(dir_mpi, sizeof dir_mpi, "reduce_mpi");
     static const char *const node[] = {"train.reduce=node", "train.steps=20", "checkpoint.interval=0", NULL};
     static const char *const mpi[] = {"train.reduce=mpi", "train.steps=20", "checkpoint.interval=0", NULL};
     uint64_t via_node = 0, via_mpi = 0;
-    assert_int_equal(run(tiny(dir_node, NULL, node), false, &via_node).status, MG_TRAIN_DONE);
-    assert_int_equal(run(tiny(dir_mpi, NULL, mpi), false, &via_mpi).status, MG_TRAIN_DONE);
+    assert_int_equal(run(mg_test_tiny_cfg_sets(dir_node, NULL, node), false, &via_node).status, MG_TRAIN_DONE);
+    assert_int_equal(run(mg_test_tiny_cfg_sets(dir_mpi, NULL, mpi), false, &via_mpi).status, MG_TRAIN_DONE);
     if (mg_dist_any(via_node != via_mpi))
         fail_msg("train.reduce: node and mpi trained different models");
 }
@@ -129,13 +123,12 @@ static void test_reduce_paths_agree(void **state)
 static void test_diverged_replicas_stop_the_run(void **state)
 {
     (void)state;
-    char dir[128], ckdir[160], path[400];
-    snprintf(dir, sizeof dir, WORK "/diverge_np%d", mg_dist_size());
+    char dir[320], ckdir[340], path[400];
+    run_dir(dir, sizeof dir, "diverge");
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
-    mg_test_clean_dir(dir);
     static const char *const sets[] = {"train.steps=30", "debug.check_replicas=5", "checkpoint.interval=5",
                                        "debug.diverge_at_step=7", NULL};
-    mg_train_result r = run(tiny(dir, NULL, sets), false, NULL);
+    mg_train_result r = run(mg_test_tiny_cfg_sets(dir, NULL, sets), false, NULL);
     if (mg_dist_size() == 1) { /* one replica cannot differ from itself: the run goes on */
         assert_int_equal(r.status, MG_TRAIN_DONE);
         assert_true(r.replicas_equal);
@@ -187,39 +180,38 @@ static void test_resume_on_another_rank_count(void **state)
     (void)state;
     const int size = mg_dist_size();
     static const char *const sets[] = {"train.steps=20", "checkpoint.interval=10", "checkpoint.keep_last=5", NULL};
-    const char *data = "data: {path: " RING_FILE ", sampler: global}";
+    char data[400];
+    snprintf(data, sizeof data, "data: {path: %s, sampler: global}", ring_file);
     if (size == 1) {
-        mg_test_clean_dir(WORK);
-        assert_int_equal(system("mkdir -p " WORK), 0);
-        mg_convert_mixture(RING_FILE, MG_MIXTURE_RING, 300, 11, 0);
-        mg_cfg *cfg = tiny(REF_DIR, data, sets);
+        mg_test_clean_dir(ref_dir); /* a one-rank run's directory from an earlier run by hand */
+        mg_convert_mixture(ring_file, MG_MIXTURE_RING, 300, 11, 0);
+        mg_cfg *cfg = mg_test_tiny_cfg_sets(ref_dir, data, sets);
         mg_trainer *t = mg_trainer_create(cfg, false, false);
         assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
-        save_params(REF_PARAMS, t);
+        save_params(ref_params, t);
         mg_trainer_free(t);
         mg_cfg_free(cfg);
         return;
     }
     /* the one-rank run's step-10 checkpoint, alone in this run's checkpoint folder */
-    char dir[128], cmd[512];
-    snprintf(dir, sizeof dir, WORK "/np%d_resumed", size);
-    mg_test_clean_dir(dir);
+    char dir[320], cmd[1400];
+    run_dir(dir, sizeof dir, "resumed");
     if (mg_dist_rank() == 0) {
         snprintf(cmd, sizeof cmd,
-                 "mkdir -p %s/checkpoints && cp " REF_DIR "/checkpoints/ckpt_000000010.h5 %s/checkpoints/ && "
+                 "mkdir -p %s/checkpoints && cp %s/checkpoints/ckpt_000000010.h5 %s/checkpoints/ && "
                  "echo ckpt_000000010.h5 > %s/checkpoints/latest",
-                 dir, dir, dir);
+                 dir, ref_dir, dir, dir);
         if (system(cmd) != 0)
-            fail_msg("no step-10 checkpoint of the one-rank run in " REF_DIR ": run this test at np 1 first");
+            fail_msg("no step-10 checkpoint of the one-rank run in %s: run this test at np 1 first", ref_dir);
     }
     mg_dist_barrier();
-    mg_cfg *cfg = tiny(dir, data, sets);
+    mg_cfg *cfg = mg_test_tiny_cfg_sets(dir, data, sets);
     mg_trainer *t = mg_trainer_create(cfg, true, false);
     mg_train_result r = mg_trainer_run(t);
     assert_int_equal(r.status, MG_TRAIN_DONE);
     assert_int_equal(r.step, 20);
     assert_true(r.replicas_equal);
-    double worst = mg_dist_rank() == 0 ? params_difference(REF_PARAMS, t) : 0;
+    double worst = mg_dist_rank() == 0 ? params_difference(ref_params, t) : 0;
     mg_trainer_free(t);
     mg_cfg_free(cfg);
     if (mg_dist_rank() == 0)
@@ -227,7 +219,7 @@ static void test_resume_on_another_rank_count(void **state)
                       size, worst);
     if (mg_dist_any(worst < 0 || worst > 1e-4))
         fail_msg("resumed on %d ranks: parameters at step 20 differ from the one-rank run by %.3g relative "
-                 "(-1: no reference " REF_PARAMS ")", size, worst);
+                 "(-1: no reference %s)", size, worst, ref_params);
 }
 
 /* Gradient penalties on another rank count: the first step's D gradient (D's Adam with
@@ -237,12 +229,12 @@ static void test_resume_on_another_rank_count(void **state)
  * split like every sum; a scaling error over the ranks would be of order 1. */
 static void check_penalty_gradient(const char *tag, const char *const *sets)
 {
-    char dir[160], ref[200];
+    char name[100], dir[320], ref[400];
     const int size = mg_dist_size();
-    snprintf(dir, sizeof dir, WORK "/penalty_%s_np%d", tag, size);
-    snprintf(ref, sizeof ref, WORK "/penalty_%s_np1.bin", tag);
-    mg_test_clean_dir(dir);
-    mg_cfg *cfg = tiny(dir, NULL, sets);
+    snprintf(name, sizeof name, "penalty_%s", tag);
+    run_dir(dir, sizeof dir, name);
+    snprintf(ref, sizeof ref, "%s/penalty_%s_np1.bin", shared, tag);
+    mg_cfg *cfg = mg_test_tiny_cfg_sets(dir, NULL, sets);
     mg_trainer *t = mg_trainer_create(cfg, false, false);
     assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
     const mg_net *D = mg_trainer_D(t);
@@ -310,7 +302,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_diverged_replicas_stop_the_run),
         cmocka_unit_test(test_penalties_on_another_rank_count),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
     failed = mg_dist_any(failed != 0) ? 1 : 0;
     mg_dist_finalize();
     return failed;

@@ -97,7 +97,7 @@ static int make_source(void)
 /* The source checkpoint's networks. */
 static void read_source(mg_net *G, mg_net *D, mg_cfg **cfg)
 {
-    *cfg = config("/tmp/unused", 8, 3, 5, NULL);
+    *cfg = config(base, 8, 3, 5, NULL);
     mg_cfg_node root = mg_cfg_root(*cfg);
     mg_net_from_cfg(G, "G", mg_cfg_require(root, "generator"), (mg_shape){0, 0, 0}, 1);
     mg_net_from_cfg(D, "D", mg_cfg_require(root, "discriminator"), (mg_shape){0, 0, 0}, 1);
@@ -170,7 +170,7 @@ static void test_wider_layer_is_reported_and_skipped(void **state)
     mg_cfg *cfg;
     read_source(&G, &D, &cfg);
     /* directly: the report names the skipped layers and why */
-    mg_cfg *wide_cfg = config("/tmp/unused", 12, 11, 5, NULL);
+    mg_cfg *wide_cfg = config(base, 12, 11, 5, NULL);
     mg_net wide;
     mg_net_from_cfg(&wide, "G", mg_cfg_require(mg_cfg_root(wide_cfg), "generator"), (mg_shape){0, 0, 0}, 1);
     char *text = NULL;
