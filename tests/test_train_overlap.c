@@ -231,9 +231,11 @@ static void check_metrics(const char *tag, bool overlap)
          * window may start a little before rank 0's: 1 ms of slack) */
         if (sum > window + 1e-3)
             fail_msg("%s (overlap %d): parts add up to %g s, more than the window's %g s", tag, overlap, sum, window);
-        if (mg_dist_size() == 1) {
+        if (mg_dist_size() == 1) { /* one rank: the sums return at once, so only a small
+                                      share of the window (preemption on a loaded machine) */
             json_field(line, "time_bn_sync_s", &v);
-            assert_true(v < 1e-3); /* one rank: the sums return at once */
+            if (v > 1e-3 + 0.2 * window)
+                fail_msg("%s: one rank spent %g s of a %g s window in BatchNorm sums", tag, v, window);
         }
         lines++;
     }
