@@ -228,8 +228,8 @@ static void check_metrics(const char *tag, bool overlap)
         if (mg_dist_size() == 1)
             assert_true(cmin == cmax && slowest == 0);
         /* means over ranks of parts of each rank's window: at most the window (a rank's
-         * window may start a little before rank 0's: 1 ms of slack) */
-        if (sum > window + 1e-3)
+         * window may start a little before rank 0's: 1 ms and 5% of slack, for a loaded machine) */
+        if (sum > 1.05 * window + 1e-3)
             fail_msg("%s (overlap %d): parts add up to %g s, more than the window's %g s", tag, overlap, sum, window);
         if (mg_dist_size() == 1) { /* one rank: the sums return at once, so only a small
                                       share of the window (preemption on a loaded machine) */
@@ -254,16 +254,17 @@ static void test_metrics_time_split(void **state)
         mg_train_result r = mg_trainer_run(t);
         assert_int_equal(r.status, MG_TRAIN_DONE);
         mg_trainer_free(t);
-        if (mg_dist_rank() == 0)
-            check_metrics(tag, ov);
-        mg_dist_barrier();
+        mg_dist_barrier(); /* rank 0 has written the file; every rank reads it and judges alike,
+                              so a failure leaves no rank waiting for the others */
+        check_metrics(tag, ov);
     }
     /* measure_wait: false drops the barriers and the field */
     const char *no_wait[] = {"train.measure_wait=false"};
     mg_trainer *t = make_trainer(NULL, "metrics_nowait", no_wait, 1);
     assert_int_equal(mg_trainer_run(t).status, MG_TRAIN_DONE);
     mg_trainer_free(t);
-    if (mg_dist_rank() == 0) {
+    mg_dist_barrier();
+    {
         char dir[300], path[320], line[4096];
         run_dir_of(dir, sizeof dir, "metrics_nowait");
         snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
