@@ -11,7 +11,10 @@
 #   - a shell test that ran but left out part of its checks prints "SKIP: reason" and
 #     exits 0: it counts as passed, and the reason is listed as a partial skip.
 # Exits non-zero if any test failed or any binary crashed; skips alone do not fail.
+# Each run of a binary or shell test is ended after MPIGAN_TEST_TIMEOUT seconds (1200) and
+# counts as failed: a rank that fails alone can leave the others waiting in a collective.
 set -u
+limit=${MPIGAN_TEST_TIMEOUT:-1200}
 here=$(cd "$(dirname "$0")" && pwd)
 passed=0; failed=0; skipped=0; crashed=""
 skips=$(mktemp)
@@ -34,8 +37,9 @@ for bin in "$@"; do
         label=$(basename "$bin")
         echo "=== $label"
         start=$(date +%s)
-        sh "$bin" >"$log" 2>&1
+        timeout -k 10 "$limit" sh "$bin" >"$log" 2>&1
         rc=$?
+        [ "$rc" -eq 124 ] && echo "TIMEOUT: $label ran for over $limit s" >>"$log"
         cat "$log"
         case "$rc" in
         0)  passed=$((passed + 1))
@@ -58,8 +62,9 @@ for bin in "$@"; do
         echo "=== $label"
         start=$(date +%s)
         # shellcheck disable=SC2086
-        $cmd >"$log" 2>&1
+        timeout -k 10 "$limit" $cmd >"$log" 2>&1
         rc=$?
+        [ "$rc" -eq 124 ] && echo "TIMEOUT: $label ran for over $limit s (a rank waiting for one that failed?)" >>"$log"
         cat "$log"
         # counts are summed over ranks (each rank runs every test and prints its summary)
         p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
