@@ -334,6 +334,13 @@ static void test_config_errors(void **state)
                      "(train.clip): clip 0.01 with gp_lambda 10");
     expect_cfg_error("  n_critic: 1\n", "  n_critic: 1\n  r1_every: 16\n", 1,
                      "(train.r1_every): r1_every without r1_gamma");
+    { /* r1_gamma: 0 beside r1_every is R1 turned off, not an error */
+        mg_cfg *cfg = tiny_with("  n_critic: 1\n", "  n_critic: 1\n  r1_gamma: 0\n  r1_every: 4\n");
+        mg_train_cfg tc;
+        mg_train_cfg_read(&tc, cfg, 1);
+        assert_true(tc.penalty.r1_gamma == 0.0f);
+        mg_cfg_free(cfg);
+    }
     expect_cfg_error("  n_critic: 1\n", "  n_critic: 1\n  accumulate: 3\n", 2,
                      "(train.accumulate): train.accumulate 3 does not divide the per-rank batch 8");
     expect_cfg_error("  n_critic: 1\n", "  n_critic: 1\n  r2_gamma: -1\n", 1, "(train.r2_gamma): value -1 out of range");

@@ -18,7 +18,8 @@ mg_penalty_cfg mg_penalty_cfg_from(mg_cfg_node train)
     c.r2_gamma = (float)mg_cfg_real(train, "r2_gamma", 0.0, 0.0, 1e6);
     c.gp_lambda = (float)mg_cfg_real(train, "gp_lambda", 0.0, 0.0, 1e6);
     mg_cfg_node every = mg_cfg_get(train, "r1_every");
-    if (mg_cfg_present(every) && c.r1_gamma == 0)
+    /* r1_gamma: 0 given beside r1_every turns R1 off on purpose (--set train.r1_gamma=0) */
+    if (mg_cfg_present(every) && !mg_cfg_present(mg_cfg_get(train, "r1_gamma")))
         mg_cfg_fail(every, "set train.r1_gamma (e.g. 10), or drop r1_every", "r1_every without r1_gamma");
     c.r1_every = (int)mg_cfg_int(train, "r1_every", 1, 1, 1000000);
     return c;
