@@ -550,8 +550,10 @@ def main():
                 name = "%s_np%d_t%d_b%d%s" % (t, n, th, gb, "_overlap" if ov else "")
                 over = n * th > a.cores
                 run_dir = os.path.join(out, "runs", name + ("" if a.repeat == 1 else "_r%d" % rep))
+                # gradients by MPI_Allreduce (train.reduce: mpi): the sweep measures MPI's
+                # transports, and the node-shared default would take them off the transport
                 def train_prog(batch, rdir, log_interval=a.warmup):
-                    return [os.path.abspath(a.mpigan), "train", cfg_path,
+                    return [os.path.abspath(a.mpigan), "train", cfg_path, "--set", "train.reduce=mpi",
                             "--set", "train.batch=%d" % batch, "--set", "train.steps=%d" % a.steps,
                             "--set", "train.log_interval=%d" % log_interval, "--set", "checkpoint.interval=0",
                             "--set", "checkpoint.keep_last=1", "--set", "train.measure_wait=true",
