@@ -65,7 +65,10 @@ while [ \$# -gt 0 ]; do case "\$1" in -*) shift ;; *) break ;; esac; done
 host=\$1; shift
 ns=\$(awk -v a="\$host" '\$1 == "host" && \$3 == a {print \$2}' "$dir/hosts")
 [ -n "\$ns" ] || { echo "netns agent: unknown host \$host" >&2; exit 1; }
-exec ip netns exec "\$ns" sh -c "\$*"
+# a temporary folder of its own, as a separate machine has: the hosts share one hostname
+# and /tmp, so their Open MPI daemons would otherwise race to make the same session folder
+mkdir -p "$dir/tmp-\$ns"
+exec ip netns exec "\$ns" env TMPDIR="$dir/tmp-\$ns" sh -c "\$*"
 EOF
     chmod 755 "$dir/agent"
     # every host must reach every other before MPI starts
@@ -94,7 +97,8 @@ down)
         i=$((i + 1))
     done
     ip link del "$br" 2>/dev/null || true
-    rm -f "$dir/hosts" "$dir/hostfile" "$dir/agent" ;;
+    rm -f "$dir/hosts" "$dir/hostfile" "$dir/agent"
+    rm -rf "$dir"/tmp-* ;;
 mpirun-args)
     dir=$(cd "$2" && pwd)
     subnet=$(awk '$1 == "subnet" {print $2}' "$dir/hosts")
