@@ -16,10 +16,10 @@
 #include "mg_util.h"
 
 /* Fills, averages and compares one buffer of n floats, `rounds` times over. */
-static void check_mean(size_t n, int rounds)
+static void check_mean(size_t n, int rounds, bool node_shared)
 {
     const int rank = mg_dist_rank(), size = mg_dist_size();
-    mg_dist_shared *s = mg_dist_shared_new(n, "test buffer");
+    mg_dist_shared *s = mg_dist_shared_new(n, node_shared, "test buffer");
     float *buf = mg_dist_shared_buf(s);
     for (size_t i = 0; i < n; i++)
         assert_true(buf[i] == 0.0f); /* starts zeroed */
@@ -45,14 +45,15 @@ static void check_mean(size_t n, int rounds)
 static void test_mean_large(void **state)
 {
     (void)state;
-    check_mean(100003, 3); /* slices of whole cache lines and a ragged end */
+    check_mean(100003, 3, true); /* slices of whole cache lines and a ragged end */
+    check_mean(100003, 2, false); /* the MPI path (train.reduce: mpi): the same bits at two ranks */
 }
 
 static void test_mean_small(void **state)
 {
     (void)state;
-    check_mean(5, 2); /* fewer values than one slice's cache line: most slices are empty */
-    check_mean(1, 1);
+    check_mean(5, 2, true); /* fewer values than one slice's cache line: most slices are empty */
+    check_mean(1, 1, true);
 }
 
 /* Two buffers live side by side (the trainer's D and G) and do not disturb each other. */
@@ -60,7 +61,7 @@ static void test_two_buffers(void **state)
 {
     (void)state;
     const int rank = mg_dist_rank(), size = mg_dist_size();
-    mg_dist_shared *a = mg_dist_shared_new(1000, "buffer a"), *b = mg_dist_shared_new(77, "buffer b");
+    mg_dist_shared *a = mg_dist_shared_new(1000, true, "buffer a"), *b = mg_dist_shared_new(77, true, "buffer b");
     float *pa = mg_dist_shared_buf(a), *pb = mg_dist_shared_buf(b);
     for (int i = 0; i < 1000; i++)
         pa[i] = (float)(rank + 1) * (float)i;

@@ -55,12 +55,13 @@ void mg_dist_allreduce_max_f64(double *buf, size_t n);
  * slice, instead of passing messages; between nodes one rank per node joins an
  * MPI_Allreduce. The mean is the same on every rank, bitwise. MPIGAN_REDUCE_GROUP=k
  * splits each node into groups of k ranks, as if they were nodes of their own (tests).
- * With one rank in all, the buffer is plain memory and the mean does nothing; without
- * room for the window in /dev/shm, it is plain memory averaged by MPI_Allreduce. */
+ * With one rank in all, the buffer is plain memory and the mean does nothing; with
+ * node_shared false, or without room for the window in /dev/shm, it is plain memory
+ * averaged by one MPI_Allreduce. */
 typedef struct mg_dist_shared mg_dist_shared;
 
 /* Collective: every rank asks for the same n. The buffer starts zeroed. */
-mg_dist_shared *mg_dist_shared_new(size_t n, const char *what);
+mg_dist_shared *mg_dist_shared_new(size_t n, bool node_shared, const char *what);
 void mg_dist_shared_free(mg_dist_shared *s); /* collective */
 /* This rank's n floats. */
 float *mg_dist_shared_buf(const mg_dist_shared *s);

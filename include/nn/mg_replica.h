@@ -34,8 +34,8 @@ typedef struct {
     mg_net *net;        /* not owned */
     mg_optim *opt;      /* not owned: its state must match net's parameters */
     size_t n_tail;
-    float *red;         /* n_param + n_tail floats: node-shared, or on huge pages (MPI path) */
-    mg_dist_shared *shared; /* red's owner on the node path, else NULL */
+    mg_dist_shared *shared; /* owns red and reduces it, by either path */
+    float *red;         /* n_param + n_tail floats: mg_dist_shared_buf(shared) */
 } mg_replica;
 
 /* Collective (the node path allocates a shared window). */

@@ -23,7 +23,7 @@ struct mg_dist_shared {
     float *mine;
     float **slot;      /* the group's buffers in local rank order; slot[local_rank] == mine */
     MPI_Win win;       /* MPI_WIN_NULL when mine is plain memory */
-    bool by_mpi;       /* plain memory on several ranks: MPI_Allreduce (no room for a window) */
+    bool by_mpi;       /* plain memory on several ranks: MPI_Allreduce (asked for, or no room for a window) */
 };
 
 /* The ranks that share memory for reductions (a node, or a part of it: MPIGAN_REDUCE_GROUP)
@@ -83,13 +83,14 @@ static double dev_shm_free(void)
     return (double)v.f_bavail * (double)v.f_frsize;
 }
 
-mg_dist_shared *mg_dist_shared_new(size_t n, const char *what)
+mg_dist_shared *mg_dist_shared_new(size_t n, bool node_shared, const char *what)
 {
     mg_dist_shared *s = mg_alloc(sizeof *s, what);
     s->n = n;
     s->win = MPI_WIN_NULL;
-    if (mg_dist_size() == 1) {
+    if (mg_dist_size() == 1 || !node_shared) {
         s->mine = mg_alloc_floats_huge(n, what);
+        s->by_mpi = mg_dist_size() > 1;
         return s;
     }
     make_groups();

@@ -18,21 +18,13 @@ void mg_replica_init(mg_replica *r, mg_net *net, mg_optim *opt, size_t n_tail, m
     r->net = net;
     r->opt = opt;
     r->n_tail = n_tail;
-    r->shared = NULL;
-    if (path == MG_REDUCE_NODE) {
-        r->shared = mg_dist_shared_new(net->n_param + n_tail, "reduction buffer");
-        r->red = mg_dist_shared_buf(r->shared);
-    } else {
-        r->red = mg_alloc_floats_huge(net->n_param + n_tail, "reduction buffer");
-    }
+    r->shared = mg_dist_shared_new(net->n_param + n_tail, path == MG_REDUCE_NODE, "reduction buffer");
+    r->red = mg_dist_shared_buf(r->shared);
 }
 
 void mg_replica_free(mg_replica *r)
 {
-    if (r->shared)
-        mg_dist_shared_free(r->shared);
-    else
-        mg_free(r->red);
+    mg_dist_shared_free(r->shared);
     memset(r, 0, sizeof *r);
 }
 
@@ -47,10 +39,7 @@ float *mg_replica_tail(const mg_replica *r) { return r->red + r->net->n_param; }
 void mg_replica_reduce(mg_replica *r)
 {
     memcpy(r->red, r->net->grad, r->net->n_param * sizeof(float));
-    if (r->shared)
-        mg_dist_shared_mean(r->shared);
-    else
-        mg_dist_allreduce_mean(r->red, r->net->n_param + r->n_tail);
+    mg_dist_shared_mean(r->shared);
 }
 
 /* Sum of x[i]^2 in double (a float square could overflow where the gradient does not), in

@@ -301,7 +301,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_msg; i++) {
             if (!m[i].gradient)
                 continue;
-            mg_dist_shared *sh = mg_dist_shared_new(m[i].floats, "shared gradient buffer");
+            mg_dist_shared *sh = mg_dist_shared_new(m[i].floats, true, "shared gradient buffer");
             row(f, label, "msg_shared", m[i].name, m[i].floats, m[i].per_step, time_it(shared_one, sh, min_time, 0));
             if (gap_ms > 0)
                 row(f, label, "msg_shared_after_compute", m[i].name, m[i].floats, m[i].per_step,
