@@ -117,6 +117,16 @@ static void compare_backends(const char *what, build_fn build, int max_batch, co
         mg_rng_fill_normal(&rng, x, in * (size_t)n, 0.0f, 1.0f);
         mg_rng_fill_normal(&rng, dy, out * (size_t)n, 0.0f, 1.0f);
         mg_rng_fill_normal(&rng, start, blas.n_param, 0.0f, 0.1f);
+        /* bf16 convolutions at batches of 16 or more compute weight gradients as forward
+         * convolutions (onednn.c); smaller ones with the backward primitive */
+        for (int i = 0; i < dnn.n_layers && precision == MG_PRECISION_BF16; i++)
+            if (dnn.layers[i].onednn && mg_onednn_uses_bf16(dnn.layers[i].onednn) &&
+                strcmp(dnn.layers[i].ops->kind, "linear")) {
+                char impl[256];
+                mg_onednn_describe(dnn.layers[i].onednn, n, impl, sizeof impl);
+                if ((strstr(impl, "as forward") != NULL) != (n >= 16))
+                    fail_msg("%s batch %d: %s weight gradient: %s", what, n, dnn.layers[i].name, impl);
+            }
         const float *y_blas = mg_net_forward(&blas, x, n, mode);
         const float *y_dnn = mg_net_forward(&dnn, x, n, mode);
         snprintf(label, sizeof label, "%s batch %d: output", what, n);
@@ -263,6 +273,15 @@ static void test_layers_match_blas(void **state)
     };
     for (size_t i = 0; i < sizeof dcgan / sizeof *dcgan; i++)
         compare_backends(dcgan[i].what, dcgan[i].build, 8, batches, 2, 1, MG_TRAIN);
+    /* batches of 16 and more: the bf16 weight gradient as a forward convolution */
+    const int large[] = {21, 16};
+    const struct { const char *what; build_fn build; } wide[] = {
+        {"conv2d 16x7x5->32 k3 s2 p1 (blocked)", conv_blocked},
+        {"conv_transpose2d 32x4x3->17 k4 s2 p1 op1 (blocked)", convt_blocked},
+        {"DCGAN-28 G.4 conv_transpose2d", dcgan_g4}, {"DCGAN-28 D.2 conv2d", dcgan_d2},
+    };
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+        compare_backends(wide[i].what, wide[i].build, 21, large, 2, 1, MG_TRAIN);
     /* spectral norm: the same sigma on both (power iteration on equal W, u, v); three
      * layers deep, so only in fp32 (bf16's bound is a single product's) */
     if (precision == MG_PRECISION_FP32) {

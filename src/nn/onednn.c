@@ -18,8 +18,12 @@
  * primitive, as the layers share the network's im2col workspace. oneDNN overwrites weight
  * gradients, so they land in the op's own buffer and are then added into the layer's
  * gradient (backward adds). One CPU engine and one stream serve the whole process.
+ * Moves between the plain layouts and nChw16c (and the bf16 weights layout the weight
+ * gradient below reads) run in mg_channel_blocks.h's transposes instead of oneDNN's reorder
+ * kernels, which are several times slower there; other layout pairs use oneDNN's reorders.
  * In bf16 the primitives read bfloat16 inputs (x, W, dy) and write fp32 (y, dx, dW, db),
- * and the reorders convert; convolutions with fewer than 16 channels on a side stay fp32 on
+ * and the reorders convert; a convolution's weight gradient at batches of 16 or more is a
+ * forward convolution (see wgrad_make); convolutions with fewer than 16 channels on a side stay fp32 on
  * the plain GEMM path, since oneDNN's bf16 kernels for them are as slow as its blocked fp32
  * ones (DCGAN-28's 1-channel layers: 10-60x slower than the GEMM path). */
 #include "mg_onednn.h"
@@ -29,7 +33,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mg_channel_blocks.h"
 #include "mg_error.h"
+#include "mg_im2col.h"
 
 const char *const mg_backend_names[MG_BACKEND_COUNT] = {"blas", "onednn"};
 const char *const mg_precision_names[MG_PRECISION_COUNT] = {"fp32", "bf16"};
@@ -55,12 +61,19 @@ typedef struct {
     size_t bytes;             /* inner's size */
     dnnl_primitive_t reorder; /* user -> inner for inputs, inner -> user for outputs */
     bool output;
+    /* instead of reorder: a move by channel_blocks.c between plain and nChw16c, or from
+     * plain to the bf16 weights layout ABcd8b16a2b */
+    enum { BLOCKS_NONE, BLOCKS_CHANNELS, BLOCKS_WEIGHTS } blocks;
+    bool blocks_bf16;
+    int blocks_n, blocks_c;
+    size_t blocks_hw, blocks_sn, blocks_sc;
 } slot;
 
 #define MAX_SLOTS 4
 
 typedef struct {
     int n;                              /* batch size; 0: unused */
+    bool wgrad_as_fwd;                  /* BWD_WEIGHTS is the forward convolution below */
     dnnl_primitive_desc_t pd[N_PRIMS];
     dnnl_primitive_t prim[N_PRIMS];
     size_t scratch_bytes[N_PRIMS];
@@ -68,12 +81,14 @@ typedef struct {
     slot slots[N_PRIMS][MAX_SLOTS];
     int n_slots[N_PRIMS];
     dnnl_memory_t src, dst;             /* plain; also diff_src, diff_dst: same descriptors */
+    dnnl_memory_t x_t, dy_t;            /* wgrad_as_fwd: x and dy viewed (channels, n, h, w) */
 } entry;
 
 struct mg_onednn_op {
     char layer[64];
     mg_onednn_geom g;
     dnnl_memory_t wei, bias, dwei, dbias; /* batch-independent; dwei/dbias on own buffers */
+    dnnl_memory_t dwei_t;                 /* dwei viewed as the weight-gradient convolution's output */
     float *dw_buf;                        /* weights then bias, as oneDNN writes them */
     size_t n_w;
     entry e[MAX_ENTRIES];
@@ -195,6 +210,83 @@ static dnnl_status_t init_desc(const mg_onednn_op *op, int which, const descs *i
     return dnnl_invalid_arguments;
 }
 
+/* ---- The weight gradient of a bf16 convolution as a forward convolution ----
+ * oneDNN 2.6's bf16 backward-weights kernels run at about half the rate of its forward ones
+ * on DCGAN's shapes. The weight gradient is itself a convolution: for conv2d
+ *   dW[o][c][ki][kj] = sum_{s,i,j} dy[s][o][i][j] x[s][c][i stride - pad + ki][j stride - pad + kj],
+ * a forward convolution of x viewed as (c, n, h, w) (the batch as channels, the input
+ * channels as the batch) with dy viewed as (o, n, oh, ow) for its weights, taps dilated by
+ * the stride, giving (c, o, k, k); for conv_transpose2d the roles of x and dy swap. The
+ * views are strided descriptors over the plain buffers, so the reorders into bfloat16 that
+ * the backward primitive needed anyway do the transposing. The products and their fp32 sums
+ * are the same as the backward primitive's; only their order differs. */
+
+/* (a, n, h, w) over an NCHW buffer of (n, a, h, w): the batch and channel axes swapped. */
+static void md_swapped(const mg_onednn_op *op, dnnl_memory_desc_t *md, int n, int a, int h, int w, const char *what)
+{
+    const dnnl_dims_t dims = {a, n, h, w}, strides = {(dnnl_dim_t)h * w, (dnnl_dim_t)a * h * w, w, 1};
+    char call[96];
+    snprintf(call, sizeof call, "dnnl_memory_desc_init_by_strides (%s)", what);
+    check(dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_f32, strides), op->layer, call);
+}
+
+/* The weight-gradient convolution's output (a, b, k, k) over the layer's weight gradient,
+ * stored (b, a, k, k). */
+static void md_wgrad_out(const mg_onednn_op *op, dnnl_memory_desc_t *md, int a, int b)
+{
+    const dnnl_dim_t k = op->g.k;
+    const dnnl_dims_t dims = {a, b, k, k}, strides = {k * k, (dnnl_dim_t)a * k * k, k, 1};
+    check(dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_f32, strides), op->layer,
+          "dnnl_memory_desc_init_by_strides (weight gradient view)");
+}
+
+/* Makes e's BWD_WEIGHTS as the weight-gradient convolution at batch n, with its views of
+ * x and dy. Returns false, leaving e's BWD_WEIGHTS unset, when the geometry needs negative
+ * padding (the layer skips input rows) or oneDNN offers only its reference kernel. */
+static bool wgrad_make(mg_onednn_op *op, entry *e, int n, const_dnnl_primitive_attr_t attr)
+{
+    const mg_onednn_geom *g = &op->g;
+    const bool conv = g->kind == MG_ONEDNN_CONV;
+    /* the convolution's input is the larger map (conv: x; transposed: dy), its weights the
+     * smaller; its output, one tap per (ki, kj), needs this much padding after the input */
+    const int big_c = conv ? g->cin : g->cout, big_h = conv ? g->h : g->oh, big_w = conv ? g->w : g->ow;
+    const int small_c = conv ? g->cout : g->cin, small_h = conv ? g->oh : g->h, small_w = conv ? g->ow : g->w;
+    const int pad_r_h = g->k - big_h - g->pad_l + (small_h - 1) * g->stride;
+    const int pad_r_w = g->k - big_w - g->pad_l + (small_w - 1) * g->stride;
+    if (pad_r_h < 0 || pad_r_w < 0)
+        return false;
+    dnnl_memory_desc_t src, wei, dst;
+    const dnnl_dims_t src_dims = {big_c, n, big_h, big_w}, wei_dims = {small_c, n, small_h, small_w},
+                      dst_dims = {big_c, small_c, g->k, g->k};
+    md_init(op, &src, 4, src_dims, dnnl_bf16, dnnl_nChw16c, "weight-gradient input");
+    md_init(op, &wei, 4, wei_dims, dnnl_bf16, dnnl_format_tag_any, "weight-gradient weights");
+    md_init(op, &dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any, "weight-gradient output");
+    const dnnl_dims_t stride = {1, 1}, dilation = {g->stride - 1, g->stride - 1}, pad_l = {g->pad_l, g->pad_l},
+                      pad_r = {pad_r_h, pad_r_w};
+    dnnl_convolution_desc_t od;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_dilated_convolution_forward_desc_init(&od, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
+                                                   NULL, &dst, stride, dilation, pad_l, pad_r) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &od, attr, engine, NULL) != dnnl_success)
+        return false;
+    const char *impl = NULL;
+    check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl), op->layer,
+          "dnnl_primitive_desc_query (implementation)");
+    if (!impl || strstr(impl, "ref")) {
+        check(dnnl_primitive_desc_destroy(pd), op->layer, "dnnl_primitive_desc_destroy");
+        return false;
+    }
+    e->pd[BWD_WEIGHTS] = pd;
+    dnnl_memory_desc_t x_t, dy_t;
+    md_swapped(op, &x_t, n, g->cin, g->h, g->w, "input, batch and channels swapped");
+    md_swapped(op, &dy_t, n, g->cout, g->oh, g->ow, "output gradient, batch and channels swapped");
+    check(dnnl_memory_create(&e->x_t, &x_t, engine, DNNL_MEMORY_NONE), op->layer, "dnnl_memory_create (input view)");
+    check(dnnl_memory_create(&e->dy_t, &dy_t, engine, DNNL_MEMORY_NONE), op->layer,
+          "dnnl_memory_create (output gradient view)");
+    e->wgrad_as_fwd = true;
+    return true;
+}
+
 static void entry_free(mg_onednn_op *op, entry *e)
 {
     for (int i = 0; i < N_PRIMS; i++) {
@@ -216,7 +308,44 @@ static void entry_free(mg_onednn_op *op, entry *e)
         check(dnnl_memory_destroy(e->src), op->layer, "dnnl_memory_destroy (input)");
     if (e->dst)
         check(dnnl_memory_destroy(e->dst), op->layer, "dnnl_memory_destroy (output)");
+    if (e->x_t)
+        check(dnnl_memory_destroy(e->x_t), op->layer, "dnnl_memory_destroy (input view)");
+    if (e->dy_t)
+        check(dnnl_memory_destroy(e->dy_t), op->layer, "dnnl_memory_destroy (output gradient view)");
     memset(e, 0, sizeof *e);
+}
+
+/* Sets sl up to move between the plain user memory (4-D fp32, h w planes contiguous, any
+ * strides of the first two axes) and the primitive's buffer inner by channel_blocks.c, when
+ * inner is nChw16c of the same dims (fp32, or bf16 for an input) or, for a bf16 input, the
+ * weights layout ABcd8b16a2b, and this build has the move; returns false otherwise. */
+static bool blocks_move(const mg_onednn_op *op, slot *sl, const dnnl_memory_desc_t *have,
+                        const dnnl_memory_desc_t *want)
+{
+    const bool bf16 = want->data_type == dnnl_bf16;
+    if (have->ndims != 4 || have->data_type != dnnl_f32 || have->format_kind != dnnl_blocked || have->offset0 ||
+        have->format_desc.blocking.inner_nblks != 0 || (bf16 && sl->output) ||
+        (!bf16 && want->data_type != dnnl_f32) || !mg_channel_blocks_available(bf16))
+        return false;
+    const dnnl_dim_t *dims = have->dims, *strides = have->format_desc.blocking.strides;
+    if (strides[3] != 1 || strides[2] != dims[3])
+        return false;
+    dnnl_memory_desc_t blocked, weights;
+    md_init(op, &blocked, 4, dims, want->data_type, dnnl_aBcd16b, "channel blocks");
+    md_init(op, &weights, 4, dims, want->data_type, dnnl_ABcd8b16a2b, "weight blocks");
+    if (dnnl_memory_desc_equal(want, &blocked))
+        sl->blocks = BLOCKS_CHANNELS;
+    else if (bf16 && dnnl_memory_desc_equal(want, &weights))
+        sl->blocks = BLOCKS_WEIGHTS;
+    else
+        return false;
+    sl->blocks_bf16 = bf16;
+    sl->blocks_n = (int)dims[0];
+    sl->blocks_c = (int)dims[1];
+    sl->blocks_hw = (size_t)(dims[2] * dims[3]);
+    sl->blocks_sn = (size_t)strides[0];
+    sl->blocks_sc = (size_t)strides[1];
+    return true;
 }
 
 /* Adds the argument arg of primitive `which` to e, over the plain memory user: when the
@@ -235,6 +364,8 @@ static void add_slot(mg_onednn_op *op, entry *e, int which, int arg, dnnl_memory
     check(dnnl_memory_create(&sl->inner, want, engine, DNNL_MEMORY_NONE), op->layer,
           "dnnl_memory_create (reordered buffer)");
     sl->bytes = dnnl_memory_desc_get_size(want);
+    if (blocks_move(op, sl, have, want))
+        return;
     dnnl_primitive_desc_t rpd;
     check(dnnl_reorder_primitive_desc_create(&rpd, output ? want : have, engine, output ? have : want, engine, NULL),
           op->layer, "dnnl_reorder_primitive_desc_create");
@@ -259,9 +390,12 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
     for (int i = 0; i < N_PRIMS; i++) {
         char call[96];
         op_desc od;
-        dnnl_status_t st = init_desc(op, i, &in, &d, &od);
-        if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&e->pd[i], &od, attr, engine, i == FWD ? NULL : e->pd[FWD]);
+        dnnl_status_t st = dnnl_success;
+        if (!(i == BWD_WEIGHTS && bf16 && op->g.kind != MG_ONEDNN_LINEAR && wgrad_make(op, e, n, attr))) {
+            st = init_desc(op, i, &in, &d, &od);
+            if (st == dnnl_success)
+                st = dnnl_primitive_desc_create(&e->pd[i], &od, attr, engine, i == FWD ? NULL : e->pd[FWD]);
+        }
         if (st != dnnl_success && quiet) {
             check(dnnl_primitive_attr_destroy(attr), op->layer, "dnnl_primitive_attr_destroy");
             entry_free(op, e);
@@ -287,13 +421,20 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
     add_slot(op, e, BWD_DATA, DNNL_ARG_DIFF_DST, e->dst, false);
     add_slot(op, e, BWD_DATA, DNNL_ARG_WEIGHTS, op->wei, false);
     add_slot(op, e, BWD_DATA, DNNL_ARG_DIFF_SRC, e->src, true);
-    add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_SRC, e->src, false);
-    add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_DST, e->dst, false);
-    add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS, op->dwei, true);
-    if (op->g.bias) {
-        add_slot(op, e, FWD, DNNL_ARG_BIAS, op->bias, false);
-        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_BIAS, op->dbias, true);
+    if (e->wgrad_as_fwd) {
+        const bool conv = op->g.kind == MG_ONEDNN_CONV;
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_SRC, conv ? e->x_t : e->dy_t, false);
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_WEIGHTS, conv ? e->dy_t : e->x_t, false);
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DST, op->dwei_t, true);
+    } else {
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_SRC, e->src, false);
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_DST, e->dst, false);
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS, op->dwei, true);
     }
+    if (op->g.bias)
+        add_slot(op, e, FWD, DNNL_ARG_BIAS, op->bias, false);
+    if (op->g.bias && !e->wgrad_as_fwd)
+        add_slot(op, e, BWD_WEIGHTS, DNNL_ARG_DIFF_BIAS, op->dbias, true);
     for (int i = 0; i < N_PRIMS; i++) { /* the arena holds any one primitive's buffers */
         size_t need = align64(e->scratch_bytes[i]);
         for (int k = 0; k < e->n_slots[i]; k++)
@@ -347,6 +488,13 @@ mg_onednn_op *mg_onednn_op_make(const char *layer, const mg_onednn_geom *g, int 
     check(dnnl_memory_create(&op->wei, &d.wei, engine, DNNL_MEMORY_NONE), layer, "dnnl_memory_create (weights)");
     check(dnnl_memory_create(&op->dwei, &d.wei, engine, op->dw_buf), layer,
           "dnnl_memory_create (weight gradients)");
+    if (g->kind != MG_ONEDNN_LINEAR) {
+        dnnl_memory_desc_t view;
+        const bool conv = g->kind == MG_ONEDNN_CONV;
+        md_wgrad_out(op, &view, conv ? g->cin : g->cout, conv ? g->cout : g->cin);
+        check(dnnl_memory_create(&op->dwei_t, &view, engine, op->dw_buf), layer,
+              "dnnl_memory_create (weight gradient view)");
+    }
     if (g->bias) {
         check(dnnl_memory_create(&op->bias, &d.bias, engine, DNNL_MEMORY_NONE), layer, "dnnl_memory_create (bias)");
         check(dnnl_memory_create(&op->dbias, &d.bias, engine, op->dw_buf + op->n_w), layer,
@@ -366,8 +514,8 @@ void mg_onednn_op_free(mg_onednn_op *op)
     for (int i = 0; i < MAX_ENTRIES; i++)
         if (op->e[i].n)
             entry_free(op, &op->e[i]);
-    dnnl_memory_t mems[] = {op->wei, op->bias, op->dwei, op->dbias};
-    for (int i = 0; i < 4; i++)
+    dnnl_memory_t mems[] = {op->wei, op->bias, op->dwei, op->dbias, op->dwei_t};
+    for (int i = 0; i < 5; i++)
         if (mems[i])
             check(dnnl_memory_destroy(mems[i]), op->layer, "dnnl_memory_destroy");
     mg_free(op->dw_buf);
@@ -382,8 +530,30 @@ static void bind(const mg_onednn_op *op, dnnl_memory_t m, const float *p, const 
     check(dnnl_memory_set_data_handle(m, (void *)p), op->layer, call);
 }
 
+static void *data_of(const mg_onednn_op *op, dnnl_memory_t m)
+{
+    void *p;
+    check(dnnl_memory_get_data_handle(m, &p), op->layer, "dnnl_memory_get_data_handle");
+    return p;
+}
+
+/* user -> inner for an input, inner -> user for an output */
 static void reorder(const mg_onednn_op *op, const slot *sl)
 {
+    if (sl->blocks == BLOCKS_WEIGHTS) {
+        mg_channel_blocks_pack_weights_bf16(data_of(op, sl->inner), data_of(op, sl->user), sl->blocks_n, sl->blocks_c,
+                                            sl->blocks_hw, sl->blocks_sn, sl->blocks_sc);
+        return;
+    }
+    if (sl->blocks) {
+        if (sl->output)
+            mg_channel_blocks_unpack(data_of(op, sl->user), sl->blocks_sn, sl->blocks_sc, data_of(op, sl->inner),
+                                     sl->blocks_n, sl->blocks_c, sl->blocks_hw);
+        else
+            mg_channel_blocks_pack(data_of(op, sl->inner), sl->blocks_bf16, data_of(op, sl->user), sl->blocks_n,
+                                   sl->blocks_c, sl->blocks_hw, sl->blocks_sn, sl->blocks_sc);
+        return;
+    }
     const dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, sl->output ? sl->inner : sl->user},
                                      {DNNL_ARG_TO, sl->output ? sl->user : sl->inner}};
     check(dnnl_primitive_execute(sl->reorder, stream, 2, args), op->layer, "dnnl_primitive_execute (reorder)");
@@ -406,7 +576,7 @@ static void run(const mg_onednn_op *op, entry *e, int which)
     int nargs = 0;
     for (int k = 0; k < e->n_slots[which]; k++) {
         const slot *sl = &e->slots[which][k];
-        if (sl->reorder && !sl->output)
+        if (sl->inner && !sl->output)
             reorder(op, sl);
         args[nargs++] = (dnnl_exec_arg_t){sl->arg, sl->inner ? sl->inner : sl->user};
     }
@@ -415,7 +585,7 @@ static void run(const mg_onednn_op *op, entry *e, int which)
     snprintf(call, sizeof call, "dnnl_primitive_execute (%s, batch %d)", prim_names[which], e->n);
     check(dnnl_primitive_execute(e->prim[which], stream, nargs, args), op->layer, call);
     for (int k = 0; k < e->n_slots[which]; k++)
-        if (e->slots[which][k].reorder && e->slots[which][k].output)
+        if (e->slots[which][k].inner && e->slots[which][k].output)
             reorder(op, &e->slots[which][k]);
     snprintf(call, sizeof call, "dnnl_stream_wait (%s)", prim_names[which]);
     check(dnnl_stream_wait(stream), op->layer, call);
@@ -446,12 +616,14 @@ void mg_onednn_backward_data(mg_onednn_op *op, const float *dy, const float *w, 
 void mg_onednn_backward_weights_add(mg_onednn_op *op, const float *x, const float *dy, float *dw, float *db, int n)
 {
     entry *e = entry_for(op, n);
-    bind(op, e->src, x, "input");
-    bind(op, e->dst, dy, "output gradient");
+    bind(op, e->wgrad_as_fwd ? e->x_t : e->src, x, "input");
+    bind(op, e->wgrad_as_fwd ? e->dy_t : e->dst, dy, "output gradient");
     run(op, e, BWD_WEIGHTS);
     for (size_t i = 0; i < op->n_w; i++)
         dw[i] += op->dw_buf[i];
-    if (op->g.bias && db)
+    if (op->g.bias && db && e->wgrad_as_fwd)
+        mg_channel_sums_add(db, dy, n, op->g.cout, (size_t)op->g.oh * op->g.ow);
+    else if (op->g.bias && db)
         for (int i = 0; i < op->g.cout; i++)
             db[i] += op->dw_buf[op->n_w + (size_t)i];
 }
@@ -470,5 +642,5 @@ void mg_onednn_describe(mg_onednn_op *op, int n, char *buf, int size)
     for (int i = 0; i < N_PRIMS; i++)
         check(dnnl_primitive_desc_query(e->pd[i], dnnl_query_impl_info_str, 0, &name[i]), op->layer,
               "dnnl_primitive_desc_query (implementation)");
-    snprintf(buf, (size_t)size, "%s / %s / %s", name[0], name[1], name[2]);
+    snprintf(buf, (size_t)size, "%s / %s / %s%s", name[0], name[1], e->wgrad_as_fwd ? "as forward " : "", name[2]);
 }
