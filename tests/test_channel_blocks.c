@@ -1,9 +1,9 @@
-/* The moves between plain tensors and oneDNN's blocked layouts (mg_channel_blocks.h)
- * against oneDNN's own reorders between the same memory descriptors: every byte of the
- * result equal, in fp32 and bf16 (the same round-to-nearest-even, ties included), for
- * NCHW tensors and views with the batch and channel axes swapped, channel counts below,
- * at and past multiples of 16 (the padding lanes zero), and planes shorter and longer than
- * the 16 positions moved at a time. Unpacking writes the c channels and nothing else of
+/* The moves between plain tensors and oneDNN's blocked layouts (mg_channel_blocks.h:
+ * nChw16c both ways, and the fp32 and bf16 weights layouts) against oneDNN's own reorders
+ * between the same memory descriptors: every byte of the result equal, in fp32 and bf16
+ * (the same round-to-nearest-even, ties included), for NCHW tensors and views with the
+ * first two axes swapped, sizes below, at and past multiples of 16 (the padding lanes
+ * zero), and planes shorter and longer than the 16 positions moved at a time. Unpacking writes the c channels and nothing else of
  * the plain buffer. The builds without AVX-512 (the valgrind build) have no moves; there
  * the test says so and is skipped. */
 #include <oneapi/dnnl/dnnl.h>
@@ -170,31 +170,34 @@ static void test_unpack_writes_only_the_tensor(void **state)
 static void test_weights_pack_matches_onednn(void **state)
 {
     (void)state;
-    REQUIRE_MOVES(true);
     mg_rng rng;
     mg_rng_init(&rng, 7, MG_STREAM_TEST);
-    for (int i = 0; i < N_SHAPES; i++)
-        for (int swapped = 0; swapped < 2; swapped++) {
-            const shape4 s = shapes[i];
-            const dnnl_memory_desc_t from = plain_md(s.d0, s.d1, s.h, s.w, swapped);
-            dnnl_memory_desc_t to;
-            const dnnl_dims_t dims = {s.d0, s.d1, s.h, s.w};
-            DNNL_OK(dnnl_memory_desc_init_by_tag(&to, 4, dims, dnnl_bf16, dnnl_ABcd8b16a2b));
-            const size_t n = (size_t)s.d0 * s.d1 * s.h * s.w, bytes = dnnl_memory_desc_get_size(&to);
-            float *x = mg_alloc_floats(n, "x");
-            unsigned char *want = mg_alloc(bytes, "oneDNN's"), *got = mg_alloc(bytes, "ours");
-            fill(x, n, &rng);
-            memset(want, 0xA5, bytes);
-            memset(got, 0x5A, bytes);
-            onednn_reorder(&from, x, &to, want);
-            const size_t hw = (size_t)s.h * s.w, sa = swapped ? hw : (size_t)s.d1 * hw,
-                         sb = swapped ? (size_t)s.d0 * hw : hw;
-            mg_channel_blocks_pack_weights_bf16(got, x, s.d0, s.d1, hw, sa, sb);
-            if (memcmp(got, want, bytes))
-                fail_msg("weights pack %dx%dx%dx%d%s differs from oneDNN's reorder", s.d0, s.d1, s.h, s.w,
-                         swapped ? " (swapped)" : "");
-            mg_free(x), mg_free(want), mg_free(got);
-        }
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        REQUIRE_MOVES(bf16);
+        for (int i = 0; i < N_SHAPES; i++)
+            for (int swapped = 0; swapped < 2; swapped++) {
+                const shape4 s = shapes[i];
+                const dnnl_memory_desc_t from = plain_md(s.d0, s.d1, s.h, s.w, swapped);
+                dnnl_memory_desc_t to;
+                const dnnl_dims_t dims = {s.d0, s.d1, s.h, s.w};
+                DNNL_OK(dnnl_memory_desc_init_by_tag(&to, 4, dims, bf16 ? dnnl_bf16 : dnnl_f32,
+                                                     bf16 ? dnnl_ABcd8b16a2b : dnnl_ABcd16b16a));
+                const size_t n = (size_t)s.d0 * s.d1 * s.h * s.w, bytes = dnnl_memory_desc_get_size(&to);
+                float *x = mg_alloc_floats(n, "x");
+                unsigned char *want = mg_alloc(bytes, "oneDNN's"), *got = mg_alloc(bytes, "ours");
+                fill(x, n, &rng);
+                memset(want, 0xA5, bytes);
+                memset(got, 0x5A, bytes);
+                onednn_reorder(&from, x, &to, want);
+                const size_t hw = (size_t)s.h * s.w, sa = swapped ? hw : (size_t)s.d1 * hw,
+                             sb = swapped ? (size_t)s.d0 * hw : hw;
+                mg_channel_blocks_pack_weights(got, bf16, x, s.d0, s.d1, hw, sa, sb);
+                if (memcmp(got, want, bytes))
+                    fail_msg("weights pack %s %dx%dx%dx%d%s differs from oneDNN's reorder", bf16 ? "bf16" : "fp32",
+                             s.d0, s.d1, s.h, s.w, swapped ? " (swapped)" : "");
+                mg_free(x), mg_free(want), mg_free(got);
+            }
+    }
 }
 
 static int setup(void **state)

@@ -26,10 +26,12 @@ void mg_channel_blocks_pack(void *dst, bool bf16, const float *src, int n, int c
 /* dst (n, c, hw; strides sn, sc floats) = src (blocked fp32). Writes only the c channels. */
 void mg_channel_blocks_unpack(float *dst, size_t sn, size_t sc, const float *src, int n, int c, size_t hw);
 
-/* The bf16 weights layout of oneDNN's AVX512_BF16 convolutions, ABcd8b16a2b: a tensor
- * (a, b, h w) as [ceil(a / 16)][ceil(b / 16)][h w][8][16][2], element (a, b, p) at
- * [a / 16][b / 16][p][(b % 16) / 2][a % 16][b % 2], entries past a or b zero. The
- * weight-gradient convolution (onednn.c) takes an activation gradient in this layout. */
-void mg_channel_blocks_pack_weights_bf16(void *dst, const float *src, int a, int b, size_t hw, size_t sa, size_t sb);
+/* dst = src (a, b, hw; strides sa, sb floats) in the weights layout of oneDNN's AVX-512
+ * convolutions, entries past a or b zero:
+ *   fp32, ABcd16b16a: [ceil(a / 16)][ceil(b / 16)][hw][16 (b % 16)][16 (a % 16)];
+ *   bf16, ABcd8b16a2b: [ceil(a / 16)][ceil(b / 16)][hw][8 ((b % 16) / 2)][16 (a % 16)][2 (b % 2)].
+ * The weight-gradient convolution (onednn.c) takes an activation gradient, or an input, in it. */
+void mg_channel_blocks_pack_weights(void *dst, bool bf16, const float *src, int a, int b, size_t hw, size_t sa,
+                                    size_t sb);
 
 #endif

@@ -134,10 +134,36 @@ void mg_channel_blocks_unpack(float *dst, size_t sn, size_t sc, const float *src
 #endif
 }
 
-void mg_channel_blocks_pack_weights_bf16(void *dst, const float *src, int a, int b, size_t hw, size_t sa, size_t sb)
+void mg_channel_blocks_pack_weights(void *dst, bool bf16, const float *src, int a, int b, size_t hw, size_t sa,
+                                    size_t sb)
 {
-    MG_CHECK(mg_channel_blocks_available(true), "channel blocks", "this is a bug in the caller",
+    MG_CHECK(mg_channel_blocks_available(bf16), "channel blocks", "this is a bug in the caller",
              "not built for this target");
+#ifdef __AVX512F__
+    if (!bf16) { /* ABcd16b16a: one transposed 16 x 16 block of (b, a) per position */
+        const int a_blocks = (a + 15) / 16, b_blocks = (b + 15) / 16;
+        for (int ab = 0; ab < a_blocks; ab++)
+            for (int bb = 0; bb < b_blocks; bb++) {
+                const int ac = a - ab * 16 < 16 ? a - ab * 16 : 16, bc = b - bb * 16 < 16 ? b - bb * 16 : 16;
+                float *out = (float *)dst + ((size_t)ab * b_blocks + bb) * hw * 256;
+                for (size_t p = 0; p < hw; p += 16) {
+                    const size_t m = hw - p < 16 ? hw - p : 16;
+                    for (int j = 0; j < 16; j++) {
+                        __m512 r[16];
+                        if (j < bc) {
+                            load_channels(r, src + (size_t)(ab * 16) * sa + (size_t)(bb * 16 + j) * sb, sa, ac, p, m);
+                            transpose16(r); /* r[i]: the 16 a at position p + i */
+                        } else
+                            for (int i = 0; i < 16; i++)
+                                r[i] = _mm512_setzero_ps();
+                        for (size_t i = 0; i < m; i++)
+                            _mm512_storeu_ps(out + (p + i) * 256 + (size_t)j * 16, r[i]);
+                    }
+                }
+            }
+        return;
+    }
+#endif
 #if HAVE_BF16_PACK
     /* after one conversion of two 16-float rows lo, hi: lo's 16 values then hi's; this
      * index interleaves them, lo[0] hi[0] lo[1] hi[1] ... */

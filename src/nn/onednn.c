@@ -18,9 +18,11 @@
  * primitive, as the layers share the network's im2col workspace. oneDNN overwrites weight
  * gradients, so they land in the op's own buffer and are then added into the layer's
  * gradient (backward adds). One CPU engine and one stream serve the whole process.
- * Moves between the plain layouts and nChw16c (and the bf16 weights layout the weight
- * gradient below reads) run in mg_channel_blocks.h's transposes instead of oneDNN's reorder
- * kernels, which are several times slower there; other layout pairs use oneDNN's reorders.
+ * Moves into bf16 nChw16c, from the batch-and-channel-swapped views below, and into the
+ * weights layouts the weight gradient below reads run in mg_channel_blocks.h's transposes:
+ * oneDNN 2.6's generic reorder kernel is 2.5-5x slower there. fp32 moves between NCHW and
+ * nChw16c, which oneDNN has a specialised kernel for (as fast), and all other layout pairs
+ * use oneDNN's reorders.
  * In bf16 the primitives read bfloat16 inputs (x, W, dy) and write fp32 (y, dx, dW, db),
  * and the reorders convert; a convolution's weight gradient at batches of 16 or more is a
  * forward convolution (see wgrad_make); convolutions with fewer than 16 channels on a side stay fp32 on
@@ -62,7 +64,7 @@ typedef struct {
     dnnl_primitive_t reorder; /* user -> inner for inputs, inner -> user for outputs */
     bool output;
     /* instead of reorder: a move by channel_blocks.c between plain and nChw16c, or from
-     * plain to the bf16 weights layout ABcd8b16a2b */
+     * plain to a weights layout */
     enum { BLOCKS_NONE, BLOCKS_CHANNELS, BLOCKS_WEIGHTS } blocks;
     bool blocks_bf16;
     int blocks_n, blocks_c;
@@ -258,8 +260,9 @@ static bool wgrad_make(mg_onednn_op *op, entry *e, int n, const_dnnl_primitive_a
     dnnl_memory_desc_t src, wei, dst;
     const dnnl_dims_t src_dims = {big_c, n, big_h, big_w}, wei_dims = {small_c, n, small_h, small_w},
                       dst_dims = {big_c, small_c, g->k, g->k};
-    md_init(op, &src, 4, src_dims, dnnl_bf16, dnnl_nChw16c, "weight-gradient input");
-    md_init(op, &wei, 4, wei_dims, dnnl_bf16, dnnl_format_tag_any, "weight-gradient weights");
+    const dnnl_data_type_t type = mg_onednn_uses_bf16(op) ? dnnl_bf16 : dnnl_f32;
+    md_init(op, &src, 4, src_dims, type, dnnl_nChw16c, "weight-gradient input");
+    md_init(op, &wei, 4, wei_dims, type, dnnl_format_tag_any, "weight-gradient weights");
     md_init(op, &dst, 4, dst_dims, dnnl_f32, dnnl_format_tag_any, "weight-gradient output");
     const dnnl_dims_t stride = {1, 1}, dilation = {g->stride - 1, g->stride - 1}, pad_l = {g->pad_l, g->pad_l},
                       pad_r = {pad_r_h, pad_r_w};
@@ -272,7 +275,7 @@ static bool wgrad_make(mg_onednn_op *op, entry *e, int n, const_dnnl_primitive_a
     const char *impl = NULL;
     check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl), op->layer,
           "dnnl_primitive_desc_query (implementation)");
-    if (!impl || strstr(impl, "ref")) {
+    if (!impl || strstr(impl, "ref") || strstr(impl, "gemm")) {
         check(dnnl_primitive_desc_destroy(pd), op->layer, "dnnl_primitive_desc_destroy");
         return false;
     }
@@ -317,8 +320,9 @@ static void entry_free(mg_onednn_op *op, entry *e)
 
 /* Sets sl up to move between the plain user memory (4-D fp32, h w planes contiguous, any
  * strides of the first two axes) and the primitive's buffer inner by channel_blocks.c, when
- * inner is nChw16c of the same dims (fp32, or bf16 for an input) or, for a bf16 input, the
- * weights layout ABcd8b16a2b, and this build has the move; returns false otherwise. */
+ * inner is nChw16c of the same dims (bf16 for an input; fp32 unless the plain side is NCHW
+ * itself) or, for an input, the weights layout of its type (ABcd16b16a, ABcd8b16a2b), and
+ * this build has the move; returns false otherwise. */
 static bool blocks_move(const mg_onednn_op *op, slot *sl, const dnnl_memory_desc_t *have,
                         const dnnl_memory_desc_t *want)
 {
@@ -332,10 +336,12 @@ static bool blocks_move(const mg_onednn_op *op, slot *sl, const dnnl_memory_desc
         return false;
     dnnl_memory_desc_t blocked, weights;
     md_init(op, &blocked, 4, dims, want->data_type, dnnl_aBcd16b, "channel blocks");
-    md_init(op, &weights, 4, dims, want->data_type, dnnl_ABcd8b16a2b, "weight blocks");
-    if (dnnl_memory_desc_equal(want, &blocked))
+    md_init(op, &weights, 4, dims, want->data_type, bf16 ? dnnl_ABcd8b16a2b : dnnl_ABcd16b16a, "weight blocks");
+    /* fp32 between NCHW itself and nChw16c: oneDNN's reorder kernel for the pair is as fast */
+    const bool nchw = strides[1] == dims[2] * dims[3] && strides[0] == dims[1] * strides[1];
+    if (dnnl_memory_desc_equal(want, &blocked) && (bf16 || !nchw))
         sl->blocks = BLOCKS_CHANNELS;
-    else if (bf16 && dnnl_memory_desc_equal(want, &weights))
+    else if (!sl->output && dnnl_memory_desc_equal(want, &weights))
         sl->blocks = BLOCKS_WEIGHTS;
     else
         return false;
@@ -391,7 +397,7 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
         char call[96];
         op_desc od;
         dnnl_status_t st = dnnl_success;
-        if (!(i == BWD_WEIGHTS && bf16 && op->g.kind != MG_ONEDNN_LINEAR && wgrad_make(op, e, n, attr))) {
+        if (!(i == BWD_WEIGHTS && (bf16 || !blocked) && op->g.kind != MG_ONEDNN_LINEAR && wgrad_make(op, e, n, attr))) {
             st = init_desc(op, i, &in, &d, &od);
             if (st == dnnl_success)
                 st = dnnl_primitive_desc_create(&e->pd[i], &od, attr, engine, i == FWD ? NULL : e->pd[FWD]);
@@ -541,8 +547,8 @@ static void *data_of(const mg_onednn_op *op, dnnl_memory_t m)
 static void reorder(const mg_onednn_op *op, const slot *sl)
 {
     if (sl->blocks == BLOCKS_WEIGHTS) {
-        mg_channel_blocks_pack_weights_bf16(data_of(op, sl->inner), data_of(op, sl->user), sl->blocks_n, sl->blocks_c,
-                                            sl->blocks_hw, sl->blocks_sn, sl->blocks_sc);
+        mg_channel_blocks_pack_weights(data_of(op, sl->inner), sl->blocks_bf16, data_of(op, sl->user), sl->blocks_n,
+                                       sl->blocks_c, sl->blocks_hw, sl->blocks_sn, sl->blocks_sc);
         return;
     }
     if (sl->blocks) {
