@@ -7,7 +7,10 @@
  *     GFLOP/s, FLOPs counted as the peer counts them (147.5 MFLOP per image),
  *   - cblas_sgemm's GFLOP/s on large square matrices in the same run, and the ratios,
  *   - the OpenBLAS kernel in use, and a check of sgemm against a double reference.
- * Times are medians of repeated runs after warm-up.
+ * Times are medians of repeated runs after warm-up. The iteration's share of its ceiling
+ * (oneDNN's GEMM rate in the same precision, or sgemm's for BLAS) is taken in five rounds,
+ * each an iteration timing and a ceiling measurement side by side, and printed as the
+ * median of the rounds' shares with each round's: on a shared machine both drift together.
  * Usage: bench_dcgan [CONFIG [BATCH [blas|onednn [fp32|bf16]]]]; with onednn the layers with
  * weights run on oneDNN (one OpenMP thread), in fp32 or with bfloat16 inputs, and the
  * implementation oneDNN chose for each is printed.
@@ -261,39 +264,55 @@ int main(int argc, char **argv)
     mg_optim_init(&optG, &ocfg, G.n_param);
     mg_optim_init(&optD, &ocfg, D.n_param);
 
-    enum { ITERS = 25 };
-    double t[ITERS];
-    for (int it = -3; it < ITERS; it++) {
-        double t0 = now_s();
-        mg_rng_fill_normal(&rng, z, nz, 0, 1);
-        const float *fake = mg_net_forward(&G, z, batch, MG_TRAIN);
-        mg_net_zero_grad(&D);
-        const float *out = mg_net_forward(&D, real, batch, MG_TRAIN);
-        mg_d_loss_real(MG_LOSS_NONSATURATING, out, batch, dlogit);
-        mg_net_backward(&D, dlogit, true, false);
-        out = mg_net_forward(&D, fake, batch, MG_TRAIN);
-        mg_d_loss_fake(MG_LOSS_NONSATURATING, out, batch, dlogit);
-        mg_net_backward(&D, dlogit, true, false);
-        mg_optim_step(&optD, D.param, D.grad, ocfg.lr);
-        mg_net_zero_grad(&G);
-        out = mg_net_forward(&D, fake, batch, MG_TRAIN);
-        mg_g_loss(MG_LOSS_NONSATURATING, out, batch, dlogit);
-        float *dfake = mg_net_backward(&D, dlogit, false, true);
-        mg_net_backward(&G, dfake, true, false);
-        mg_optim_step(&optG, G.param, G.grad, ocfg.lr);
-        if (it >= 0)
-            t[it] = now_s() - t0;
+    /* Rounds of the iteration alternate with a measurement of the rate it is compared with
+     * (oneDNN's GEMM in the same precision, or sgemm for BLAS), so that each share compares
+     * two measurements taken side by side; the share printed is the median of the rounds'. */
+    enum { ITERS = 15, ROUNDS = 5 };
+    double round_it_s[ROUNDS], round_rate[ROUNDS], round_share[ROUNDS];
+    for (int round = 0; round < ROUNDS; round++) {
+        double t[ITERS];
+        for (int it = round ? 0 : -3; it < ITERS; it++) {
+            double t0 = now_s();
+            mg_rng_fill_normal(&rng, z, nz, 0, 1);
+            const float *fake = mg_net_forward(&G, z, batch, MG_TRAIN);
+            mg_net_zero_grad(&D);
+            const float *out = mg_net_forward(&D, real, batch, MG_TRAIN);
+            mg_d_loss_real(MG_LOSS_NONSATURATING, out, batch, dlogit);
+            mg_net_backward(&D, dlogit, true, false);
+            out = mg_net_forward(&D, fake, batch, MG_TRAIN);
+            mg_d_loss_fake(MG_LOSS_NONSATURATING, out, batch, dlogit);
+            mg_net_backward(&D, dlogit, true, false);
+            mg_optim_step(&optD, D.param, D.grad, ocfg.lr);
+            mg_net_zero_grad(&G);
+            out = mg_net_forward(&D, fake, batch, MG_TRAIN);
+            mg_g_loss(MG_LOSS_NONSATURATING, out, batch, dlogit);
+            float *dfake = mg_net_backward(&D, dlogit, false, true);
+            mg_net_backward(&G, dfake, true, false);
+            mg_optim_step(&optG, G.param, G.grad, ocfg.lr);
+            if (it >= 0)
+                t[it] = now_s() - t0;
+        }
+        round_it_s[round] = median(t, ITERS);
+        const double seconds = backend == MG_BACKEND_ONEDNN
+                                   ? onednn_gemm_seconds(2048, precision == MG_PRECISION_BF16)
+                                   : sgemm_seconds(2048);
+        round_rate[round] = 2e-9 * 2048.0 * 2048 * 2048 / seconds;
+        round_share[round] = 1e-9 * flop_per_image * batch / round_it_s[round] / round_rate[round];
     }
-    double it_s = median(t, ITERS);
+    const double it_s = median(round_it_s, ROUNDS);
     double gflops = 1e-9 * flop_per_image * batch / it_s;
     printf("\nWhole iteration (D step real+fake, G step through frozen D, fakes reused), batch %d:\n", batch);
     printf("  %.1f MFLOP/image, %.2f ms/iteration, %.0f images/s, %.1f GFLOP/s = %.0f%% of sgemm 2048 (%.0f%% of 1024)\n",
            1e-6 * flop_per_image, 1e3 * it_s, batch / it_s, gflops, 100 * gflops / peak, 100 * gflops / peak1024);
-    if (backend == MG_BACKEND_ONEDNN) {
-        const double own = precision == MG_PRECISION_BF16 ? dnn_bf16 : dnn_fp32;
-        printf("  = %.0f%% of oneDNN's %s GEMM rate (%.1f GFLOP/s)\n", 100 * gflops / own, mg_precision_names[precision],
-               own);
-    }
+    double shares[ROUNDS];
+    memcpy(shares, round_share, sizeof shares);
+    const double share = median(shares, ROUNDS), rate = median(round_rate, ROUNDS);
+    printf("  = %.0f%% of %s%s GEMM rate (%.1f GFLOP/s), median of %d rounds measured in turn:", 100 * share,
+           backend == MG_BACKEND_ONEDNN ? "oneDNN's " : "sgemm's ",
+           backend == MG_BACKEND_ONEDNN ? mg_precision_names[precision] : "fp32", rate, ROUNDS);
+    for (int round = 0; round < ROUNDS; round++)
+        printf(" %.0f%%", 100 * round_share[round]);
+    printf("\n");
 
     mg_optim_free(&optG);
     mg_optim_free(&optD);
