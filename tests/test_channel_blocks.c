@@ -81,20 +81,22 @@ static const shape4 shapes[] = {
                     (bf16) ? " with BF16" : "");                                                         \
     } while (0)
 
-static void test_pack_matches_onednn(void **state)
+/* Packs every shape, NCHW and swapped, in fp32 and bf16, into nChw16c (weights: false) or
+ * the weights layout of the type (weights: true), and compares the bytes with oneDNN's. */
+static void check_packs(bool weights, uint64_t seed)
 {
-    (void)state;
     mg_rng rng;
-    mg_rng_init(&rng, 5, MG_STREAM_TEST);
+    mg_rng_init(&rng, seed, MG_STREAM_TEST);
     for (int bf16 = 0; bf16 < 2; bf16++) {
         REQUIRE_MOVES(bf16);
+        const dnnl_format_tag_t tag = !weights ? dnnl_aBcd16b : bf16 ? dnnl_ABcd8b16a2b : dnnl_ABcd16b16a;
         for (int i = 0; i < N_SHAPES; i++)
             for (int swapped = 0; swapped < 2; swapped++) {
                 const shape4 s = shapes[i];
                 const dnnl_memory_desc_t from = plain_md(s.d0, s.d1, s.h, s.w, swapped);
                 dnnl_memory_desc_t to;
                 const dnnl_dims_t dims = {s.d0, s.d1, s.h, s.w};
-                DNNL_OK(dnnl_memory_desc_init_by_tag(&to, 4, dims, bf16 ? dnnl_bf16 : dnnl_f32, dnnl_aBcd16b));
+                DNNL_OK(dnnl_memory_desc_init_by_tag(&to, 4, dims, bf16 ? dnnl_bf16 : dnnl_f32, tag));
                 const size_t n = (size_t)s.d0 * s.d1 * s.h * s.w, bytes = dnnl_memory_desc_get_size(&to);
                 float *x = mg_alloc_floats(n, "x");
                 unsigned char *want = mg_alloc(bytes, "oneDNN's"), *got = mg_alloc(bytes, "ours");
@@ -102,15 +104,24 @@ static void test_pack_matches_onednn(void **state)
                 memset(want, 0xA5, bytes); /* padding lanes must be written, as zeros */
                 memset(got, 0x5A, bytes);
                 onednn_reorder(&from, x, &to, want);
-                const size_t hw = (size_t)s.h * s.w, sn = swapped ? hw : (size_t)s.d1 * hw,
-                             sc = swapped ? (size_t)s.d0 * hw : hw;
-                mg_channel_blocks_pack(got, bf16, x, s.d0, s.d1, hw, sn, sc);
+                const size_t hw = (size_t)s.h * s.w, s0 = swapped ? hw : (size_t)s.d1 * hw,
+                             s1 = swapped ? (size_t)s.d0 * hw : hw;
+                if (weights)
+                    mg_channel_blocks_pack_weights(got, bf16, x, s.d0, s.d1, hw, s0, s1);
+                else
+                    mg_channel_blocks_pack(got, bf16, x, s.d0, s.d1, hw, s0, s1);
                 if (memcmp(got, want, bytes))
-                    fail_msg("pack %s %dx%dx%dx%d%s differs from oneDNN's reorder", bf16 ? "bf16" : "fp32", s.d0,
-                             s.d1, s.h, s.w, swapped ? " (swapped)" : "");
+                    fail_msg("%s %s %dx%dx%dx%d%s differs from oneDNN's reorder", weights ? "weights pack" : "pack",
+                             bf16 ? "bf16" : "fp32", s.d0, s.d1, s.h, s.w, swapped ? " (swapped)" : "");
                 mg_free(x), mg_free(want), mg_free(got);
             }
     }
+}
+
+static void test_pack_matches_onednn(void **state)
+{
+    (void)state;
+    check_packs(false, 5);
 }
 
 static void test_unpack_matches_onednn(void **state)
@@ -170,34 +181,7 @@ static void test_unpack_writes_only_the_tensor(void **state)
 static void test_weights_pack_matches_onednn(void **state)
 {
     (void)state;
-    mg_rng rng;
-    mg_rng_init(&rng, 7, MG_STREAM_TEST);
-    for (int bf16 = 0; bf16 < 2; bf16++) {
-        REQUIRE_MOVES(bf16);
-        for (int i = 0; i < N_SHAPES; i++)
-            for (int swapped = 0; swapped < 2; swapped++) {
-                const shape4 s = shapes[i];
-                const dnnl_memory_desc_t from = plain_md(s.d0, s.d1, s.h, s.w, swapped);
-                dnnl_memory_desc_t to;
-                const dnnl_dims_t dims = {s.d0, s.d1, s.h, s.w};
-                DNNL_OK(dnnl_memory_desc_init_by_tag(&to, 4, dims, bf16 ? dnnl_bf16 : dnnl_f32,
-                                                     bf16 ? dnnl_ABcd8b16a2b : dnnl_ABcd16b16a));
-                const size_t n = (size_t)s.d0 * s.d1 * s.h * s.w, bytes = dnnl_memory_desc_get_size(&to);
-                float *x = mg_alloc_floats(n, "x");
-                unsigned char *want = mg_alloc(bytes, "oneDNN's"), *got = mg_alloc(bytes, "ours");
-                fill(x, n, &rng);
-                memset(want, 0xA5, bytes);
-                memset(got, 0x5A, bytes);
-                onednn_reorder(&from, x, &to, want);
-                const size_t hw = (size_t)s.h * s.w, sa = swapped ? hw : (size_t)s.d1 * hw,
-                             sb = swapped ? (size_t)s.d0 * hw : hw;
-                mg_channel_blocks_pack_weights(got, bf16, x, s.d0, s.d1, hw, sa, sb);
-                if (memcmp(got, want, bytes))
-                    fail_msg("weights pack %s %dx%dx%dx%d%s differs from oneDNN's reorder", bf16 ? "bf16" : "fp32",
-                             s.d0, s.d1, s.h, s.w, swapped ? " (swapped)" : "");
-                mg_free(x), mg_free(want), mg_free(got);
-            }
-    }
+    check_packs(true, 7);
 }
 
 static int setup(void **state)

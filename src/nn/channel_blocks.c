@@ -134,72 +134,67 @@ void mg_channel_blocks_unpack(float *dst, size_t sn, size_t sc, const float *src
 #endif
 }
 
+#ifdef __AVX512F__
+/* rows[j][i][l] = src element (a = ab 16 + l, b = bb 16 + j) at position p + i, for i < m;
+ * zero past a and b */
+static void weight_block_rows(float rows[16][16][16], const float *src, size_t sa, size_t sb, int ab, int bb, int ac,
+                              int bc, size_t p, size_t m)
+{
+    for (int j = 0; j < 16; j++) {
+        __m512 r[16];
+        if (j < bc) {
+            load_channels(r, src + (size_t)(ab * 16) * sa + (size_t)(bb * 16 + j) * sb, sa, ac, p, m);
+            transpose16(r); /* r[i]: the 16 a at position p + i */
+        } else
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_setzero_ps();
+        for (size_t i = 0; i < m; i++)
+            _mm512_storeu_ps(rows[j][i], r[i]);
+    }
+}
+#endif
+
 void mg_channel_blocks_pack_weights(void *dst, bool bf16, const float *src, int a, int b, size_t hw, size_t sa,
                                     size_t sb)
 {
     MG_CHECK(mg_channel_blocks_available(bf16), "channel blocks", "this is a bug in the caller",
              "not built for this target");
 #ifdef __AVX512F__
-    if (!bf16) { /* ABcd16b16a: one transposed 16 x 16 block of (b, a) per position */
-        const int a_blocks = (a + 15) / 16, b_blocks = (b + 15) / 16;
-        for (int ab = 0; ab < a_blocks; ab++)
-            for (int bb = 0; bb < b_blocks; bb++) {
-                const int ac = a - ab * 16 < 16 ? a - ab * 16 : 16, bc = b - bb * 16 < 16 ? b - bb * 16 : 16;
-                float *out = (float *)dst + ((size_t)ab * b_blocks + bb) * hw * 256;
-                for (size_t p = 0; p < hw; p += 16) {
-                    const size_t m = hw - p < 16 ? hw - p : 16;
-                    for (int j = 0; j < 16; j++) {
-                        __m512 r[16];
-                        if (j < bc) {
-                            load_channels(r, src + (size_t)(ab * 16) * sa + (size_t)(bb * 16 + j) * sb, sa, ac, p, m);
-                            transpose16(r); /* r[i]: the 16 a at position p + i */
-                        } else
-                            for (int i = 0; i < 16; i++)
-                                r[i] = _mm512_setzero_ps();
-                        for (size_t i = 0; i < m; i++)
-                            _mm512_storeu_ps(out + (p + i) * 256 + (size_t)j * 16, r[i]);
-                    }
-                }
-            }
-        return;
-    }
-#endif
-#if HAVE_BF16_PACK
-    /* after one conversion of two 16-float rows lo, hi: lo's 16 values then hi's; this
-     * index interleaves them, lo[0] hi[0] lo[1] hi[1] ... */
+    /* after one conversion of two 16-float rows lo, hi (bf16): lo's 16 values then hi's;
+     * this index interleaves them, lo[0] hi[0] lo[1] hi[1] ... */
     uint16_t order[32];
     for (int i = 0; i < 16; i++)
         order[2 * i] = (uint16_t)i, order[2 * i + 1] = (uint16_t)(16 + i);
     const __m512i interleave = _mm512_loadu_si512(order);
+    (void)interleave; /* unused where the build has no bf16 conversion */
     const int a_blocks = (a + 15) / 16, b_blocks = (b + 15) / 16;
     float rows[16][16][16]; /* [b in block][position][a in block] for one group of positions */
     for (int ab = 0; ab < a_blocks; ab++)
         for (int bb = 0; bb < b_blocks; bb++) {
             const int ac = a - ab * 16 < 16 ? a - ab * 16 : 16, bc = b - bb * 16 < 16 ? b - bb * 16 : 16;
-            uint16_t *out = (uint16_t *)dst + ((size_t)ab * b_blocks + bb) * hw * 256;
+            const size_t block = ((size_t)ab * b_blocks + bb) * hw * 256;
             for (size_t p = 0; p < hw; p += 16) {
                 const size_t m = hw - p < 16 ? hw - p : 16;
-                for (int j = 0; j < 16; j++) {
-                    __m512 r[16];
-                    if (j < bc)
-                        load_channels(r, src + (size_t)(ab * 16) * sa + (size_t)(bb * 16 + j) * sb, sa, ac, p, m);
-                    else
-                        for (int i = 0; i < 16; i++)
-                            r[i] = _mm512_setzero_ps();
-                    transpose16(r); /* r[i]: the 16 a at position p + i */
-                    for (size_t i = 0; i < m; i++)
-                        _mm512_storeu_ps(rows[j][i], r[i]);
-                }
-                for (size_t i = 0; i < m; i++)
-                    for (int j = 0; j < 8; j++) {
+                weight_block_rows(rows, src, sa, sb, ab, bb, ac, bc, p, m);
+                for (size_t i = 0; i < m; i++) {
+                    if (!bf16) { /* ABcd16b16a: [b % 16][a % 16] */
+                        float *out = (float *)dst + block + (p + i) * 256;
+                        for (int j = 0; j < 16; j++)
+                            _mm512_storeu_ps(out + j * 16, _mm512_loadu_ps(rows[j][i]));
+                        continue;
+                    }
+#if HAVE_BF16_PACK
+                    uint16_t *out = (uint16_t *)dst + block + (p + i) * 256;
+                    for (int j = 0; j < 8; j++) { /* ABcd8b16a2b: [b % 16 / 2][a % 16][b % 2] */
                         const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(rows[2 * j + 1][i]),
                                                                           _mm512_loadu_ps(rows[2 * j][i]));
-                        _mm512_storeu_si512(out + (p + i) * 256 + (size_t)j * 32,
-                                            _mm512_permutexvar_epi16(interleave, both));
+                        _mm512_storeu_si512(out + j * 32, _mm512_permutexvar_epi16(interleave, both));
                     }
+#endif
+                }
             }
         }
 #else
-    (void)dst, (void)src, (void)a, (void)b, (void)hw, (void)sa, (void)sb;
+    (void)dst, (void)bf16, (void)src, (void)a, (void)b, (void)hw, (void)sa, (void)sb;
 #endif
 }
