@@ -65,7 +65,8 @@ bool mg_onednn_uses_bf16(const mg_onednn_op *op);
 void mg_onednn_describe_library(char *buf, int size);
 
 /* The names of the implementations oneDNN chose for the op's forward, backward-data and
- * backward-weights primitives at batch n, e.g. "brg:avx512_core" (for benchmarks). */
+ * backward-weights primitives at batch n, e.g. "brg:avx512_core"; the last is prefixed
+ * "as forward " where the weight gradient runs as a forward convolution (onednn.c). */
 void mg_onednn_describe(mg_onednn_op *op, int n, char *buf, int size);
 
 #endif
