@@ -266,8 +266,8 @@ static void test_layers_match_blas(void **state)
     /* batches of 16 and more: weight gradients as forward convolutions (test_weight_gradient_path) */
     const int large[] = {21, 16};
     const struct { const char *what; build_fn build; } wide[] = {
-        {"conv2d 3x9x7 k3 s2 p1", conv_a},
-        {"conv_transpose2d 3x5x4 k4 s2 p1 op1", convt_a},
+        {"conv2d 3x9x7 k3 s2 p1", conv_a},          {"conv2d 2x6x10 k5 s1 p2", conv_b},
+        {"conv_transpose2d 3x5x4 k4 s2 p1 op1", convt_a}, {"conv_transpose2d 2x3x6 k3 s3 p2", convt_b},
         {"conv2d 16x7x5->32 k3 s2 p1 (blocked)", conv_blocked},
         {"conv_transpose2d 32x4x3->17 k4 s2 p1 op1 (blocked)", convt_blocked},
         {"DCGAN-28 G.4 conv_transpose2d", dcgan_g4}, {"DCGAN-28 D.2 conv2d", dcgan_d2},
