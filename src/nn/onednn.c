@@ -54,6 +54,15 @@ bool mg_onednn_bf16_supported(void)
 enum { FWD, BWD_DATA, BWD_WEIGHTS, N_PRIMS };
 static const char *const prim_names[N_PRIMS] = {"forward", "backward data", "backward weights"};
 
+/* A move by channel_blocks.c instead of a reorder primitive: between a plain tensor (n, c,
+ * hw; strides sn, sc) and nChw16c, or from plain to a weights layout. */
+typedef struct {
+    enum { BLOCKS_NONE, BLOCKS_CHANNELS, BLOCKS_WEIGHTS } kind;
+    bool bf16;
+    int n, c;
+    size_t hw, sn, sc;
+} layout_move;
+
 /* One argument of a primitive: the caller's plain memory, and where the primitive wants
  * another layout, its own buffer in that layout and the reorder between the two. */
 typedef struct {
@@ -63,12 +72,7 @@ typedef struct {
     size_t bytes;             /* inner's size */
     dnnl_primitive_t reorder; /* user -> inner for inputs, inner -> user for outputs */
     bool output;
-    /* instead of reorder: a move by channel_blocks.c between plain and nChw16c, or from
-     * plain to a weights layout */
-    enum { BLOCKS_NONE, BLOCKS_CHANNELS, BLOCKS_WEIGHTS } blocks;
-    bool blocks_bf16;
-    int blocks_n, blocks_c;
-    size_t blocks_hw, blocks_sn, blocks_sc;
+    layout_move move;         /* kind BLOCKS_NONE: reorder does the move */
 } slot;
 
 #define MAX_SLOTS 4
@@ -212,9 +216,10 @@ static dnnl_status_t init_desc(const mg_onednn_op *op, int which, const descs *i
     return dnnl_invalid_arguments;
 }
 
-/* ---- The weight gradient of a bf16 convolution as a forward convolution ----
- * oneDNN 2.6's bf16 backward-weights kernels run at about half the rate of its forward ones
- * on DCGAN's shapes. The weight gradient is itself a convolution: for conv2d
+/* ---- A convolution's weight gradient as a forward convolution ----
+ * oneDNN 2.6's backward-weights kernels run at about half the rate of its forward ones on
+ * DCGAN's shapes in bf16, and its GEMM path for layers with fewer than 16 channels on a
+ * side is slower still. The weight gradient is itself a convolution: for conv2d
  *   dW[o][c][ki][kj] = sum_{s,i,j} dy[s][o][i][j] x[s][c][i stride - pad + ki][j stride - pad + kj],
  * a forward convolution of x viewed as (c, n, h, w) (the batch as channels, the input
  * channels as the batch) with dy viewed as (o, n, oh, ow) for its weights, taps dilated by
@@ -244,7 +249,8 @@ static void md_wgrad_out(const mg_onednn_op *op, dnnl_memory_desc_t *md, int a, 
 
 /* Makes e's BWD_WEIGHTS as the weight-gradient convolution at batch n, with its views of
  * x and dy. Returns false, leaving e's BWD_WEIGHTS unset, when the geometry needs negative
- * padding (the layer skips input rows) or oneDNN offers only its reference kernel. */
+ * padding (the layer skips input rows) or oneDNN offers only its reference or GEMM kernels
+ * (below 16 samples its direct kernels refuse the batch as channels). */
 static bool wgrad_make(mg_onednn_op *op, entry *e, int n, const_dnnl_primitive_attr_t attr)
 {
     const mg_onednn_geom *g = &op->g;
@@ -340,17 +346,17 @@ static bool blocks_move(const mg_onednn_op *op, slot *sl, const dnnl_memory_desc
     /* fp32 between NCHW itself and nChw16c: oneDNN's reorder kernel for the pair is as fast */
     const bool nchw = strides[1] == dims[2] * dims[3] && strides[0] == dims[1] * strides[1];
     if (dnnl_memory_desc_equal(want, &blocked) && (bf16 || !nchw))
-        sl->blocks = BLOCKS_CHANNELS;
+        sl->move.kind = BLOCKS_CHANNELS;
     else if (!sl->output && dnnl_memory_desc_equal(want, &weights))
-        sl->blocks = BLOCKS_WEIGHTS;
+        sl->move.kind = BLOCKS_WEIGHTS;
     else
         return false;
-    sl->blocks_bf16 = bf16;
-    sl->blocks_n = (int)dims[0];
-    sl->blocks_c = (int)dims[1];
-    sl->blocks_hw = (size_t)(dims[2] * dims[3]);
-    sl->blocks_sn = (size_t)strides[0];
-    sl->blocks_sc = (size_t)strides[1];
+    sl->move.bf16 = bf16;
+    sl->move.n = (int)dims[0];
+    sl->move.c = (int)dims[1];
+    sl->move.hw = (size_t)(dims[2] * dims[3]);
+    sl->move.sn = (size_t)strides[0];
+    sl->move.sc = (size_t)strides[1];
     return true;
 }
 
@@ -393,11 +399,13 @@ static bool entry_make(mg_onednn_op *op, entry *e, int n, bool quiet)
     check(dnnl_primitive_attr_create(&attr), op->layer, "dnnl_primitive_attr_create");
     check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), op->layer,
           "dnnl_primitive_attr_set_scratchpad_mode");
+    /* where oneDNN's own backward-weights kernels are the slow ones (see wgrad_make) */
+    const bool try_wgrad = op->g.kind != MG_ONEDNN_LINEAR && (bf16 || !blocked);
     for (int i = 0; i < N_PRIMS; i++) {
         char call[96];
         op_desc od;
         dnnl_status_t st = dnnl_success;
-        if (!(i == BWD_WEIGHTS && (bf16 || !blocked) && op->g.kind != MG_ONEDNN_LINEAR && wgrad_make(op, e, n, attr))) {
+        if (!(i == BWD_WEIGHTS && try_wgrad && wgrad_make(op, e, n, attr))) {
             st = init_desc(op, i, &in, &d, &od);
             if (st == dnnl_success)
                 st = dnnl_primitive_desc_create(&e->pd[i], &od, attr, engine, i == FWD ? NULL : e->pd[FWD]);
@@ -546,20 +554,17 @@ static void *data_of(const mg_onednn_op *op, dnnl_memory_t m)
 /* user -> inner for an input, inner -> user for an output */
 static void reorder(const mg_onednn_op *op, const slot *sl)
 {
-    if (sl->blocks == BLOCKS_WEIGHTS) {
-        mg_channel_blocks_pack_weights(data_of(op, sl->inner), sl->blocks_bf16, data_of(op, sl->user), sl->blocks_n,
-                                       sl->blocks_c, sl->blocks_hw, sl->blocks_sn, sl->blocks_sc);
+    const layout_move *m = &sl->move;
+    if (m->kind == BLOCKS_WEIGHTS)
+        mg_channel_blocks_pack_weights(data_of(op, sl->inner), m->bf16, data_of(op, sl->user), m->n, m->c, m->hw,
+                                       m->sn, m->sc);
+    else if (m->kind == BLOCKS_CHANNELS && sl->output)
+        mg_channel_blocks_unpack(data_of(op, sl->user), m->sn, m->sc, data_of(op, sl->inner), m->n, m->c, m->hw);
+    else if (m->kind == BLOCKS_CHANNELS)
+        mg_channel_blocks_pack(data_of(op, sl->inner), m->bf16, data_of(op, sl->user), m->n, m->c, m->hw, m->sn,
+                               m->sc);
+    if (m->kind != BLOCKS_NONE)
         return;
-    }
-    if (sl->blocks) {
-        if (sl->output)
-            mg_channel_blocks_unpack(data_of(op, sl->user), sl->blocks_sn, sl->blocks_sc, data_of(op, sl->inner),
-                                     sl->blocks_n, sl->blocks_c, sl->blocks_hw);
-        else
-            mg_channel_blocks_pack(data_of(op, sl->inner), sl->blocks_bf16, data_of(op, sl->user), sl->blocks_n,
-                                   sl->blocks_c, sl->blocks_hw, sl->blocks_sn, sl->blocks_sc);
-        return;
-    }
     const dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, sl->output ? sl->inner : sl->user},
                                      {DNNL_ARG_TO, sl->output ? sl->user : sl->inner}};
     check(dnnl_primitive_execute(sl->reorder, stream, 2, args), op->layer, "dnnl_primitive_execute (reorder)");
